@@ -1,0 +1,877 @@
+//! The paths a connection's bytes take: accept, read → protocol → `on_message`, `send` → encode →
+//! write (or queue), flush on writable, close / end / destroy.
+//!
+//! Every function here borrows the reactor only for short stretches and never while user code
+//! runs; what must happen after a borrow (a callback, a destroy) is collected in [`Actions`] and
+//! carried out by [`run_actions`].
+
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use super::{Connection, SendResult, TcpConnection};
+use crate::protocols::http::{self, HttpError, Streaming};
+use crate::protocols::{Input, Message, Outbound, ProtocolKind, frame, text};
+use crate::reactor::{self, READ_BUFFER_SIZE, Reactor, call_user, with};
+
+/// While a pipelined HTTP request waits for the one before it to be answered, reading stops once
+/// this many bytes are buffered.
+const PIPELINE_BUFFER_LIMIT: usize = 64 * 1024;
+/// While corked (dispatching pipelined input), sends are written once this many bytes are queued.
+const CORK_LIMIT: usize = 64 * 1024;
+/// A send buffer larger than this is freed once it drains, so an idle connection holds nothing.
+const KEEP_BUFFER_CAPACITY: usize = 16 * 1024;
+/// How much of a large file is read into the send buffer at a time.
+const FILE_PIECE: usize = 256 * 1024;
+/// `end()`: how long to wait for the peer's FIN after ours (Workerman's `lingerTimeout`).
+const LINGER: Duration = Duration::from_secs(1);
+
+/// What must happen once the reactor borrow is released, in this order.
+#[derive(Default)]
+#[must_use]
+pub(crate) struct Actions {
+    pub(crate) error: Option<(i32, &'static str)>,
+    pub(crate) buffer_full: bool,
+    pub(crate) buffer_drain: bool,
+    pub(crate) close: bool,
+    pub(crate) destroy: bool,
+}
+
+impl Actions {
+    fn merge(&mut self, other: Actions) {
+        self.error = self.error.or(other.error);
+        self.buffer_full |= other.buffer_full;
+        self.buffer_drain |= other.buffer_drain;
+        self.close |= other.close;
+        self.destroy |= other.destroy;
+    }
+}
+
+pub(crate) fn run_actions(handle: &TcpConnection, actions: Actions) {
+    if let Some((code, message)) = actions.error {
+        fire_error(handle, code, message);
+    }
+    if actions.buffer_full {
+        fire_buffer_event(handle, true);
+    }
+    if actions.buffer_drain {
+        fire_buffer_event(handle, false);
+    }
+    if actions.close {
+        close(handle);
+    }
+    if actions.destroy {
+        destroy(handle);
+    }
+}
+
+fn describe(handle: &TcpConnection, callback: &str) -> String {
+    let worker = reactor::try_with(|reactor| {
+        reactor
+            .connection(handle)
+            .map(|connection| connection.worker.name.borrow().clone())
+    })
+    .flatten()
+    .unwrap_or_default();
+    format!("{callback} of worker {worker}, connection {}", handle.id())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accept and callbacks
+
+pub(crate) fn on_accepted(handle: &TcpConnection) {
+    let callback = with(|reactor| {
+        let now = reactor.now;
+        let connection = reactor.connection_mut(handle)?;
+        let worker = connection.worker.clone();
+        if matches!(*worker.protocol.borrow(), ProtocolKind::Http) {
+            connection.http.head_timer_running = true;
+            let timeout = worker.http_settings.get().request_head_timeout;
+            reactor.set_deadline(handle.key(), Some(now + timeout));
+        }
+        worker.callbacks.on_connect.borrow().clone()
+    });
+    if let Some(callback) = callback {
+        if call_user(&|| describe(handle, "on_connect"), || callback(handle)).is_none() {
+            destroy(handle);
+        }
+    }
+}
+
+fn fire_error(handle: &TcpConnection, code: i32, message: &str) {
+    let callback = with(|reactor| {
+        reactor
+            .connection(handle)
+            .and_then(|connection| connection.worker.callbacks.on_error.borrow().clone())
+    });
+    if let Some(callback) = callback {
+        call_user(&|| describe(handle, "on_error"), || callback(handle, code, message));
+    }
+}
+
+/// `on_buffer_full` (`full`) or `on_buffer_drain`; a pipe's destination throttles its source.
+fn fire_buffer_event(handle: &TcpConnection, full: bool) {
+    let (source, callback) = with(|reactor| {
+        let Some(connection) = reactor.connection(handle) else {
+            return (None, None);
+        };
+        let callbacks = &connection.worker.callbacks;
+        let callback = if full {
+            callbacks.on_buffer_full.borrow().clone()
+        } else {
+            callbacks.on_buffer_drain.borrow().clone()
+        };
+        (connection.pipe_from.clone(), callback)
+    });
+    if let Some(source) = source {
+        if full {
+            source.pause_recv();
+        } else {
+            source.resume_recv();
+        }
+        return;
+    }
+    if let Some(callback) = callback {
+        let name = if full { "on_buffer_full" } else { "on_buffer_drain" };
+        if call_user(&|| describe(handle, name), || callback(handle)).is_none() {
+            destroy(handle);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+enum ReadOutcome {
+    Data(usize),
+    Discarded,
+    Drained,
+    Stopped,
+    Eof,
+    Failed(io::Error),
+}
+
+/// Whether the read path may take more bytes from the socket now.
+fn may_read(connection: &Connection) -> bool {
+    match connection.status {
+        TcpConnection::STATUS_ESTABLISHED => {
+            !connection.recv_paused
+                && !(connection.http.awaiting_response
+                    && connection.recv_buffer.len() >= PIPELINE_BUFFER_LIMIT)
+        }
+        // Ending: keep reading (and discarding) to see the peer's FIN.
+        TcpConnection::STATUS_ENDING => true,
+        _ => false,
+    }
+}
+
+/// The socket is readable: read until it would block, feeding each read through the protocol.
+pub(crate) fn on_readable(handle: &TcpConnection) {
+    let mut buffer = with(|reactor| std::mem::take(&mut reactor.read_buffer));
+    if buffer.len() < READ_BUFFER_SIZE {
+        buffer.resize(READ_BUFFER_SIZE, 0);
+    }
+    loop {
+        let outcome = with(|reactor| read_once(reactor, handle, &mut buffer));
+        match outcome {
+            ReadOutcome::Data(count) => {
+                consume(handle, &buffer[..count]);
+                // epoll reports a new edge for every arrival after this read, so a short read
+                // means the socket is drained: no need for one more read to see `WouldBlock`.
+                if count < buffer.len() {
+                    break;
+                }
+            }
+            ReadOutcome::Discarded => {}
+            ReadOutcome::Drained | ReadOutcome::Stopped => break,
+            ReadOutcome::Eof => {
+                destroy(handle);
+                break;
+            }
+            ReadOutcome::Failed(error) => {
+                log::debug!("read on connection {}: {error}", handle.id());
+                destroy(handle);
+                break;
+            }
+        }
+    }
+    with(|reactor| reactor.read_buffer = buffer);
+}
+
+fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -> ReadOutcome {
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return ReadOutcome::Stopped;
+    };
+    if !may_read(connection) {
+        connection.read_pending = true;
+        return ReadOutcome::Stopped;
+    }
+    let Some(mut stream) = connection.stream.as_ref() else {
+        return ReadOutcome::Stopped;
+    };
+    loop {
+        match stream.read(buffer) {
+            Ok(0) => return ReadOutcome::Eof,
+            Ok(count) => {
+                connection.bytes_read += count as u64;
+                connection.read_pending = false;
+                if connection.status == TcpConnection::STATUS_ENDING {
+                    return ReadOutcome::Discarded;
+                }
+                return ReadOutcome::Data(count);
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                connection.read_pending = false;
+                return ReadOutcome::Drained;
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return ReadOutcome::Failed(error),
+        }
+    }
+}
+
+/// Runs a connection again: what is buffered first, then the socket if reading stopped early.
+pub(crate) fn resume(handle: &TcpConnection) {
+    let (buffered, read_pending) = with(|reactor| {
+        reactor
+            .connection(handle)
+            .map_or((false, false), |connection| {
+                (!connection.recv_buffer.is_empty(), connection.read_pending)
+            })
+    });
+    if buffered {
+        consume(handle, &[]);
+    }
+    if read_pending {
+        on_readable(handle);
+    }
+}
+
+/// What the protocol found at the start of the unconsumed bytes.
+enum Framed {
+    /// Not now: more bytes are needed, or the connection takes no messages at the moment.
+    Wait,
+    Package(usize),
+    Invalid,
+    HttpError(HttpError),
+}
+
+/// Feeds `fresh` bytes (after whatever was buffered) through the protocol, delivering each whole
+/// package to `on_message`, and keeps the remainder for later.
+fn consume(handle: &TcpConnection, fresh: &[u8]) {
+    let Some((mut pending, protocol, wants_bytes)) = with(|reactor| {
+        let connection = reactor.connection_mut(handle)?;
+        connection.dispatching = true;
+        let protocol = connection.worker.protocol.borrow().clone();
+        Some((
+            std::mem::take(&mut connection.recv_buffer),
+            protocol,
+            connection.worker.text_as_bytes.get(),
+        ))
+    }) else {
+        return;
+    };
+    let from_pending = !pending.is_empty();
+    if from_pending {
+        pending.extend_from_slice(fresh);
+    }
+    let mut position = 0;
+    let mut corked = false;
+    let mut protocol_error = None;
+    loop {
+        let total = if from_pending { pending.len() } else { fresh.len() };
+        if position >= total {
+            break;
+        }
+        let data = if from_pending {
+            &pending[position..]
+        } else {
+            &fresh[position..]
+        };
+        let framed = frame_next(handle, &protocol, data);
+        let length = match framed {
+            Framed::Wait => break,
+            Framed::Package(length) if length <= data.len() => length,
+            Framed::Package(_) => break,
+            Framed::Invalid => {
+                protocol_error = Some(None);
+                break;
+            }
+            Framed::HttpError(error) => {
+                protocol_error = Some(Some(error));
+                break;
+            }
+        };
+        let more_after = position + length < total;
+        let message = match &protocol {
+            ProtocolKind::Raw => Message::Bytes(data[..length].to_vec()),
+            ProtocolKind::Text if wants_bytes => Message::Bytes(text::decode_bytes(&data[..length])),
+            ProtocolKind::Text => Message::Text(text::decode(&data[..length])),
+            ProtocolKind::Frame => Message::Bytes(frame::decode(&data[..length])),
+            ProtocolKind::Http => {
+                let raw = if from_pending && position == 0 && length == pending.len() {
+                    std::mem::take(&mut pending)
+                } else {
+                    let mut raw = http::take_buffer(length);
+                    raw.extend_from_slice(&data[..length]);
+                    raw
+                };
+                match with(|reactor| http::begin_request(reactor, handle, raw)) {
+                    Some(request) => Message::Request(request),
+                    None => break,
+                }
+            }
+            ProtocolKind::Custom(custom) => {
+                match call_user(&|| describe(handle, "a custom protocol's decode"), || {
+                    custom.decode(&data[..length], handle)
+                }) {
+                    Some(message) => Message::Custom(message),
+                    None => {
+                        protocol_error = Some(None);
+                        break;
+                    }
+                }
+            }
+        };
+        position += length;
+        corked |= more_after;
+        with(|reactor| {
+            reactor.statistics.total_request += 1;
+            if let Some(connection) = reactor.connection_mut(handle) {
+                connection.corked = more_after;
+            }
+        });
+        deliver(handle, message);
+    }
+
+    let actions = with(|reactor| {
+        let connection = reactor.connection_mut(handle)?;
+        connection.dispatching = false;
+        connection.corked = false;
+        let total = if from_pending { pending.len() } else { fresh.len() };
+        if protocol_error.is_none() && position < total {
+            if from_pending {
+                pending.drain(..position);
+                connection.recv_buffer = pending;
+            } else {
+                connection.recv_buffer = fresh[position..].to_vec();
+            }
+            if matches!(protocol, ProtocolKind::Http) {
+                http::note_partial_request(reactor, handle);
+            }
+        }
+        let connection = reactor.connection_mut(handle)?;
+        (corked && connection.pending_send() > 0 && !connection.waiting_writable)
+            .then(|| flush(reactor, handle.key()))
+    });
+    if let Some(actions) = actions {
+        run_actions(handle, actions);
+    }
+    match protocol_error {
+        None => {}
+        Some(None) => {
+            log::debug!("connection {}: invalid package, closing", handle.id());
+            destroy(handle);
+        }
+        Some(Some(error)) => {
+            log::debug!("connection {}: {error}, answering {}", handle.id(), error.status());
+            send_raw(handle, error.response());
+            end(handle);
+        }
+    }
+}
+
+/// Asks the protocol how long the next package is, if the connection takes messages now.
+fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> Framed {
+    if let ProtocolKind::Custom(custom) = protocol {
+        let max = with(|reactor| {
+            reactor
+                .connection(handle)
+                .filter(|connection| takes_messages(connection))
+                .map(|connection| connection.max_package_size)
+        });
+        let Some(max) = max else {
+            return Framed::Wait;
+        };
+        return match call_user(&|| describe(handle, "a custom protocol's input"), || {
+            custom.input(data, handle)
+        }) {
+            Some(Input::NeedMore) => Framed::Wait,
+            Some(Input::Package(length)) if length > 0 && length <= max => Framed::Package(length),
+            _ => Framed::Invalid,
+        };
+    }
+    with(|reactor| {
+        let Some(connection) = reactor.connection_mut(handle) else {
+            return Framed::Wait;
+        };
+        if !takes_messages(connection) {
+            return Framed::Wait;
+        }
+        let input = match protocol {
+            ProtocolKind::Raw => Input::Package(data.len()),
+            ProtocolKind::Text => text::input(data, connection.max_package_size),
+            ProtocolKind::Frame => frame::input(data, connection.max_package_size),
+            ProtocolKind::Http => {
+                return match http::input(connection, data) {
+                    Ok(Some(length)) => Framed::Package(length),
+                    Ok(None) => Framed::Wait,
+                    Err(error) => Framed::HttpError(error),
+                };
+            }
+            ProtocolKind::Custom(_) => unreachable!("handled above"),
+        };
+        match input {
+            Input::NeedMore => Framed::Wait,
+            Input::Package(length) => Framed::Package(length),
+            Input::Invalid => Framed::Invalid,
+        }
+    })
+}
+
+/// Whether the next package may be delivered now.
+fn takes_messages(connection: &Connection) -> bool {
+    connection.status == TcpConnection::STATUS_ESTABLISHED
+        && !connection.recv_paused
+        && !connection.http.awaiting_response
+}
+
+fn deliver(handle: &TcpConnection, message: Message) {
+    let (callback, pipe_to) = with(|reactor| match reactor.connection(handle) {
+        Some(connection) => (
+            connection.worker.callbacks.on_message.borrow().clone(),
+            connection.pipe_to.clone(),
+        ),
+        None => (None, None),
+    });
+    if let Some(destination) = pipe_to {
+        if let Some(bytes) = message.into_bytes() {
+            destination.send(bytes);
+        }
+        return;
+    }
+    let Some(callback) = callback else {
+        return;
+    };
+    if call_user(&|| describe(handle, "on_message"), || callback(handle, message)).is_none() {
+        after_message_panic(handle);
+    }
+}
+
+/// A panic in `on_message` costs its connection: an HTTP request still unanswered gets a 500.
+fn after_message_panic(handle: &TcpConnection) {
+    let unanswered = with(|reactor| {
+        reactor.connection(handle).is_some_and(|connection| {
+            connection.http.awaiting_response && connection.http.streaming == Streaming::None
+        })
+    });
+    if unanswered {
+        send_raw(handle, http::INTERNAL_SERVER_ERROR);
+        with(|reactor| {
+            if let Some(connection) = reactor.connection_mut(handle) {
+                connection.http.awaiting_response = false;
+            }
+        });
+        close(handle);
+    } else {
+        destroy(handle);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// `TcpConnection::send`: encode with the connection's protocol, then write or queue.
+pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
+    let protocol = with(|reactor| {
+        reactor
+            .connection(handle)
+            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
+            .map(|connection| connection.worker.protocol.borrow().clone())
+    });
+    let Some(protocol) = protocol else {
+        return SendResult::Refused;
+    };
+    let (result, actions) = if let ProtocolKind::Custom(custom) = protocol {
+        let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
+        out.clear();
+        let bytes = outbound_bytes(outbound);
+        let encoded = call_user(&|| describe(handle, "a custom protocol's encode"), || {
+            custom.encode(&bytes, handle, &mut out)
+        });
+        let outcome = match encoded {
+            Some(()) => with(|reactor| write_or_queue(reactor, handle, &out)),
+            None => (
+                SendResult::Refused,
+                Actions {
+                    destroy: true,
+                    ..Actions::default()
+                },
+            ),
+        };
+        with(|reactor| reactor.write_scratch = recycle(out));
+        outcome
+    } else {
+        with(|reactor| {
+            let mut out = std::mem::take(&mut reactor.write_scratch);
+            out.clear();
+            let outcome = encode_and_write(reactor, handle, &protocol, outbound, &mut out);
+            reactor.write_scratch = recycle(out);
+            outcome
+        })
+    };
+    run_actions(handle, actions);
+    result
+}
+
+/// Keeps the scratch buffer from holding on to a huge allocation after a huge send.
+fn recycle(mut out: Vec<u8>) -> Vec<u8> {
+    if out.capacity() > 1024 * 1024 {
+        out = Vec::with_capacity(4096);
+    }
+    out
+}
+
+fn outbound_bytes(outbound: Outbound<'_>) -> Cow<'_, [u8]> {
+    match outbound {
+        Outbound::Bytes(bytes) => bytes,
+        Outbound::Response(response) => {
+            let mut out = Vec::new();
+            http::encode_standalone(response, &mut out);
+            Cow::Owned(out)
+        }
+        Outbound::Event(event) => Cow::Owned(event.to_bytes()),
+        Outbound::Chunk(chunk) => Cow::Owned(chunk.to_bytes()),
+    }
+}
+
+fn encode_and_write(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    protocol: &ProtocolKind,
+    outbound: Outbound<'_>,
+    out: &mut Vec<u8>,
+) -> (SendResult, Actions) {
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return (SendResult::Refused, Actions::default());
+    };
+    let mut completion = None;
+    match protocol {
+        ProtocolKind::Http => match http::encode(&mut connection.http, outbound, out) {
+            Ok(done) => completion = done,
+            Err(reason) => {
+                log::warn!("connection {}: send refused: {reason}", handle.id());
+                return (SendResult::Refused, Actions::default());
+            }
+        },
+        ProtocolKind::Text => text::encode(&outbound_bytes(outbound), out),
+        ProtocolKind::Frame => frame::encode(&outbound_bytes(outbound), out),
+        ProtocolKind::Raw | ProtocolKind::Custom(_) => out.extend_from_slice(&outbound_bytes(outbound)),
+    }
+    let (result, mut actions) = write_or_queue(reactor, handle, out);
+    if let Some(close_after) = completion {
+        actions.merge(http::response_complete(reactor, handle, close_after));
+    }
+    (result, actions)
+}
+
+/// Bytes that bypass the protocol (HTTP error answers, the 500 after a panic).
+pub(crate) fn send_raw(handle: &TcpConnection, bytes: &[u8]) {
+    let actions = with(|reactor| {
+        let established = reactor
+            .connection(handle)
+            .is_some_and(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED);
+        established.then(|| write_or_queue(reactor, handle, bytes).1)
+    });
+    if let Some(actions) = actions {
+        run_actions(handle, actions);
+    }
+}
+
+/// Writes `bytes` now if nothing is queued (Workerman's `send`), else queues them, within the
+/// send buffer's limit.
+fn write_or_queue(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    bytes: &[u8],
+) -> (SendResult, Actions) {
+    let key = handle.key();
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return (SendResult::Refused, Actions::default());
+    };
+    let pending = connection.pending_send();
+    if pending > 0 && pending >= connection.max_send_buffer_size {
+        reactor.statistics.send_fail += 1;
+        let actions = Actions {
+            error: Some((
+                TcpConnection::SEND_FAIL,
+                "send buffer full and drop package",
+            )),
+            ..Actions::default()
+        };
+        return (SendResult::Refused, actions);
+    }
+    let mut actions = Actions::default();
+    if pending == 0 && !connection.corked && connection.http.file.is_none() {
+        match write_some(connection, bytes) {
+            Ok(written) if written == bytes.len() => return (SendResult::Written, actions),
+            Ok(written) => {
+                connection.send_buffer.extend_from_slice(&bytes[written..]);
+                connection.waiting_writable = true;
+            }
+            Err(error) => {
+                log::debug!("write on connection {}: {error}", handle.id());
+                reactor.statistics.send_fail += 1;
+                actions.error = Some((TcpConnection::SEND_FAIL, "client closed"));
+                actions.destroy = true;
+                return (SendResult::Refused, actions);
+            }
+        }
+    } else {
+        connection.send_buffer.extend_from_slice(bytes);
+        let over_cork = connection.corked && connection.pending_send() >= CORK_LIMIT;
+        if !connection.waiting_writable && (!connection.corked || over_cork) {
+            actions.merge(flush(reactor, key));
+        }
+    }
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return (SendResult::Refused, actions);
+    };
+    if connection.pending_send() == 0 {
+        return (SendResult::Written, actions);
+    }
+    if connection.pending_send() >= connection.max_send_buffer_size && !connection.buffer_full {
+        connection.buffer_full = true;
+        actions.buffer_full = true;
+    }
+    (SendResult::Queued, actions)
+}
+
+/// Writes as much of `bytes` as the kernel takes now.
+fn write_some(connection: &mut Connection, bytes: &[u8]) -> io::Result<usize> {
+    let Some(mut stream) = connection.stream.as_ref() else {
+        return Err(io::ErrorKind::NotConnected.into());
+    };
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(&bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => written += count,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    connection.bytes_written += written as u64;
+    Ok(written)
+}
+
+/// Writes the send buffer until it is empty or the kernel is full, pulling more of a streamed
+/// file as it goes; once empty: `on_buffer_drain` (if the kernel had pushed back), then finish a
+/// pending close or end.
+pub(crate) fn flush(reactor: &mut Reactor, key: usize) -> Actions {
+    let mut actions = Actions::default();
+    loop {
+        let Some(connection) = reactor.connections.get_mut(key) else {
+            return actions;
+        };
+        match write_buffered(connection) {
+            Ok(true) => {}
+            Ok(false) => {
+                connection.waiting_writable = true;
+                return actions;
+            }
+            Err(error) => {
+                log::debug!("write on connection {}: {error}", connection.id);
+                reactor.statistics.send_fail += 1;
+                actions.destroy = true;
+                return actions;
+            }
+        }
+        // The buffer is empty: free a large one, and pull the next piece of a streamed file.
+        connection.send_buffer.clear();
+        connection.send_offset = 0;
+        if connection.send_buffer.capacity() > KEEP_BUFFER_CAPACITY {
+            connection.send_buffer = Vec::new();
+        }
+        let id = connection.id;
+        match http::pump_file(&mut connection.http, &mut connection.send_buffer, FILE_PIECE) {
+            Ok(http::Pumped::Nothing) => break,
+            Ok(http::Pumped::More) => {}
+            Ok(http::Pumped::Finished { close_after }) => {
+                let handle = TcpConnection::new(key, id);
+                actions.merge(http::response_complete(reactor, &handle, close_after));
+            }
+            Err(error) => {
+                log::warn!("reading a file for connection {id}: {error}");
+                actions.destroy = true;
+                return actions;
+            }
+        }
+    }
+    let now = reactor.now;
+    let Some(connection) = reactor.connections.get_mut(key) else {
+        return actions;
+    };
+    if std::mem::take(&mut connection.waiting_writable) {
+        actions.buffer_drain = true;
+    }
+    connection.buffer_full = false;
+    match connection.status {
+        TcpConnection::STATUS_CLOSING => actions.destroy = true,
+        TcpConnection::STATUS_ENDING => {
+            if let Some(stream) = &connection.stream {
+                let _ = stream.shutdown(Shutdown::Write);
+            }
+            reactor.set_deadline(key, Some(now + LINGER));
+        }
+        _ => {}
+    }
+    actions
+}
+
+/// Writes the send buffer from its offset: `Ok(true)` once it is all written, `Ok(false)` when
+/// the kernel would block.
+fn write_buffered(connection: &mut Connection) -> io::Result<bool> {
+    let Connection {
+        stream,
+        send_buffer,
+        send_offset,
+        bytes_written,
+        ..
+    } = connection;
+    let Some(mut stream) = stream.as_ref() else {
+        return Err(io::ErrorKind::NotConnected.into());
+    };
+    while *send_offset < send_buffer.len() {
+        match stream.write(&send_buffer[*send_offset..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => {
+                *send_offset += count;
+                *bytes_written += count as u64;
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(true)
+}
+
+/// The socket is writable: if bytes were waiting for it, write them.
+pub(crate) fn on_writable(handle: &TcpConnection) {
+    let actions = with(|reactor| {
+        let waiting = reactor
+            .connection(handle)
+            .is_some_and(|connection| connection.waiting_writable);
+        waiting.then(|| flush(reactor, handle.key()))
+    });
+    if let Some(actions) = actions {
+        run_actions(handle, actions);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closing
+
+/// `close()`: stop reading, flush what is queued, then destroy (at once when nothing is queued,
+/// so `on_close` runs inside the call, as in Workerman).
+pub(crate) fn close(handle: &TcpConnection) {
+    let actions = with(|reactor| {
+        let connection = reactor.connection_mut(handle)?;
+        match connection.status {
+            TcpConnection::STATUS_CLOSING | TcpConnection::STATUS_CLOSED => None,
+            TcpConnection::STATUS_INITIAL | TcpConnection::STATUS_CONNECTING => Some(Actions {
+                destroy: true,
+                ..Actions::default()
+            }),
+            _ => {
+                connection.status = TcpConnection::STATUS_CLOSING;
+                connection.recv_paused = true;
+                connection.corked = false;
+                if connection.pending_send() == 0 && connection.http.file.is_none() {
+                    Some(Actions {
+                        destroy: true,
+                        ..Actions::default()
+                    })
+                } else if connection.waiting_writable {
+                    None
+                } else {
+                    Some(flush(reactor, handle.key()))
+                }
+            }
+        }
+    });
+    if let Some(actions) = actions {
+        run_actions(handle, actions);
+    }
+}
+
+/// `end()`: no more messages are delivered; once the queue is flushed our side sends FIN, and
+/// the connection is destroyed when the peer closes too, or after a linger of one second.
+pub(crate) fn end(handle: &TcpConnection) {
+    let actions = with(|reactor| {
+        let now = reactor.now;
+        let connection = reactor.connection_mut(handle)?;
+        if connection.status != TcpConnection::STATUS_ESTABLISHED {
+            return None;
+        }
+        connection.status = TcpConnection::STATUS_ENDING;
+        connection.corked = false;
+        connection.recv_buffer = Vec::new();
+        if connection.pending_send() == 0 && connection.http.file.is_none() {
+            if let Some(stream) = &connection.stream {
+                let _ = stream.shutdown(Shutdown::Write);
+            }
+            reactor.set_deadline(handle.key(), Some(now + LINGER));
+            None
+        } else if connection.waiting_writable {
+            None
+        } else {
+            Some(flush(reactor, handle.key()))
+        }
+    });
+    if let Some(actions) = actions {
+        run_actions(handle, actions);
+    }
+}
+
+/// `destroy()`: close the socket now, whatever is queued; `on_close` runs once, then the slot is
+/// freed. Idempotent.
+pub(crate) fn destroy(handle: &TcpConnection) {
+    let closed = with(|reactor| {
+        let connection = reactor.connection_mut(handle)?;
+        if connection.status == TcpConnection::STATUS_CLOSED {
+            return None;
+        }
+        connection.status = TcpConnection::STATUS_CLOSED;
+        connection.deadline = None;
+        connection.http.file = None;
+        connection.recv_buffer = Vec::new();
+        connection.send_buffer = Vec::new();
+        connection.send_offset = 0;
+        let stream = connection.stream.take();
+        let callback = connection.worker.callbacks.on_close.borrow().clone();
+        let pipe_to = connection.pipe_to.take();
+        if let Some(mut stream) = stream {
+            let _ = reactor.poll.registry().deregister(&mut stream);
+        }
+        reactor.statistics.connection_count -= 1;
+        Some((callback, pipe_to))
+    });
+    let Some((callback, pipe_to)) = closed else {
+        return;
+    };
+    if let Some(callback) = callback {
+        call_user(&|| describe(handle, "on_close"), || callback(handle));
+    }
+    if let Some(destination) = pipe_to {
+        destination.close();
+    }
+    with(|reactor| {
+        if reactor.connection(handle).is_some() {
+            reactor.connections.remove(handle.key());
+        }
+    });
+}

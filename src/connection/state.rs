@@ -1,0 +1,97 @@
+//! What the reactor keeps for one accepted socket.
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::TcpConnection;
+use crate::protocols::http::HttpState;
+use crate::worker::WorkerShared;
+
+/// One connection's state in the reactor's slab. Kept small: a push server holds 100,000 of these,
+/// and most of them hold no buffered bytes at all (both buffers are empty `Vec`s, unallocated).
+pub(crate) struct Connection {
+    /// Per-thread counter from 1; doubles as the slot's generation.
+    pub(crate) id: u64,
+    /// `None` once destroyed (the slot lives on until `on_close` has returned).
+    pub(crate) stream: Option<TcpStream>,
+    pub(crate) worker: Rc<WorkerShared>,
+    pub(crate) status: u8,
+    pub(crate) remote_address: SocketAddr,
+    /// Bytes received but not yet a whole package.
+    pub(crate) recv_buffer: Vec<u8>,
+    /// Bytes accepted by `send` but not yet taken by the kernel, from `send_offset` on.
+    pub(crate) send_buffer: Vec<u8>,
+    pub(crate) send_offset: usize,
+    pub(crate) max_send_buffer_size: usize,
+    pub(crate) max_package_size: usize,
+    pub(crate) bytes_read: u64,
+    pub(crate) bytes_written: u64,
+    /// Past this instant the connection is destroyed (head timeout, keep-alive idle, linger).
+    pub(crate) deadline: Option<Instant>,
+    /// The instant of this connection's live entry in the reactor's deadline heap.
+    pub(crate) armed_at: Option<Instant>,
+    /// `pause_recv` was called.
+    pub(crate) recv_paused: bool,
+    /// Reading stopped before the socket said `WouldBlock`: read again when allowed.
+    pub(crate) read_pending: bool,
+    /// `on_buffer_full` fired and the buffer has not drained since.
+    pub(crate) buffer_full: bool,
+    /// The kernel refused bytes: the rest goes out when the socket is writable.
+    pub(crate) waiting_writable: bool,
+    /// More pipelined input is being dispatched: `send` appends, one write follows at the end.
+    pub(crate) corked: bool,
+    /// The read path is delivering this connection's messages right now.
+    pub(crate) dispatching: bool,
+    /// The per-connection context (`set_context`).
+    pub(crate) context: Option<Box<dyn Any>>,
+    /// `pipe()`: where this connection's messages go, and whose reading this one throttles.
+    pub(crate) pipe_to: Option<TcpConnection>,
+    pub(crate) pipe_from: Option<TcpConnection>,
+    /// HTTP's per-connection state; inert on other protocols.
+    pub(crate) http: HttpState,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        id: u64,
+        stream: TcpStream,
+        remote_address: SocketAddr,
+        worker: Rc<WorkerShared>,
+    ) -> Connection {
+        Connection {
+            id,
+            stream: Some(stream),
+            status: TcpConnection::STATUS_ESTABLISHED,
+            remote_address,
+            recv_buffer: Vec::new(),
+            send_buffer: Vec::new(),
+            send_offset: 0,
+            max_send_buffer_size: worker.max_send_buffer_size.get(),
+            max_package_size: worker.max_package_size.get(),
+            bytes_read: 0,
+            bytes_written: 0,
+            deadline: None,
+            armed_at: None,
+            recv_paused: false,
+            read_pending: false,
+            buffer_full: false,
+            waiting_writable: false,
+            corked: false,
+            dispatching: false,
+            context: None,
+            pipe_to: None,
+            pipe_from: None,
+            http: HttpState::default(),
+            worker,
+        }
+    }
+
+    /// Bytes queued for the kernel.
+    pub(crate) fn pending_send(&self) -> usize {
+        self.send_buffer.len() - self.send_offset
+    }
+}

@@ -1,0 +1,465 @@
+//! `TcpConnection`: the handle user code holds for one connection.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::io;
+use crate::protocols::Outbound;
+use crate::reactor;
+
+/// A cheap, cloneable handle to one connection of this worker thread (Workerman's `TcpConnection`).
+///
+/// It holds the connection's slot and id, never a reference: once the connection has closed, the
+/// handle reports [`STATUS_CLOSED`](Self::STATUS_CLOSED) forever and sends nothing, even after its
+/// slot is reused by a newer connection. Handles belong to the worker thread that made them (they
+/// are not `Send`).
+///
+/// ```no_run
+/// use workerman::{TcpConnection, Worker};
+///
+/// let mut worker = Worker::new("text://0.0.0.0:8000");
+/// worker.on_message(|connection: &TcpConnection, line: String| {
+///     connection.send(format!("you said: {line}"));
+///     if line == "bye" {
+///         connection.close();
+///     }
+/// });
+/// Worker::run_all();
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TcpConnection {
+    key: u32,
+    id: u64,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// What [`TcpConnection::send`] did with the data (Workerman's `true` / `null` / `false`).
+///
+/// ```
+/// use workerman::SendResult;
+/// assert!(SendResult::Written.is_accepted());
+/// assert!(SendResult::Queued.is_accepted());
+/// assert!(!SendResult::Refused.is_accepted());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendResult {
+    /// Handed to the kernel whole (Workerman's `true`).
+    Written,
+    /// Accepted and queued; it goes out as the peer reads (Workerman's `null`).
+    Queued,
+    /// Dropped: the connection is closing or closed, or its send buffer is full (`false`).
+    Refused,
+}
+
+impl SendResult {
+    /// `true` unless the data was refused.
+    ///
+    /// ```
+    /// assert!(workerman::SendResult::Queued.is_accepted());
+    /// ```
+    pub fn is_accepted(self) -> bool {
+        self != SendResult::Refused
+    }
+}
+
+impl TcpConnection {
+    /// Not connected yet.
+    pub const STATUS_INITIAL: u8 = 0;
+    /// A client connection that is connecting.
+    pub const STATUS_CONNECTING: u8 = 1;
+    /// Open: messages flow both ways.
+    pub const STATUS_ESTABLISHED: u8 = 2;
+    /// `end()` was called: flushing, then FIN.
+    pub const STATUS_ENDING: u8 = 4;
+    /// `close()` was called: flushing, then close.
+    pub const STATUS_CLOSING: u8 = 8;
+    /// Closed; a handle in this state stays in it.
+    pub const STATUS_CLOSED: u8 = 16;
+    /// `on_error` code: a client connection could not connect.
+    pub const CONNECT_FAIL: i32 = 1;
+    /// `on_error` code: data could not be sent (peer gone, or send buffer full).
+    pub const SEND_FAIL: i32 = 2;
+    /// Default [`max_send_buffer_size`](Self::max_send_buffer_size): 1 MiB.
+    pub const DEFAULT_MAX_SEND_BUFFER_SIZE: usize = 1024 * 1024;
+    /// Default [`max_package_size`](Self::max_package_size): 10 MiB.
+    pub const DEFAULT_MAX_PACKAGE_SIZE: usize = 10 * 1024 * 1024;
+
+    pub(crate) fn new(key: usize, id: u64) -> TcpConnection {
+        TcpConnection {
+            key: key as u32,
+            id,
+            _not_send: PhantomData,
+        }
+    }
+
+    pub(crate) fn key(&self) -> usize {
+        self.key as usize
+    }
+
+    /// The connection's id: unique within this worker thread, counting from 1.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("connection #{}", connection.id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// One of the `STATUS_*` constants.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(connection: &TcpConnection) {
+    /// if connection.status() != TcpConnection::STATUS_ESTABLISHED {
+    ///     return;
+    /// }
+    /// # }
+    /// ```
+    pub fn status(&self) -> u8 {
+        self.read(|connection| connection.status)
+            .unwrap_or(Self::STATUS_CLOSED)
+    }
+
+    /// Sends data, encoded by the connection's protocol: written to the kernel now if nothing is
+    /// queued, else queued.
+    ///
+    /// Refused when the connection is ending, closing or closed, or when its queue already holds
+    /// `max_send_buffer_size` bytes (then `on_error` gets [`SEND_FAIL`](Self::SEND_FAIL)). Reaching
+    /// the limit fires `on_buffer_full`; emptying a queue fires `on_buffer_drain`. While pipelined
+    /// input is being dispatched, sends are gathered and written together after it (`Queued`).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// use workerman::SendResult;
+    /// match connection.send("hello") {
+    ///     SendResult::Written | SendResult::Queued => {}
+    ///     SendResult::Refused => println!("dropped"),
+    /// }
+    /// # }
+    /// ```
+    pub fn send<'a>(&self, data: impl Into<Outbound<'a>>) -> SendResult {
+        io::send(self, data.into())
+    }
+
+    /// Closes after flushing what is queued; with nothing queued, `on_close` runs before this
+    /// returns. Reading stops at once.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.close();
+    /// # }
+    /// ```
+    pub fn close(&self) {
+        io::close(self)
+    }
+
+    /// Sends `data`, then closes once it is flushed (Workerman's `close($data)`).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.close_with("bye");
+    /// # }
+    /// ```
+    pub fn close_with<'a>(&self, data: impl Into<Outbound<'a>>) {
+        self.send(data);
+        self.close();
+    }
+
+    /// Stops delivering messages, flushes, sends FIN, and closes when the peer closes too (or
+    /// after a one-second linger). HTTP error answers use this.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.send("last words");
+    /// connection.end();
+    /// # }
+    /// ```
+    pub fn end(&self) {
+        io::end(self)
+    }
+
+    /// Closes now, dropping whatever is queued; `on_close` runs before this returns.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.destroy();
+    /// # }
+    /// ```
+    pub fn destroy(&self) {
+        io::destroy(self)
+    }
+
+    /// The peer's address; `0.0.0.0:0` once the connection is gone (Workerman returns `''`).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("{} connected", connection.remote_address());
+    /// # }
+    /// ```
+    pub fn remote_address(&self) -> SocketAddr {
+        self.read(|connection| connection.remote_address)
+            .unwrap_or(UNKNOWN_ADDRESS)
+    }
+
+    /// The peer's IP address.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("from {}", connection.remote_ip());
+    /// # }
+    /// ```
+    pub fn remote_ip(&self) -> IpAddr {
+        self.remote_address().ip()
+    }
+
+    /// The peer's port.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("port {}", connection.remote_port());
+    /// # }
+    /// ```
+    pub fn remote_port(&self) -> u16 {
+        self.remote_address().port()
+    }
+
+    /// Our end's address; `0.0.0.0:0` once the connection is gone.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("accepted on {}", connection.local_address());
+    /// # }
+    /// ```
+    pub fn local_address(&self) -> SocketAddr {
+        self.read(|connection| {
+            connection
+                .stream
+                .as_ref()
+                .and_then(|stream| stream.local_addr().ok())
+        })
+        .flatten()
+        .unwrap_or(UNKNOWN_ADDRESS)
+    }
+
+    /// Our end's IP address.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("{}", connection.local_ip());
+    /// # }
+    /// ```
+    pub fn local_ip(&self) -> IpAddr {
+        self.local_address().ip()
+    }
+
+    /// Our end's port.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("{}", connection.local_port());
+    /// # }
+    /// ```
+    pub fn local_port(&self) -> u16 {
+        self.local_address().port()
+    }
+
+    /// Stops reading from the socket until [`resume_recv`](Self::resume_recv).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.pause_recv();
+    /// # }
+    /// ```
+    pub fn pause_recv(&self) {
+        self.write(|connection| connection.recv_paused = true);
+    }
+
+    /// Reads again: what arrived meanwhile is delivered in this turn of the event loop.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.resume_recv();
+    /// # }
+    /// ```
+    pub fn resume_recv(&self) {
+        let queued = self.write(|connection| {
+            let was_paused = std::mem::replace(&mut connection.recv_paused, false);
+            was_paused && connection.status == Self::STATUS_ESTABLISHED
+        });
+        if queued == Some(true) {
+            reactor::with(|reactor| reactor.ready.push_back((self.key(), self.id)));
+        }
+    }
+
+    /// Forwards everything this connection receives to `destination`, closes `destination` when
+    /// this one closes, and pauses reading here while `destination`'s send buffer is full
+    /// (Workerman's `pipe`).
+    ///
+    /// ```no_run
+    /// # fn f(client: &workerman::TcpConnection, upstream: &workerman::TcpConnection) {
+    /// client.pipe(upstream);
+    /// upstream.pipe(client);
+    /// # }
+    /// ```
+    pub fn pipe(&self, destination: &TcpConnection) {
+        let destination_clone = destination.clone();
+        self.write(move |connection| connection.pipe_to = Some(destination_clone));
+        let source = self.clone();
+        destination.write(move |connection| connection.pipe_from = Some(source));
+    }
+
+    /// Stores a value of any type with the connection (Workerman's `$connection->context`),
+    /// replacing what was there.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// struct Session { user: String }
+    /// connection.set_context(Session { user: "ada".into() });
+    /// let user = connection.with_context(|session: &mut Session| session.user.clone());
+    /// assert_eq!(user.as_deref(), Some("ada"));
+    /// # }
+    /// ```
+    pub fn set_context<T: 'static>(&self, value: T) {
+        self.write(move |connection| connection.context = Some(Box::new(value)));
+    }
+
+    /// Runs `f` on the context if one of type `T` is set; `None` otherwise (or when closed).
+    ///
+    /// The context is taken out while `f` runs, so `f` may use this connection freely.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.set_context(0u32);
+    /// connection.with_context(|count: &mut u32| *count += 1);
+    /// # }
+    /// ```
+    pub fn with_context<T: 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut context: Box<dyn Any> = self.write(|connection| connection.context.take())??;
+        let result = context.downcast_mut::<T>().map(f);
+        self.write(|connection| {
+            if connection.context.is_none() {
+                connection.context = Some(context);
+            }
+        });
+        result
+    }
+
+    /// Removes and returns the context if it is a `T`.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.set_context(String::from("x"));
+    /// assert_eq!(connection.take_context::<String>().as_deref(), Some("x"));
+    /// # }
+    /// ```
+    pub fn take_context<T: 'static>(&self) -> Option<T> {
+        self.write(|connection| {
+            if connection.context.as_ref()?.is::<T>() {
+                let context = connection.context.take()?;
+                context.downcast::<T>().ok().map(|boxed| *boxed)
+            } else {
+                None
+            }
+        })?
+    }
+
+    /// The most bytes `send` queues before it refuses (default 1 MiB).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.set_max_send_buffer_size(64 * 1024);
+    /// assert_eq!(connection.max_send_buffer_size(), 64 * 1024);
+    /// # }
+    /// ```
+    pub fn set_max_send_buffer_size(&self, bytes: usize) {
+        self.write(|connection| connection.max_send_buffer_size = bytes);
+    }
+
+    /// See [`set_max_send_buffer_size`](Self::set_max_send_buffer_size); 0 once closed.
+    pub fn max_send_buffer_size(&self) -> usize {
+        self.read(|connection| connection.max_send_buffer_size)
+            .unwrap_or(0)
+    }
+
+    /// The largest package the protocol accepts (default 10 MiB); a larger one closes the
+    /// connection (HTTP answers 413).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.set_max_package_size(1024 * 1024);
+    /// # }
+    /// ```
+    pub fn set_max_package_size(&self, bytes: usize) {
+        self.write(|connection| connection.max_package_size = bytes);
+    }
+
+    /// See [`set_max_package_size`](Self::set_max_package_size); 0 once closed.
+    pub fn max_package_size(&self) -> usize {
+        self.read(|connection| connection.max_package_size)
+            .unwrap_or(0)
+    }
+
+    /// Bytes queued for the kernel (Workerman's `getSendBufferQueueSize`).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("{} bytes waiting", connection.send_buffer_queue_size());
+    /// # }
+    /// ```
+    pub fn send_buffer_queue_size(&self) -> usize {
+        self.read(|connection| connection.pending_send())
+            .unwrap_or(0)
+    }
+
+    /// Bytes received but not yet a whole package.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("{} bytes buffered", connection.recv_buffer_queue_size());
+    /// # }
+    /// ```
+    pub fn recv_buffer_queue_size(&self) -> usize {
+        self.read(|connection| connection.recv_buffer.len())
+            .unwrap_or(0)
+    }
+
+    /// Bytes read from the socket so far.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("{} in, {} out", connection.bytes_read(), connection.bytes_written());
+    /// # }
+    /// ```
+    pub fn bytes_read(&self) -> u64 {
+        self.read(|connection| connection.bytes_read).unwrap_or(0)
+    }
+
+    /// Bytes written to the socket so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.read(|connection| connection.bytes_written)
+            .unwrap_or(0)
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&super::Connection) -> R) -> Option<R> {
+        reactor::try_with(|reactor| reactor.connection(self).map(f)).flatten()
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut super::Connection) -> R) -> Option<R> {
+        reactor::try_with(|reactor| reactor.connection_mut(self).map(f)).flatten()
+    }
+}
+
+const UNKNOWN_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl fmt::Debug for TcpConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpConnection")
+            .field("id", &self.id)
+            .field("slot", &self.key)
+            .finish()
+    }
+}

@@ -1,0 +1,276 @@
+//! Protocols: how bytes on a connection become messages and messages become bytes.
+//!
+//! Workerman's contract, kept as is: [`Protocol::input`] says how long the next package is (or that
+//! more bytes are needed, or that the stream is invalid), [`Protocol::decode`] turns one whole package
+//! into the value `on_message` receives, and [`Protocol::encode`] turns what `send` was given into bytes.
+//!
+//! Built in, chosen by the listen address's scheme:
+//!
+//! | scheme | `on_message` receives | framing |
+//! | --- | --- | --- |
+//! | `tcp://` | `Vec<u8>` | none: each read is one message |
+//! | `text://` | `String` (or `Vec<u8>`) | a line ending in `\n` |
+//! | `frame://` | `Vec<u8>` | a 4-byte big-endian length that includes itself |
+//! | `http://` | [`http::Request`] | HTTP/1.1 |
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use crate::connection::TcpConnection;
+
+pub mod frame;
+pub mod http;
+pub mod text;
+
+pub use frame::Frame;
+pub use text::Text;
+
+/// What [`Protocol::input`] found at the start of the receive buffer.
+///
+/// ```
+/// use workerman::protocols::Input;
+/// assert_eq!(Input::Package(5), Input::Package(5));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// No whole package yet: wait for more bytes (Workerman's `0`).
+    NeedMore,
+    /// The next package is this many bytes long (it may not have fully arrived yet).
+    Package(usize),
+    /// The stream is not this protocol: the connection is closed (Workerman's `-1`).
+    Invalid,
+}
+
+/// A custom protocol, as a Workerman protocol class: `input`, `decode`, `encode`.
+///
+/// Use it with [`Worker::with_protocol`](crate::Worker::with_protocol); `on_message` then receives
+/// `Self::Message`.
+///
+/// ```
+/// use workerman::protocols::{Input, Protocol};
+/// use workerman::TcpConnection;
+///
+/// /// Packages end in a NUL byte.
+/// struct NulTerminated;
+///
+/// impl Protocol for NulTerminated {
+///     type Message = Vec<u8>;
+///     fn input(&self, buffer: &[u8], _connection: &TcpConnection) -> Input {
+///         match buffer.iter().position(|&b| b == 0) {
+///             Some(end) => Input::Package(end + 1),
+///             None if buffer.len() > 4096 => Input::Invalid,
+///             None => Input::NeedMore,
+///         }
+///     }
+///     fn decode(&self, package: &[u8], _connection: &TcpConnection) -> Vec<u8> {
+///         package[..package.len() - 1].to_vec()
+///     }
+///     fn encode(&self, data: &[u8], _connection: &TcpConnection, out: &mut Vec<u8>) {
+///         out.extend_from_slice(data);
+///         out.push(0);
+///     }
+/// }
+/// ```
+pub trait Protocol: 'static {
+    /// What `on_message` receives.
+    type Message: 'static;
+    /// How many bytes the package at the start of `buffer` takes; see [`Input`].
+    fn input(&self, buffer: &[u8], connection: &TcpConnection) -> Input;
+    /// Turns one whole package (exactly the length `input` reported) into a message.
+    fn decode(&self, package: &[u8], connection: &TcpConnection) -> Self::Message;
+    /// Appends the wire form of `data` to `out`.
+    fn encode(&self, data: &[u8], connection: &TcpConnection, out: &mut Vec<u8>);
+}
+
+/// A [`Protocol`] with its message type erased, so a worker can hold any of them.
+pub(crate) trait ErasedProtocol {
+    fn input(&self, buffer: &[u8], connection: &TcpConnection) -> Input;
+    fn decode(&self, package: &[u8], connection: &TcpConnection) -> Box<dyn Any>;
+    fn encode(&self, data: &[u8], connection: &TcpConnection, out: &mut Vec<u8>);
+    fn message_type(&self) -> (TypeId, &'static str);
+}
+
+impl<P: Protocol> ErasedProtocol for P {
+    fn input(&self, buffer: &[u8], connection: &TcpConnection) -> Input {
+        Protocol::input(self, buffer, connection)
+    }
+    fn decode(&self, package: &[u8], connection: &TcpConnection) -> Box<dyn Any> {
+        Box::new(Protocol::decode(self, package, connection))
+    }
+    fn encode(&self, data: &[u8], connection: &TcpConnection, out: &mut Vec<u8>) {
+        Protocol::encode(self, data, connection, out)
+    }
+    fn message_type(&self) -> (TypeId, &'static str) {
+        (TypeId::of::<P::Message>(), std::any::type_name::<P::Message>())
+    }
+}
+
+/// The protocol a worker speaks: the built-in ones are matched directly on the hot path.
+#[derive(Clone)]
+pub(crate) enum ProtocolKind {
+    Raw,
+    Text,
+    Frame,
+    Http,
+    Custom(Rc<dyn ErasedProtocol>),
+}
+
+impl ProtocolKind {
+    /// The protocol a listen scheme names, or `None` for an unknown scheme.
+    pub(crate) fn from_scheme(scheme: &str) -> Option<ProtocolKind> {
+        match scheme.to_ascii_lowercase().as_str() {
+            "tcp" => Some(ProtocolKind::Raw),
+            "text" => Some(ProtocolKind::Text),
+            "frame" => Some(ProtocolKind::Frame),
+            "http" => Some(ProtocolKind::Http),
+            _ => None,
+        }
+    }
+
+    /// Whether an `on_message` closure taking `M` can receive this protocol's messages.
+    pub(crate) fn accepts<M: 'static>(&self) -> Result<(), String> {
+        let wanted = TypeId::of::<M>();
+        let (ok, expected) = match self {
+            ProtocolKind::Raw | ProtocolKind::Frame => (wanted == TypeId::of::<Vec<u8>>(), "Vec<u8>"),
+            ProtocolKind::Text => (
+                wanted == TypeId::of::<String>() || wanted == TypeId::of::<Vec<u8>>(),
+                "String (or Vec<u8>)",
+            ),
+            ProtocolKind::Http => (
+                wanted == TypeId::of::<http::Request>(),
+                "workerman::protocols::http::Request",
+            ),
+            ProtocolKind::Custom(protocol) => {
+                let (type_id, name) = protocol.message_type();
+                (wanted == type_id, name)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "on_message takes {expected} on this worker, not {}",
+                std::any::type_name::<M>()
+            ))
+        }
+    }
+}
+
+/// A decoded package on its way to `on_message`.
+pub(crate) enum Message {
+    Bytes(Vec<u8>),
+    Text(String),
+    Request(http::Request),
+    Custom(Box<dyn Any>),
+}
+
+impl Message {
+    /// The message's bytes, for a pipe (`None` for a custom protocol's message).
+    pub(crate) fn into_bytes(self) -> Option<Vec<u8>> {
+        match self {
+            Message::Bytes(bytes) => Some(bytes),
+            Message::Text(text) => Some(text.into_bytes()),
+            Message::Request(request) => Some(request.into_raw()),
+            Message::Custom(_) => None,
+        }
+    }
+
+    /// The message as the type the user's closure takes (checked when the closure was set).
+    pub(crate) fn into_typed<M: 'static>(self) -> Option<M> {
+        match self {
+            Message::Bytes(bytes) => cast(bytes),
+            Message::Text(text) => {
+                if TypeId::of::<M>() == TypeId::of::<Vec<u8>>() {
+                    cast(text.into_bytes())
+                } else {
+                    cast(text)
+                }
+            }
+            Message::Request(request) => cast(request),
+            Message::Custom(boxed) => boxed.downcast::<M>().ok().map(|boxed| *boxed),
+        }
+    }
+}
+
+/// Moves `value` out as an `M` when `T` and `M` are the same type, without allocating.
+fn cast<T: 'static, M: 'static>(value: T) -> Option<M> {
+    let mut slot = Some(value);
+    (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<M>>()
+        .and_then(Option::take)
+}
+
+/// What [`TcpConnection::send`] accepts: bytes or text, or an HTTP value.
+///
+/// On an `http://` connection, bytes or text become a `200` response (as in Workerman); a
+/// [`Response`](http::Response), [`ServerSentEvents`](http::ServerSentEvents) or
+/// [`Chunk`](http::Chunk) is encoded as itself. On other protocols everything is sent as its bytes
+/// through the protocol's `encode`.
+///
+/// ```
+/// use workerman::protocols::Outbound;
+/// let outbound: Outbound = "hello".into();
+/// assert!(matches!(outbound, Outbound::Bytes(_)));
+/// ```
+pub enum Outbound<'a> {
+    /// Raw bytes or text.
+    Bytes(Cow<'a, [u8]>),
+    /// An HTTP response.
+    Response(http::Response),
+    /// One Server-Sent Event.
+    Event(http::ServerSentEvents),
+    /// One chunk of a `Transfer-Encoding: chunked` response.
+    Chunk(http::Chunk),
+}
+
+impl<'a> From<&'a str> for Outbound<'a> {
+    fn from(text: &'a str) -> Self {
+        Outbound::Bytes(Cow::Borrowed(text.as_bytes()))
+    }
+}
+impl<'a> From<&'a String> for Outbound<'a> {
+    fn from(text: &'a String) -> Self {
+        Outbound::Bytes(Cow::Borrowed(text.as_bytes()))
+    }
+}
+impl From<String> for Outbound<'static> {
+    fn from(text: String) -> Self {
+        Outbound::Bytes(Cow::Owned(text.into_bytes()))
+    }
+}
+impl<'a> From<&'a [u8]> for Outbound<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Outbound::Bytes(Cow::Borrowed(bytes))
+    }
+}
+impl<'a, const N: usize> From<&'a [u8; N]> for Outbound<'a> {
+    fn from(bytes: &'a [u8; N]) -> Self {
+        Outbound::Bytes(Cow::Borrowed(bytes))
+    }
+}
+impl<'a> From<&'a Vec<u8>> for Outbound<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Outbound::Bytes(Cow::Borrowed(bytes))
+    }
+}
+impl From<Vec<u8>> for Outbound<'static> {
+    fn from(bytes: Vec<u8>) -> Self {
+        Outbound::Bytes(Cow::Owned(bytes))
+    }
+}
+impl From<http::Response> for Outbound<'static> {
+    fn from(response: http::Response) -> Self {
+        Outbound::Response(response)
+    }
+}
+impl From<http::ServerSentEvents> for Outbound<'static> {
+    fn from(event: http::ServerSentEvents) -> Self {
+        Outbound::Event(event)
+    }
+}
+impl From<http::Chunk> for Outbound<'static> {
+    fn from(chunk: http::Chunk) -> Self {
+        Outbound::Chunk(chunk)
+    }
+}

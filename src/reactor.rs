@@ -1,0 +1,562 @@
+//! The reactor: one `mio::Poll` per worker thread, reachable from every callback on that thread.
+//!
+//! It owns every socket (listeners and connections, the latter in a `slab`), the timers, the
+//! connection deadlines and a waker for stopping. User code never holds a reference into it: a
+//! [`TcpConnection`] is a slab key plus the connection's id, and every call goes through
+//! [`with`], which borrows the reactor for the length of one short, non-reentrant operation. User
+//! callbacks always run with no borrow held, so they may call anything.
+//!
+//! One turn of the loop: wait for events (no longer than the next timer or deadline), handle them
+//! (accept, write, read and dispatch), run connections queued for another go (`resume_recv`, a
+//! pipelined request whose predecessor was answered later), fire due timers, close connections whose
+//! deadline passed.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::connection::io as connection_io;
+use crate::connection::{Connection, TcpConnection};
+use crate::timer::{TimerCallback, TimerQueue};
+use crate::worker::{Worker, WorkerShared};
+
+/// The waker's token; listeners count down from just below it; connections are slab keys.
+const WAKER: Token = Token(usize::MAX);
+const LISTENER_BASE: usize = usize::MAX / 2;
+/// How long accepting pauses after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The most connections one listener accepts in a row before other events get a turn.
+const ACCEPT_BATCH: usize = 1024;
+/// The shared read buffer's size (Workerman reads 87,380 bytes at a time).
+pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    static REACTOR: RefCell<Option<Reactor>> = const { RefCell::new(None) };
+}
+
+/// Counters for this worker thread, as in Workerman's `status` table.
+///
+/// ```no_run
+/// let statistics = workerman::Worker::statistics();
+/// println!("{} requests, {} panics", statistics.total_request, statistics.panics);
+/// ```
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Statistics {
+    /// Connections open now.
+    pub connection_count: usize,
+    /// Messages delivered to `on_message` (HTTP requests, lines, frames, reads).
+    pub total_request: u64,
+    /// Sends that failed: the peer was gone or the send buffer was full.
+    pub send_fail: u64,
+    /// Panics caught in user callbacks and timers.
+    pub panics: u64,
+}
+
+pub(crate) struct Listener {
+    pub(crate) socket: TcpListener,
+    pub(crate) worker: Rc<WorkerShared>,
+    /// Set after `EMFILE`/`ENFILE`: accepting resumes at this instant.
+    pub(crate) paused_until: Option<Instant>,
+}
+
+pub(crate) struct Reactor {
+    pub(crate) poll: Poll,
+    pub(crate) connections: Slab<Connection>,
+    pub(crate) listeners: Vec<Listener>,
+    pub(crate) timers: TimerQueue,
+    /// Connection deadlines (head timeout, keep-alive idle, linger), earliest first; see
+    /// [`Reactor::set_deadline`].
+    pub(crate) deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// Connections to run again at the end of this turn (key, id).
+    pub(crate) ready: VecDeque<(usize, u64)>,
+    pub(crate) next_connection_id: u64,
+    /// The shared buffer every read lands in first; taken out while in use.
+    pub(crate) read_buffer: Vec<u8>,
+    /// Where `send` encodes before writing; taken out while in use.
+    pub(crate) write_scratch: Vec<u8>,
+    /// The time this turn started; cheap "now" for deadlines.
+    pub(crate) now: Instant,
+    pub(crate) statistics: Statistics,
+    pub(crate) stop: Arc<AtomicBool>,
+    /// Set once a stop has begun; the loop ends when every connection is gone or at `stop_deadline`.
+    pub(crate) stopping: bool,
+    pub(crate) stop_deadline: Option<Instant>,
+    /// A listener's back-off ended, or a batch of accepts was cut short: accept again this turn.
+    pub(crate) accept_again: bool,
+}
+
+/// Lets another thread stop a running reactor.
+#[derive(Clone)]
+pub(crate) struct Stopper {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Stopper {
+    pub(crate) fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        if let Err(error) = self.waker.wake() {
+            log::error!("could not wake the worker to stop it: {error}");
+        }
+    }
+}
+
+/// Runs `f` on this thread's reactor. Panics with `who` named when no worker runs here.
+pub(crate) fn with_running<R>(who: &str, f: impl FnOnce(&mut Reactor) -> R) -> R {
+    try_with(f).unwrap_or_else(|| {
+        panic!(
+            "{who} needs a running worker on this thread: call it from on_worker_start, \
+             on_message or another callback, after Worker::run_all() has started"
+        )
+    })
+}
+
+/// Runs `f` on this thread's reactor, or returns `None` when no worker runs here.
+pub(crate) fn try_with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Option<R> {
+    REACTOR.with(|cell| cell.borrow_mut().as_mut().map(f))
+}
+
+/// Runs `f` on this thread's reactor; only for code that runs inside the loop.
+pub(crate) fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> R {
+    with_running("the reactor", f)
+}
+
+/// Calls user code, catching a panic: it is logged with `what`, counted, and reported as `None`.
+pub(crate) fn call_user<R>(what: &dyn Fn() -> String, f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            log::error!("panic in {}: {}", what(), panic_message(&payload));
+            try_with(|reactor| reactor.statistics.panics += 1);
+            None
+        }
+    }
+}
+
+fn panic_message(payload: &Box<dyn Any + Send>) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "(a non-string panic payload)"
+    }
+}
+
+impl Reactor {
+    fn new() -> io::Result<(Reactor, Stopper)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let flag = Arc::new(AtomicBool::new(false));
+        let reactor = Reactor {
+            poll,
+            connections: Slab::new(),
+            listeners: Vec::new(),
+            timers: TimerQueue::default(),
+            deadlines: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            next_connection_id: 0,
+            read_buffer: vec![0; READ_BUFFER_SIZE],
+            write_scratch: Vec::with_capacity(4096),
+            now: Instant::now(),
+            statistics: Statistics::default(),
+            stop: flag.clone(),
+            stopping: false,
+            stop_deadline: None,
+            accept_again: false,
+        };
+        Ok((reactor, Stopper { flag, waker }))
+    }
+
+    /// The live connection behind a handle, or `None` when it is gone (a stale handle never
+    /// reaches a later connection in the same slot: the ids differ).
+    pub(crate) fn connection(&self, handle: &TcpConnection) -> Option<&Connection> {
+        self.connections
+            .get(handle.key())
+            .filter(|connection| connection.id == handle.id())
+    }
+
+    pub(crate) fn connection_mut(&mut self, handle: &TcpConnection) -> Option<&mut Connection> {
+        self.connections
+            .get_mut(handle.key())
+            .filter(|connection| connection.id == handle.id())
+    }
+
+    /// Sets (or clears) a connection's deadline; past it, the connection is destroyed.
+    ///
+    /// Each connection has at most one live entry in the heap, at `armed_at`; moving the deadline
+    /// later costs nothing (the entry is re-pushed when it pops), moving it earlier pushes a new
+    /// entry and leaves the old one to be skipped.
+    pub(crate) fn set_deadline(&mut self, key: usize, deadline: Option<Instant>) {
+        let Some(connection) = self.connections.get_mut(key) else {
+            return;
+        };
+        connection.deadline = deadline;
+        if let Some(deadline) = deadline {
+            if connection.armed_at.is_none_or(|armed| deadline < armed) {
+                connection.armed_at = Some(deadline);
+                self.deadlines
+                    .push(Reverse((deadline, key, connection.id)));
+            }
+        }
+    }
+
+    /// Handles of connections whose deadline has passed.
+    fn expired_connections(&mut self, now: Instant, expired: &mut Vec<TcpConnection>) {
+        while let Some(&Reverse((when, key, id))) = self.deadlines.peek() {
+            if when > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(connection) = self.connections.get_mut(key) else {
+                continue;
+            };
+            if connection.id != id || connection.armed_at != Some(when) {
+                continue;
+            }
+            connection.armed_at = None;
+            match connection.deadline {
+                None => {}
+                Some(deadline) if deadline <= now => {
+                    connection.deadline = None;
+                    expired.push(TcpConnection::new(key, id));
+                }
+                Some(deadline) => {
+                    connection.armed_at = Some(deadline);
+                    self.deadlines.push(Reverse((deadline, key, id)));
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() || self.accept_again {
+            return Some(Duration::ZERO);
+        }
+        if self.stop.load(Ordering::Relaxed) {
+            // Stopping: look again soon for the last connections to finish closing.
+            return Some(Duration::from_millis(if self.stopping { 10 } else { 0 }));
+        }
+        let mut next = self.timers.next_deadline();
+        if let Some(&Reverse((deadline, _, _))) = self.deadlines.peek() {
+            next = Some(next.map_or(deadline, |timer| timer.min(deadline)));
+        }
+        for listener in &self.listeners {
+            if let Some(until) = listener.paused_until {
+                next = Some(next.map_or(until, |other| other.min(until)));
+            }
+        }
+        next.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// The workers' addresses once bound, and the way to stop them; sent by [`run`] to a spawner.
+pub(crate) struct Started {
+    pub(crate) addresses: Vec<SocketAddr>,
+    pub(crate) stopper: Stopper,
+}
+
+/// Runs `workers` on this thread until stopped: binds their listeners, calls `on_worker_start`,
+/// then turns the loop. `started` hears the bound addresses (or the error) before the first turn.
+pub(crate) fn run(
+    workers: Vec<Worker>,
+    started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
+) -> io::Result<()> {
+    let already_running = REACTOR.with(|cell| cell.borrow().is_some());
+    if already_running {
+        let error = io::Error::other("a worker is already running on this thread");
+        if let Some(started) = started {
+            let _ = started.send(Err(io::Error::other(error.to_string())));
+        }
+        return Err(error);
+    }
+    let setup = Reactor::new().and_then(|(mut reactor, stopper)| {
+        let mut addresses = Vec::new();
+        for (index, worker) in workers.iter().enumerate() {
+            let socket = worker.shared().bind()?;
+            let mut socket = TcpListener::from_std(socket);
+            reactor.poll.registry().register(
+                &mut socket,
+                Token(LISTENER_BASE - index),
+                Interest::READABLE,
+            )?;
+            let address = socket.local_addr()?;
+            worker.shared().local_address.set(Some(address));
+            addresses.push(address);
+            reactor.listeners.push(Listener {
+                socket,
+                worker: worker.shared().clone(),
+                paused_until: None,
+            });
+        }
+        Ok((reactor, Started { addresses, stopper }))
+    });
+    let reactor = match setup {
+        Ok((reactor, ready)) => {
+            if let Some(started) = started {
+                let _ = started.send(Ok(ready));
+            }
+            reactor
+        }
+        Err(error) => {
+            if let Some(started) = started {
+                let _ = started.send(Err(io::Error::new(error.kind(), error.to_string())));
+            }
+            return Err(error);
+        }
+    };
+    REACTOR.with(|cell| *cell.borrow_mut() = Some(reactor));
+
+    for worker in &workers {
+        if let Some(callback) = worker.shared().callbacks.on_worker_start.borrow().clone() {
+            let name = worker.name();
+            call_user(&|| format!("on_worker_start of worker {name}"), || callback(worker));
+        }
+    }
+
+    let mut events = Events::with_capacity(1024);
+    let result = loop {
+        if let Err(error) = turn(&mut events) {
+            break Err(error);
+        }
+        if with(|reactor| reactor.stop.load(Ordering::Relaxed)) && shut_down(&workers) {
+            break Ok(());
+        }
+    };
+    REACTOR.with(|cell| cell.borrow_mut().take());
+    result
+}
+
+/// One turn of the event loop.
+fn turn(events: &mut Events) -> io::Result<()> {
+    let timeout = with(|reactor| reactor.poll_timeout());
+    let polled = with(|reactor| reactor.poll.poll(events, timeout));
+    if let Err(error) = polled {
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    let now = Instant::now();
+    with(|reactor| reactor.now = now);
+
+    for event in events.iter() {
+        let token = event.token();
+        if token == WAKER {
+            continue;
+        }
+        if token.0 > LISTENER_BASE - 1024 && token.0 <= LISTENER_BASE {
+            accept(LISTENER_BASE - token.0);
+            continue;
+        }
+        let key = token.0;
+        let Some(id) = with(|reactor| reactor.connections.get(key).map(|c| c.id)) else {
+            continue;
+        };
+        let handle = TcpConnection::new(key, id);
+        if event.is_writable() {
+            connection_io::on_writable(&handle);
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            connection_io::on_readable(&handle);
+        }
+    }
+
+    run_ready();
+    fire_timers();
+    let mut expired = Vec::new();
+    with(|reactor| {
+        reactor.expired_connections(now, &mut expired);
+        for listener in &mut reactor.listeners {
+            if listener.paused_until.is_some_and(|until| until <= now) {
+                listener.paused_until = None;
+                reactor.accept_again = true;
+            }
+        }
+    });
+    for handle in expired {
+        log::debug!("connection {} timed out", handle.id());
+        connection_io::destroy(&handle);
+    }
+    if with(|reactor| std::mem::take(&mut reactor.accept_again)) {
+        let count = with(|reactor| reactor.listeners.len());
+        for index in 0..count {
+            accept(index);
+        }
+    }
+    Ok(())
+}
+
+/// Runs every connection queued for another go this turn.
+fn run_ready() {
+    loop {
+        let next = with(|reactor| reactor.ready.pop_front());
+        let Some((key, id)) = next else {
+            return;
+        };
+        connection_io::resume(&TcpConnection::new(key, id));
+    }
+}
+
+/// Fires every due timer once; a repeating timer is re-armed unless its callback deleted it.
+fn fire_timers() {
+    let now = Instant::now();
+    let mut batch = Vec::new();
+    with(|reactor| reactor.timers.take_due(now, &mut batch));
+    for mut timer in batch {
+        if !with(|reactor| reactor.timers.is_live(timer.id)) {
+            continue;
+        }
+        let id = timer.id;
+        match timer.callback {
+            TimerCallback::Repeat(ref mut callback) => {
+                call_user(&|| format!("timer {id}"), || callback(id));
+                with(|reactor| reactor.timers.rearm(timer, now));
+            }
+            TimerCallback::Once(callback) => {
+                with(|reactor| reactor.timers.finish(id));
+                call_user(&|| format!("timer {id}"), callback);
+            }
+        }
+    }
+}
+
+/// Accepts on listener `index` until it would block (or a batch is done), then calls `on_connect`.
+fn accept(index: usize) {
+    let mut accepted = Vec::new();
+    let more = with(|reactor| {
+        let Reactor {
+            listeners,
+            connections,
+            poll,
+            next_connection_id,
+            statistics,
+            now,
+            ..
+        } = reactor;
+        let Some(listener) = listeners.get_mut(index) else {
+            return false;
+        };
+        if listener.paused_until.is_some() {
+            return false;
+        }
+        while accepted.len() < ACCEPT_BATCH {
+            match listener.socket.accept() {
+                Ok((mut stream, remote_address)) => {
+                    if let Err(error) = stream.set_nodelay(true) {
+                        log::debug!("TCP_NODELAY on a new connection: {error}");
+                    }
+                    let entry = connections.vacant_entry();
+                    let key = entry.key();
+                    if let Err(error) = poll.registry().register(
+                        &mut stream,
+                        Token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::error!("could not register a new connection: {error}");
+                        continue;
+                    }
+                    *next_connection_id += 1;
+                    let id = *next_connection_id;
+                    entry.insert(Connection::new(
+                        id,
+                        stream,
+                        remote_address,
+                        listener.worker.clone(),
+                    ));
+                    statistics.connection_count += 1;
+                    accepted.push(TcpConnection::new(key, id));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if out_of_descriptors(&error) => {
+                    log::warn!(
+                        "accept on {} failed ({error}): pausing accepts for {ACCEPT_BACKOFF:?}",
+                        listener.worker.address
+                    );
+                    listener.paused_until = Some(*now + ACCEPT_BACKOFF);
+                    return false;
+                }
+                Err(error) => {
+                    log::debug!("accept on {}: {error}", listener.worker.address);
+                }
+            }
+        }
+        true
+    });
+    for handle in &accepted {
+        connection_io::on_accepted(handle);
+    }
+    if more {
+        with(|reactor| reactor.accept_again = true);
+    }
+}
+
+fn out_of_descriptors(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
+
+/// The first turn after a stop was asked for: `on_worker_stop`, stop listening, close every
+/// connection (flushing what is queued). Returns `true` once every connection is gone, or when
+/// the stop timeout (2 s) has passed, destroying whatever is left.
+fn shut_down(workers: &[Worker]) -> bool {
+    let first = with(|reactor| !std::mem::replace(&mut reactor.stopping, true));
+    if first {
+        for worker in workers {
+            if let Some(callback) = worker.shared().callbacks.on_worker_stop.borrow().clone() {
+                let name = worker.name();
+                call_user(&|| format!("on_worker_stop of worker {name}"), || callback(worker));
+            }
+        }
+        let handles = with(|reactor| {
+            for listener in &mut reactor.listeners {
+                let _ = reactor.poll.registry().deregister(&mut listener.socket);
+            }
+            reactor.listeners.clear();
+            reactor.timers.clear();
+            all_handles(reactor)
+        });
+        for handle in handles {
+            handle.close();
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        with(|reactor| reactor.stop_deadline = Some(deadline));
+    }
+    let (empty, late) = with(|reactor| {
+        (
+            reactor.connections.is_empty(),
+            reactor.stop_deadline.is_some_and(|d| Instant::now() >= d),
+        )
+    });
+    if !empty && late {
+        for handle in with(all_handles) {
+            connection_io::destroy(&handle);
+        }
+        return true;
+    }
+    empty
+}
+
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn all_handles(reactor: &mut Reactor) -> Vec<TcpConnection> {
+    reactor
+        .connections
+        .iter()
+        .map(|(key, connection)| TcpConnection::new(key, connection.id))
+        .collect()
+}

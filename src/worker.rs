@@ -1,0 +1,600 @@
+//! `Worker`: a listening socket, its protocol, its callbacks, and how it runs.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
+
+use crate::connection::TcpConnection;
+use crate::protocols::http::HttpSettings;
+use crate::protocols::{Message, Protocol, ProtocolKind};
+use crate::reactor::{self, Started, Statistics, Stopper};
+
+type ConnectionCallback = Rc<dyn Fn(&TcpConnection)>;
+type MessageCallback = Rc<dyn Fn(&TcpConnection, Message)>;
+type ErrorCallback = Rc<dyn Fn(&TcpConnection, i32, &str)>;
+type WorkerCallback = Rc<dyn Fn(&Worker)>;
+
+/// Workerman's listen backlog (`DEFAULT_BACKLOG`); the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: i32 = 102_400;
+
+thread_local! {
+    /// Every worker created on this thread and not yet run: `Worker::run_all` runs them.
+    static CREATED: RefCell<Vec<Worker>> = const { RefCell::new(Vec::new()) };
+}
+
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    pub(crate) on_worker_start: RefCell<Option<WorkerCallback>>,
+    pub(crate) on_worker_stop: RefCell<Option<WorkerCallback>>,
+    pub(crate) on_connect: RefCell<Option<ConnectionCallback>>,
+    pub(crate) on_message: RefCell<Option<MessageCallback>>,
+    pub(crate) on_close: RefCell<Option<ConnectionCallback>>,
+    pub(crate) on_error: RefCell<Option<ErrorCallback>>,
+    pub(crate) on_buffer_full: RefCell<Option<ConnectionCallback>>,
+    pub(crate) on_buffer_drain: RefCell<Option<ConnectionCallback>>,
+}
+
+/// What a worker is: shared by the user's `Worker` handle, the listener and every connection.
+pub(crate) struct WorkerShared {
+    /// The address as given, e.g. `http://0.0.0.0:8080`.
+    pub(crate) address: String,
+    /// The part after the scheme, e.g. `0.0.0.0:8080`.
+    pub(crate) listen: String,
+    pub(crate) protocol: RefCell<ProtocolKind>,
+    /// `text://` with an `on_message` that takes `Vec<u8>`: deliver lines as bytes.
+    pub(crate) text_as_bytes: Cell<bool>,
+    pub(crate) name: RefCell<String>,
+    pub(crate) count: Cell<usize>,
+    pub(crate) reuse_port: Cell<bool>,
+    pub(crate) user: RefCell<String>,
+    pub(crate) id: Cell<usize>,
+    pub(crate) max_send_buffer_size: Cell<usize>,
+    pub(crate) max_package_size: Cell<usize>,
+    pub(crate) http_settings: Cell<HttpSettings>,
+    pub(crate) local_address: Cell<Option<SocketAddr>>,
+    pub(crate) callbacks: Callbacks,
+}
+
+impl WorkerShared {
+    /// Binds the listen socket: non-blocking, `SO_REUSEADDR` (and `SO_REUSEPORT` when asked),
+    /// Workerman's backlog.
+    pub(crate) fn bind(&self) -> io::Result<std::net::TcpListener> {
+        let address = self
+            .listen
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("{} names no address", self.listen)))?;
+        let socket = Socket::new(
+            Domain::for_address(address),
+            Type::STREAM,
+            Some(SocketProtocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        if self.reuse_port.get() {
+            socket.set_reuse_port(true)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&address.into()).map_err(|error| {
+            io::Error::new(error.kind(), format!("cannot listen on {}: {error}", self.address))
+        })?;
+        socket.listen(BACKLOG)?;
+        Ok(socket.into())
+    }
+}
+
+/// A listening socket and what to do with its connections (Workerman's `Worker`).
+///
+/// The address's scheme picks the protocol: `tcp://`, `text://`, `frame://` or `http://`
+/// (`Worker::with_protocol` takes a custom one). Callbacks are closures; they run on the worker's
+/// thread and need not be `Send`. `Worker` is a cheap handle: clone it into a callback to reach
+/// its connections later.
+///
+/// ```no_run
+/// use workerman::{TcpConnection, Worker};
+///
+/// let mut worker = Worker::new("text://0.0.0.0:8000");
+/// worker.set_name("echo");
+/// worker.on_connect(|connection: &TcpConnection| {
+///     println!("{} joined", connection.remote_address());
+/// });
+/// worker.on_message(|connection: &TcpConnection, line: String| {
+///     connection.send(line);
+/// });
+/// Worker::run_all();
+/// ```
+#[derive(Clone)]
+pub struct Worker {
+    shared: Rc<WorkerShared>,
+}
+
+impl Worker {
+    /// A worker listening on `address` (`scheme://host:port`).
+    ///
+    /// # Panics
+    /// If the address has no `scheme://`, or the scheme is not one of `tcp`, `text`, `frame`,
+    /// `http` (as Workerman throws on an unknown protocol).
+    ///
+    /// ```no_run
+    /// let worker = workerman::Worker::new("http://0.0.0.0:8080");
+    /// ```
+    pub fn new(address: &str) -> Worker {
+        let (scheme, listen) = split_address(address);
+        let protocol = ProtocolKind::from_scheme(scheme).unwrap_or_else(|| {
+            panic!(
+                "Worker::new({address:?}): unknown scheme {scheme}://; use tcp, text, frame or \
+                 http, or Worker::with_protocol for a custom protocol"
+            )
+        });
+        Worker::create(address, listen, protocol)
+    }
+
+    /// A worker speaking a custom [`Protocol`] on a `tcp://` address (Workerman's custom protocol
+    /// classes); `on_message` then receives `P::Message`.
+    ///
+    /// ```no_run
+    /// use workerman::protocols::Text;
+    /// let worker = workerman::Worker::with_protocol("tcp://0.0.0.0:8000", Text);
+    /// ```
+    pub fn with_protocol<P: Protocol>(address: &str, protocol: P) -> Worker {
+        let (_, listen) = split_address(address);
+        Worker::create(address, listen, ProtocolKind::Custom(Rc::new(protocol)))
+    }
+
+    fn create(address: &str, listen: &str, protocol: ProtocolKind) -> Worker {
+        let worker = Worker {
+            shared: Rc::new(WorkerShared {
+                address: address.to_owned(),
+                listen: listen.to_owned(),
+                protocol: RefCell::new(protocol),
+                text_as_bytes: Cell::new(false),
+                name: RefCell::new("none".to_owned()),
+                count: Cell::new(1),
+                reuse_port: Cell::new(false),
+                user: RefCell::new(String::new()),
+                id: Cell::new(0),
+                max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
+                max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
+                http_settings: Cell::new(HttpSettings::default()),
+                local_address: Cell::new(None),
+                callbacks: Callbacks::default(),
+            }),
+        };
+        CREATED.with(|created| created.borrow_mut().push(worker.clone()));
+        worker
+    }
+
+    pub(crate) fn shared(&self) -> &Rc<WorkerShared> {
+        &self.shared
+    }
+
+    /// Runs every worker created on this thread, in this thread, until stopped (Workerman's
+    /// `Worker::runAll()`). The `start`/`stop`/`reload` command line and the master/worker
+    /// processes are not built yet: this runs the workers in this process.
+    ///
+    /// Exits the process with status 1 if a worker cannot listen.
+    ///
+    /// ```no_run
+    /// let mut worker = workerman::Worker::new("http://0.0.0.0:8080");
+    /// worker.on_message(|connection, _request: workerman::protocols::http::Request| {
+    ///     connection.send("hello");
+    /// });
+    /// workerman::Worker::run_all();
+    /// ```
+    pub fn run_all() {
+        let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
+        for worker in &workers {
+            log::info!(
+                "workerman: worker {} listening on {}",
+                worker.name(),
+                worker.shared.address
+            );
+        }
+        if let Err(error) = reactor::run(workers, None) {
+            eprintln!("workerman: {error}");
+            log::error!("workerman: {error}");
+            std::process::exit(1);
+        }
+    }
+
+    /// Builds workers on a new thread and runs them there: the way to run a server inside a test
+    /// or another program. `build` creates the workers (it runs on the new thread, so its
+    /// closures need not be `Send`) and returns the one whose address
+    /// [`RunningWorker::local_address`] reports. Listen on port 0 to get a free port.
+    ///
+    /// ```no_run
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let server = Worker::spawn(|| {
+    ///     let mut worker = Worker::new("text://127.0.0.1:0");
+    ///     worker.on_message(|connection: &TcpConnection, line: String| {
+    ///         connection.send(line);
+    ///     });
+    ///     worker
+    /// })
+    /// .expect("listen");
+    /// println!("echoing on {}", server.local_address());
+    /// server.stop();
+    /// ```
+    pub fn spawn<F>(build: F) -> io::Result<RunningWorker>
+    where
+        F: FnOnce() -> Worker + Send + 'static,
+    {
+        let (started_sender, started) = mpsc::channel();
+        let (index_sender, index_receiver) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("workerman-worker".to_owned())
+            .spawn(move || {
+                let main = build();
+                let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
+                let index = workers
+                    .iter()
+                    .position(|worker| Rc::ptr_eq(&worker.shared, &main.shared))
+                    .unwrap_or(0);
+                let _ = index_sender.send(index);
+                drop(main);
+                if let Err(error) = reactor::run(workers, Some(started_sender)) {
+                    log::error!("workerman: {error}");
+                }
+            })?;
+        let index = index_receiver
+            .recv()
+            .map_err(|_| io::Error::other("the worker's build closure panicked"))?;
+        let Started {
+            addresses,
+            stopper,
+        } = started
+            .recv()
+            .map_err(|_| io::Error::other("the worker thread ended before listening"))??;
+        let local_address = addresses
+            .get(index)
+            .copied()
+            .ok_or_else(|| io::Error::other("the build closure created no worker"))?;
+        Ok(RunningWorker {
+            local_address,
+            addresses,
+            stopper,
+            thread: Some(thread),
+        })
+    }
+
+    /// The counters of the worker running on this thread (zeros when none runs here).
+    ///
+    /// ```no_run
+    /// println!("{:?}", workerman::Worker::statistics());
+    /// ```
+    pub fn statistics() -> Statistics {
+        reactor::try_with(|reactor| reactor.statistics).unwrap_or_default()
+    }
+
+    /// Stops the workers running on this thread: `on_worker_stop`, stop listening, close every
+    /// connection (Workerman's `Worker::stopAll()`).
+    ///
+    /// ```no_run
+    /// workerman::Worker::stop_all();
+    /// ```
+    pub fn stop_all() {
+        reactor::try_with(|reactor| {
+            reactor
+                .stop
+                .store(true, std::sync::atomic::Ordering::SeqCst)
+        });
+    }
+
+    /// This worker's open connections, in this process.
+    ///
+    /// ```no_run
+    /// # fn f(worker: &workerman::Worker) {
+    /// for connection in worker.connections() {
+    ///     connection.send("broadcast");
+    /// }
+    /// # }
+    /// ```
+    pub fn connections(&self) -> Vec<TcpConnection> {
+        reactor::try_with(|reactor| {
+            reactor
+                .connections
+                .iter()
+                .filter(|(_, connection)| {
+                    Rc::ptr_eq(&connection.worker, &self.shared)
+                        && connection.status == TcpConnection::STATUS_ESTABLISHED
+                })
+                .map(|(key, connection)| TcpConnection::new(key, connection.id))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// The address the worker listens on once running (with the real port when it asked for 0).
+    ///
+    /// ```no_run
+    /// # fn f(worker: &workerman::Worker) {
+    /// println!("{:?}", worker.local_address());
+    /// # }
+    /// ```
+    pub fn local_address(&self) -> Option<SocketAddr> {
+        self.shared.local_address.get()
+    }
+
+    /// The worker's name (default `"none"`).
+    ///
+    /// ```
+    /// # let worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// assert_eq!(worker.name(), "none");
+    /// ```
+    pub fn name(&self) -> String {
+        self.shared.name.borrow().clone()
+    }
+
+    /// Sets the name shown in logs and `status` (Workerman's `$worker->name`).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_name("chat");
+    /// assert_eq!(worker.name(), "chat");
+    /// ```
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        *self.shared.name.borrow_mut() = name.into();
+    }
+
+    /// How many processes run this worker (Workerman's `$worker->count`, default 1).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_count(4);
+    /// assert_eq!(worker.count(), 4);
+    /// ```
+    pub fn count(&self) -> usize {
+        self.shared.count.get()
+    }
+
+    /// Sets [`count`](Self::count). Until the process model lands, workers run in one process.
+    pub fn set_count(&mut self, count: usize) {
+        self.shared.count.set(count.max(1));
+    }
+
+    /// Whether each process binds its own socket with `SO_REUSEPORT` (Workerman's `reusePort`).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_reuse_port(true);
+    /// assert!(worker.reuse_port());
+    /// ```
+    pub fn reuse_port(&self) -> bool {
+        self.shared.reuse_port.get()
+    }
+
+    /// Sets [`reuse_port`](Self::reuse_port).
+    pub fn set_reuse_port(&mut self, reuse_port: bool) {
+        self.shared.reuse_port.set(reuse_port);
+    }
+
+    /// The user the worker processes run as (Workerman's `$worker->user`; empty: unchanged).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_user("www-data");
+    /// assert_eq!(worker.user(), "www-data");
+    /// ```
+    pub fn user(&self) -> String {
+        self.shared.user.borrow().clone()
+    }
+
+    /// Sets [`user`](Self::user).
+    pub fn set_user(&mut self, user: impl Into<String>) {
+        *self.shared.user.borrow_mut() = user.into();
+    }
+
+    /// This process's index among the worker's `count` processes, from 0.
+    ///
+    /// ```
+    /// # let worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// assert_eq!(worker.id(), 0);
+    /// ```
+    pub fn id(&self) -> usize {
+        self.shared.id.get()
+    }
+
+    /// The send buffer limit new connections start with (default 1 MiB).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_max_send_buffer_size(256 * 1024);
+    /// ```
+    pub fn set_max_send_buffer_size(&mut self, bytes: usize) {
+        self.shared.max_send_buffer_size.set(bytes);
+    }
+
+    /// The package size limit new connections start with (default 10 MiB).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_max_package_size(1024 * 1024);
+    /// ```
+    pub fn set_max_package_size(&mut self, bytes: usize) {
+        self.shared.max_package_size.set(bytes);
+    }
+
+    /// `http://` only: how long a connection may take to send a whole request head, counted from
+    /// its first byte (or from the connect); default 30 s. Slow-header attacks end here.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_request_head_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn set_request_head_timeout(&mut self, timeout: Duration) {
+        let mut settings = self.shared.http_settings.get();
+        settings.request_head_timeout = timeout;
+        self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: how long an idle keep-alive connection is kept; default 60 s.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_keep_alive_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn set_keep_alive_timeout(&mut self, timeout: Duration) {
+        let mut settings = self.shared.http_settings.get();
+        settings.keep_alive_timeout = timeout;
+        self.shared.http_settings.set(settings);
+    }
+
+    /// Called once the worker runs, before it accepts a connection (Workerman's `onWorkerStart`).
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_worker_start(|worker| println!("worker {} started", worker.id()));
+    /// ```
+    pub fn on_worker_start(&mut self, callback: impl Fn(&Worker) + 'static) {
+        *self.shared.callbacks.on_worker_start.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// Called when the worker stops, before its connections are closed.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_worker_stop(|_worker| println!("bye"));
+    /// ```
+    pub fn on_worker_stop(&mut self, callback: impl Fn(&Worker) + 'static) {
+        *self.shared.callbacks.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// Called for each new connection.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_connect(|connection| println!("{} connected", connection.remote_address()));
+    /// ```
+    pub fn on_connect(&mut self, callback: impl Fn(&TcpConnection) + 'static) {
+        *self.shared.callbacks.on_connect.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// Called for each whole message; its type is the protocol's (see
+    /// [`protocols`](crate::protocols)): `Request` for `http://`, `String` for `text://`,
+    /// `Vec<u8>` for `frame://` and `tcp://`.
+    ///
+    /// # Panics
+    /// If `M` is not what this worker's protocol delivers (caught here, not at the first message).
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("text://127.0.0.1:0");
+    /// worker.on_message(|connection, line: String| {
+    ///     connection.send(line.to_uppercase());
+    /// });
+    /// ```
+    pub fn on_message<M: 'static>(&mut self, callback: impl Fn(&TcpConnection, M) + 'static) {
+        let protocol = self.shared.protocol.borrow().clone();
+        if let Err(mismatch) = protocol.accepts::<M>() {
+            panic!("{} (worker on {})", mismatch, self.shared.address);
+        }
+        self.shared.text_as_bytes.set(
+            matches!(protocol, ProtocolKind::Text)
+                && std::any::TypeId::of::<M>() == std::any::TypeId::of::<Vec<u8>>(),
+        );
+        let wrapped = move |connection: &TcpConnection, message: Message| {
+            if let Some(message) = message.into_typed::<M>() {
+                callback(connection, message);
+            }
+        };
+        *self.shared.callbacks.on_message.borrow_mut() = Some(Rc::new(wrapped));
+    }
+
+    /// Called once per connection when it closes, whoever closed it.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_close(|connection| println!("{} left", connection.id()));
+    /// ```
+    pub fn on_close(&mut self, callback: impl Fn(&TcpConnection) + 'static) {
+        *self.shared.callbacks.on_close.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// Called with [`TcpConnection::SEND_FAIL`] (and a message) when data could not be sent.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_error(|connection, code, message| {
+    ///     eprintln!("connection {}: error {code}: {message}", connection.id());
+    /// });
+    /// ```
+    pub fn on_error(&mut self, callback: impl Fn(&TcpConnection, i32, &str) + 'static) {
+        *self.shared.callbacks.on_error.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// Called when a connection's send buffer reaches its limit: stop sending to it.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_buffer_full(|connection| println!("{} is slow", connection.id()));
+    /// ```
+    pub fn on_buffer_full(&mut self, callback: impl Fn(&TcpConnection) + 'static) {
+        *self.shared.callbacks.on_buffer_full.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// Called when a connection's queued bytes have all been written: sending may resume.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_buffer_drain(|connection| println!("{} caught up", connection.id()));
+    /// ```
+    pub fn on_buffer_drain(&mut self, callback: impl Fn(&TcpConnection) + 'static) {
+        *self.shared.callbacks.on_buffer_drain.borrow_mut() = Some(Rc::new(callback));
+    }
+}
+
+fn split_address(address: &str) -> (&str, &str) {
+    address.split_once("://").unwrap_or_else(|| {
+        panic!("Worker address {address:?} needs a scheme, as in tcp://0.0.0.0:8000")
+    })
+}
+
+/// Workers running on their own thread, from [`Worker::spawn`]. Dropping it stops them.
+///
+/// ```no_run
+/// # use workerman::Worker;
+/// let server = Worker::spawn(|| Worker::new("tcp://127.0.0.1:0")).unwrap();
+/// let address = server.local_address();
+/// server.stop();
+/// ```
+pub struct RunningWorker {
+    local_address: SocketAddr,
+    addresses: Vec<SocketAddr>,
+    stopper: Stopper,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningWorker {
+    /// The bound address of the worker `build` returned.
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    /// The bound addresses of every worker `build` created, in creation order.
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.addresses
+    }
+
+    /// Stops the workers (as [`Worker::stop_all`]) and waits for their thread to end.
+    pub fn stop(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stopper.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
