@@ -29,7 +29,7 @@ pub use error::HttpError;
 pub(crate) use file::FileStream;
 pub use request::Request;
 pub(crate) use request::take_buffer;
-pub use response::Response;
+pub use response::{Body, Cookie, Response, SameSite};
 pub(crate) use response::{EncodeOptions, Encoded, Framing, encode_body_response};
 pub use sse::ServerSentEvents;
 
@@ -164,7 +164,7 @@ pub(crate) fn encode(
             }
             Streaming::Chunked => {
                 if !bytes.is_empty() {
-                    write_chunk(&bytes, out);
+                    response::push_chunk(out, &bytes);
                 }
                 Ok(None)
             }
@@ -185,7 +185,7 @@ pub(crate) fn encode(
             if state.streaming == Streaming::Chunked {
                 let mut bytes = Vec::new();
                 event.encode(&mut bytes);
-                write_chunk(&bytes, out);
+                response::push_chunk(out, &bytes);
             } else {
                 event.encode(out);
             }
@@ -218,12 +218,6 @@ fn start_response(state: &mut HttpState, encoded: Encoded) -> Option<bool> {
     None
 }
 
-fn write_chunk(bytes: &[u8], out: &mut Vec<u8>) {
-    use std::io::Write;
-    let _ = write!(out, "{:x}\r\n", bytes.len());
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-}
 
 /// A response is complete: close if it must, else the next request may go (now, or at the end
 /// of this turn when it was answered from outside the read path), under the right timeout.
