@@ -1,6 +1,53 @@
 //! # workerman
 //!
-//! Workerman, the PHP event-loop framework, rebuilt in Rust.
+//! [Workerman](https://github.com/walkor/workerman), the PHP event-loop framework, rebuilt in
+//! Rust: one single-threaded `mio` reactor per worker drives sockets and timers, and the API is
+//! Workerman's, so a PHP app ports line by line.
+//!
+//! Workerman's Server-Sent Events example, ported (`cargo run --release --example sse`):
+//!
+//! ```no_run
+//! use workerman::protocols::http::{Request, Response, ServerSentEvents};
+//! use workerman::{TcpConnection, Timer, Worker};
+//!
+//! let mut worker = Worker::new("http://0.0.0.0:8080");
+//! worker.on_message(|connection: &TcpConnection, request: Request| {
+//!     // An Accept header of text/event-stream marks an SSE request
+//!     if request.header("accept") == Some("text/event-stream") {
+//!         // First send a response with the Content-Type: text/event-stream header
+//!         connection.send(Response::new(200, [("Content-Type", "text/event-stream")], "\r\n"));
+//!         // Push data to the client every 2 seconds
+//!         let connection = connection.clone();
+//!         Timer::add(2.0, move |timer_id| {
+//!             // Delete the timer once the connection is closed, or timers pile up and leak
+//!             if connection.status() != TcpConnection::STATUS_ESTABLISHED {
+//!                 Timer::del(timer_id);
+//!                 return;
+//!             }
+//!             connection.send(ServerSentEvents::new().event("message").data("hello").id(1));
+//!         });
+//!         return;
+//!     }
+//!     connection.send("ok");
+//! });
+//! Worker::run_all();
+//! ```
+//!
+//! ## Where things are
+//! - [`Worker`]: a listen address with a protocol scheme and its callbacks (`on_connect`,
+//!   `on_message`, `on_close`, ...); [`Worker::run_all`] runs them, [`Worker::spawn`] runs them
+//!   on a thread (for tests).
+//! - [`TcpConnection`]: the handle every callback gets: `send`, `close`, `status`, addresses,
+//!   `pause_recv` / `resume_recv`, `pipe`, a typed context.
+//! - [`Timer`]: `Timer::add`, `Timer::once`, `Timer::del`, `Timer::del_all`.
+//! - [`protocols`]: `tcp://`, `text://`, `frame://`, `http://` ([`protocols::http`]: `Request`,
+//!   `Response`, `ServerSentEvents`, `Chunk`) and the [`protocols::Protocol`] trait for your own.
+//!
+//! ## Beyond Workerman
+//! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
+//! request gets a 500). HTTP keep-alive follows RFC 9112, with head and idle timeouts. The SSE
+//! head is chosen by media type. A repeating timer keeps its cadence. A handle to a closed
+//! connection stays closed even when its slot is reused.
 #![warn(missing_docs)]
 
 pub mod connection;

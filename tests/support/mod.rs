@@ -80,3 +80,109 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
     }
     condition()
 }
+
+/// One HTTP response as read off the wire.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status line and headers, exactly as sent (up to and including the blank line).
+    pub head: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A header's value (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads exactly one response from `reader` (by Content-Length, chunked, or to EOF); `head_only`
+/// for the answer to a HEAD request.
+pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> HttpResponse {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let count = reader.read_line(&mut line).expect("read a response head line");
+        assert!(count > 0, "connection closed inside a response head: {head:?}");
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    let mut response = HttpResponse {
+        head,
+        status,
+        body: Vec::new(),
+    };
+    if head_only || status == 204 || status == 304 {
+        return response;
+    }
+    if let Some(length) = response.header("content-length") {
+        let mut body = vec![0u8; length.parse().unwrap()];
+        reader.read_exact(&mut body).expect("read the body");
+        response.body = body;
+    } else if response
+        .header("transfer-encoding")
+        .is_some_and(|value| value.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).unwrap();
+            let size = usize::from_str_radix(size.trim_end(), 16).expect("chunk size");
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk).unwrap();
+            if size == 0 {
+                break;
+            }
+            response.body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        reader.read_to_end(&mut response.body).unwrap();
+    }
+    response
+}
+
+/// An HTTP/1.1 client on one connection.
+pub struct HttpClient {
+    pub reader: BufReader<TcpStream>,
+}
+
+impl HttpClient {
+    pub fn connect(address: SocketAddr) -> HttpClient {
+        HttpClient {
+            reader: BufReader::new(connect(address)),
+        }
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).unwrap();
+    }
+
+    pub fn get(&mut self, path: &str) -> HttpResponse {
+        self.write(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.response()
+    }
+
+    pub fn response(&mut self) -> HttpResponse {
+        read_response(&mut self.reader, false)
+    }
+
+    /// True once the server has closed the connection.
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        matches!(self.reader.read_to_end(&mut rest), Ok(_))
+    }
+}

@@ -1,0 +1,218 @@
+#!/usr/bin/env node
+// Drives a real browser's EventSource against a running server, for tests/browser.rs.
+//
+//   node tests/browser/eventsource.mjs '<json plan>'      (or '@plan.json' to read a file)
+//
+// The plan:
+//   {
+//     "page":    "http://127.0.0.1:8080/",   page to open first: its origin is the page's origin
+//     "source":  "/events",                  EventSource URL, relative to the page (default: page)
+//     "types":   ["message", "tick"],        event types to listen for (default ["message"])
+//     "timeout_ms": 20000,                   the whole run's limit (at most 30000)
+//     "steps": [                             run in order, each bounded by what is left of the limit
+//       {"wait": {"count": 2, "type": "message", "data": "hello"}},  until that many events match
+//                                            (type and data optional; count defaults to 1)
+//       {"wait_errors": 1},                  until the EventSource has reported that many errors
+//       {"wait_opens": 2},                   until it has opened that many times
+//       {"post": "/publish", "body": "hi"},  fetch(url, {method: "POST", body}) from the page
+//       {"sleep_ms": 500}
+//     ]
+//   }
+//
+// Prints one JSON line on stdout, whatever happens:
+//   {"ok": true|false, "error": "...", "events": [{"type", "data", "lastEventId", "t"}],
+//    "opens": [t...], "errors": [t...], "posts": [{"url", "status", "body", "t"}]}
+// where every t is milliseconds since the EventSource was created. Exits 0 when every step
+// finished, 1 when one failed or timed out (with the reason on stderr too), 2 on a bad plan or a
+// browser that cannot start.
+//
+// The browser is Debian's Chromium (/usr/bin/chromium, or $CHROMIUM), never a downloaded one, with
+// the flags that work on a machine with no outside network, and a new empty profile each run.
+
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const HARD_LIMIT_MS = 30_000;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+function fail(code, message, extra = {}) {
+  process.stderr.write(`eventsource.mjs: ${message}\n`);
+  process.stdout.write(JSON.stringify({ ok: false, error: message, ...extra }) + "\n");
+  process.exit(code);
+}
+
+function readPlan() {
+  const argument = process.argv[2];
+  if (!argument) {
+    fail(2, "usage: node eventsource.mjs '<json plan>' | @plan.json");
+  }
+  try {
+    const text = argument.startsWith("@") ? readFileSync(argument.slice(1), "utf8") : argument;
+    return JSON.parse(text);
+  } catch (error) {
+    fail(2, `the plan is not valid JSON: ${error.message}`);
+  }
+}
+
+const plan = readPlan();
+if (typeof plan.page !== "string") {
+  fail(2, 'the plan needs "page", the URL of a page on the server\'s origin');
+}
+const timeoutMs = Math.min(Number(plan.timeout_ms) || 20_000, HARD_LIMIT_MS);
+const deadline = Date.now() + timeoutMs;
+const types = Array.isArray(plan.types) && plan.types.length > 0 ? plan.types : ["message"];
+const steps = Array.isArray(plan.steps) ? plan.steps : [];
+
+// Whatever hangs (the browser, a page), the process ends shortly after the limit.
+setTimeout(() => fail(1, `hard timeout: still running after ${timeoutMs + 5000} ms`), timeoutMs + 5000).unref();
+
+let playwright;
+try {
+  playwright = await import("playwright-core");
+} catch (error) {
+  fail(2, `playwright-core is not installed (${error.code || error.message}); run: npm ci --prefix tests/browser`);
+}
+
+const profile = mkdtempSync(join(tmpdir(), "workerman-chromium-"));
+let context;
+try {
+  context = await playwright.chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    timeout: Math.max(1000, deadline - Date.now()),
+  });
+} catch (error) {
+  rmSync(profile, { recursive: true, force: true });
+  fail(2, `cannot start ${CHROMIUM} (${error.message.split("\n")[0]}); install it: apt-get install -y chromium`);
+}
+
+let result = { ok: false, events: [], opens: [], errors: [], posts: [] };
+let failure = null;
+let page;
+try {
+  page = context.pages()[0] || (await context.newPage());
+  page.on("console", (message) => {
+    if (message.type() === "error") process.stderr.write(`page console: ${message.text()}\n`);
+  });
+  await page.goto(plan.page, { timeout: remaining(), waitUntil: "domcontentloaded" });
+  await page.evaluate(
+    ({ source, types }) => {
+      const started = performance.now();
+      const now = () => Math.round(performance.now() - started);
+      const log = { events: [], opens: [], errors: [], posts: [] };
+      window.__eventsource = log;
+      const eventSource = new EventSource(source || location.href);
+      window.__eventsourceObject = eventSource;
+      eventSource.addEventListener("open", () => log.opens.push(now()));
+      eventSource.addEventListener("error", () => log.errors.push(now()));
+      for (const type of types) {
+        eventSource.addEventListener(type, (event) =>
+          log.events.push({ type: event.type, data: event.data, lastEventId: event.lastEventId, t: now() }),
+        );
+      }
+      window.__post = async (url, body) => {
+        const t = now();
+        const response = await fetch(url, { method: "POST", body, cache: "no-store" });
+        const entry = { url, status: response.status, body: await response.text(), t };
+        log.posts.push(entry);
+        return entry;
+      };
+    },
+    { source: plan.source ?? null, types },
+  );
+
+  for (const [index, step] of steps.entries()) {
+    const what = `step ${index + 1} ${JSON.stringify(step)}`;
+    try {
+      await runStep(step);
+    } catch (error) {
+      failure = `${what} did not finish: ${error.message.split("\n")[0]}`;
+      break;
+    }
+  }
+} catch (error) {
+  failure = `the page failed: ${error.message.split("\n")[0]}`;
+} finally {
+  if (page) {
+    try {
+      const log = await page.evaluate(() => {
+        window.__eventsourceObject?.close();
+        return window.__eventsource;
+      });
+      if (log) result = { ...result, ...log };
+    } catch {
+      // The page is gone; report what is known.
+    }
+  }
+  await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+
+if (failure) {
+  fail(1, failure, { events: result.events, opens: result.opens, errors: result.errors, posts: result.posts });
+}
+process.stdout.write(JSON.stringify({ ...result, ok: true }) + "\n");
+process.exit(0);
+
+function remaining() {
+  const left = deadline - Date.now();
+  if (left <= 0) throw new Error(`the ${timeoutMs} ms limit is used up`);
+  return left;
+}
+
+async function runStep(step) {
+  if (step.wait) {
+    const { count = 1, type = null, data = null } = step.wait;
+    await page.waitForFunction(
+      ({ count, type, data }) =>
+        window.__eventsource.events.filter(
+          (event) => (type === null || event.type === type) && (data === null || event.data === data),
+        ).length >= count,
+      { count, type, data },
+      { timeout: remaining(), polling: 20 },
+    );
+  } else if (step.wait_errors !== undefined) {
+    await page.waitForFunction((count) => window.__eventsource.errors.length >= count, step.wait_errors, {
+      timeout: remaining(),
+      polling: 20,
+    });
+  } else if (step.wait_opens !== undefined) {
+    await page.waitForFunction((count) => window.__eventsource.opens.length >= count, step.wait_opens, {
+      timeout: remaining(),
+      polling: 20,
+    });
+  } else if (step.post !== undefined) {
+    const entry = await withTimeout(
+      page.evaluate(({ url, body }) => window.__post(url, body), { url: step.post, body: step.body ?? "" }),
+      `POST ${step.post}`,
+    );
+    if (entry.status < 200 || entry.status > 299) {
+      throw new Error(`POST ${step.post} answered ${entry.status}: ${entry.body}`);
+    }
+  } else if (step.sleep_ms !== undefined) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(step.sleep_ms, remaining())));
+  } else {
+    throw new Error("unknown step");
+  }
+}
+
+function withTimeout(promise, what) {
+  const limit = remaining();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${limit} ms`)), limit);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
