@@ -48,7 +48,7 @@
 //! request gets a 500). HTTP keep-alive follows RFC 9112, with head and idle timeouts. The SSE
 //! head is chosen by media type. A repeating timer keeps its cadence. A handle to a closed
 //! connection stays closed even when its slot is reused.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod connection;
 pub mod protocols;

@@ -207,8 +207,7 @@ impl Reactor {
         if let Some(deadline) = deadline {
             if connection.armed_at.is_none_or(|armed| deadline < armed) {
                 connection.armed_at = Some(deadline);
-                self.deadlines
-                    .push(Reverse((deadline, key, connection.id)));
+                self.deadlines.push(Reverse((deadline, key, connection.id)));
             }
         }
     }
@@ -322,7 +321,9 @@ pub(crate) fn run(
     for worker in &workers {
         if let Some(callback) = worker.shared().callbacks.on_worker_start.borrow().clone() {
             let name = worker.name();
-            call_user(&|| format!("on_worker_start of worker {name}"), || callback(worker));
+            call_user(&|| format!("on_worker_start of worker {name}"), || {
+                callback(worker)
+            });
         }
     }
 
@@ -519,7 +520,9 @@ fn shut_down(workers: &[Worker]) -> bool {
         for worker in workers {
             if let Some(callback) = worker.shared().callbacks.on_worker_stop.borrow().clone() {
                 let name = worker.name();
-                call_user(&|| format!("on_worker_stop of worker {name}"), || callback(worker));
+                call_user(&|| format!("on_worker_stop of worker {name}"), || {
+                    callback(worker)
+                });
             }
         }
         let handles = with(|reactor| {

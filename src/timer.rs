@@ -208,7 +208,10 @@ impl TimerQueue {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.by_deadline.keys().next().map(|(deadline, _)| *deadline)
+        self.by_deadline
+            .keys()
+            .next()
+            .map(|(deadline, _)| *deadline)
     }
 
     /// Moves every timer due at `now` into `batch`, in deadline order. They stay in the index, so
@@ -287,7 +290,11 @@ mod tests {
     #[test]
     fn queue_orders_by_deadline_and_skips_deleted() {
         let mut queue = TimerQueue::default();
-        let later = queue.insert(Duration::from_millis(50), TimerCallback::Once(Box::new(|| {})), false);
+        let later = queue.insert(
+            Duration::from_millis(50),
+            TimerCallback::Once(Box::new(|| {})),
+            false,
+        );
         let sooner = queue.insert(Duration::ZERO, TimerCallback::Once(Box::new(|| {})), false);
         assert_eq!(queue.len(), 2);
         let mut batch = Vec::new();

@@ -81,7 +81,10 @@ impl WorkerShared {
         }
         socket.set_nonblocking(true)?;
         socket.bind(&address.into()).map_err(|error| {
-            io::Error::new(error.kind(), format!("cannot listen on {}: {error}", self.address))
+            io::Error::new(
+                error.kind(),
+                format!("cannot listen on {}: {error}", self.address),
+            )
         })?;
         socket.listen(BACKLOG)?;
         Ok(socket.into())
@@ -245,10 +248,7 @@ impl Worker {
         let index = index_receiver
             .recv()
             .map_err(|_| io::Error::other("the worker's build closure panicked"))?;
-        let Started {
-            addresses,
-            stopper,
-        } = started
+        let Started { addresses, stopper } = started
             .recv()
             .map_err(|_| io::Error::other("the worker thread ended before listening"))??;
         let local_address = addresses

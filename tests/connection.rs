@@ -70,14 +70,20 @@ fn slow_reader_queues_then_fills_then_refuses_then_drains() {
             .all(|e| *e == Seen::Send(SendResult::Written)),
         "before that, sends are written: {order:?}"
     );
-    let full = order.iter().position(|e| *e == Seen::Full).expect("on_buffer_full fired");
+    let full = order
+        .iter()
+        .position(|e| *e == Seen::Full)
+        .expect("on_buffer_full fired");
     assert!(full > first_queued);
     assert_eq!(order.iter().filter(|e| **e == Seen::Full).count(), 1);
     // on_error fires inside the refused send, before it returns (as in Workerman).
     assert_eq!(
         order[order.len() - 2..],
         [
-            Seen::Error(TcpConnection::SEND_FAIL, "send buffer full and drop package".into()),
+            Seen::Error(
+                TcpConnection::SEND_FAIL,
+                "send buffer full and drop package".into()
+            ),
             Seen::Send(SendResult::Refused)
         ]
     );
@@ -95,7 +101,10 @@ fn slow_reader_queues_then_fills_then_refuses_then_drains() {
         assert!(buffer[..count].iter().all(|&b| b == b'x'));
         remaining -= count;
     }
-    assert_eq!(seen.recv_timeout(Duration::from_secs(5)).unwrap(), Seen::Drain);
+    assert_eq!(
+        seen.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Seen::Drain
+    );
 }
 
 #[test]
@@ -118,7 +127,10 @@ fn close_with_delivers_its_data_then_closes_and_on_close_fires_once() {
     assert_eq!(read_to_close(&mut client), b"goodbye\n");
     let id = closed.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(id, 1);
-    assert!(closed.recv_timeout(Duration::from_millis(300)).is_err(), "on_close fired twice");
+    assert!(
+        closed.recv_timeout(Duration::from_millis(300)).is_err(),
+        "on_close fired twice"
+    );
 }
 
 #[test]
@@ -155,11 +167,16 @@ fn end_flushes_sends_fin_and_closes_when_the_peer_closes() {
     client.write_all(b"x\n").unwrap();
     // Our FIN arrives after the data; the server waits for ours.
     assert_eq!(read_to_close(&mut client), b"last\n");
-    assert!(closed.recv_timeout(Duration::from_millis(300)).is_err(), "closed before our FIN");
+    assert!(
+        closed.recv_timeout(Duration::from_millis(300)).is_err(),
+        "closed before our FIN"
+    );
     // Input after end() is discarded, not delivered.
     client.write_all(b"ignored\n").unwrap();
     drop(client);
-    closed.recv_timeout(Duration::from_secs(3)).expect("on_close after the peer closed");
+    closed
+        .recv_timeout(Duration::from_secs(3))
+        .expect("on_close after the peer closed");
 }
 
 #[test]
@@ -178,7 +195,12 @@ fn stale_handle_after_slot_reuse_is_closed_and_sends_nothing() {
             let same_slot = format!("{old:?}").split("slot: ").nth(1)
                 == format!("{connection:?}").split("slot: ").nth(1);
             reports
-                .send((same_slot, old.status(), old.send("to the old connection"), old.id() != connection.id()))
+                .send((
+                    same_slot,
+                    old.status(),
+                    old.send("to the old connection"),
+                    old.id() != connection.id(),
+                ))
                 .unwrap();
             connection.send("checked");
         });
@@ -191,12 +213,17 @@ fn stale_handle_after_slot_reuse_is_closed_and_sends_nothing() {
     thread::sleep(Duration::from_millis(100));
     let mut second = LineClient::connect(server.local_address());
     second.send("second\n");
-    let (same_slot, status, sent, different_id) = report.recv_timeout(Duration::from_secs(5)).unwrap();
+    let (same_slot, status, sent, different_id) =
+        report.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(same_slot, "the new connection reuses the old one's slot");
     assert!(different_id);
     assert_eq!(status, TcpConnection::STATUS_CLOSED);
     assert_eq!(sent, SendResult::Refused);
-    assert_eq!(second.line(), "checked\n", "nothing meant for the old handle arrived");
+    assert_eq!(
+        second.line(),
+        "checked\n",
+        "nothing meant for the old handle arrived"
+    );
 }
 
 #[test]
@@ -207,7 +234,10 @@ fn panic_in_on_message_closes_only_its_connection() {
             if line == "boom" {
                 panic!("a bug in user code");
             }
-            connection.send(format!("{line} (panics so far: {})", Worker::statistics().panics));
+            connection.send(format!(
+                "{line} (panics so far: {})",
+                Worker::statistics().panics
+            ));
         });
         worker
     });
@@ -245,7 +275,10 @@ fn panics_in_on_connect_on_close_and_timers_are_contained() {
         worker
     });
     let mut first = LineClient::connect(server.local_address());
-    assert!(first.closed(), "a panic in on_connect closes that connection");
+    assert!(
+        first.closed(),
+        "a panic in on_connect closes that connection"
+    );
     let mut second = LineClient::connect(server.local_address());
     second.send("timer\n");
     // on_connect (1), on_close of the first connection (2), the timer (3).
@@ -342,7 +375,11 @@ fn context_and_addresses() {
     client.send("a\n");
     assert_eq!(
         client.line(),
-        format!("1 127.0.0.1 {} {}\n", local.port(), server.local_address().port())
+        format!(
+            "1 127.0.0.1 {} {}\n",
+            local.port(),
+            server.local_address().port()
+        )
     );
     client.send("b\n");
     assert!(client.line().starts_with("2 "));

@@ -46,7 +46,11 @@ fn seed_server() -> workerman::RunningWorker {
                 return;
             }
             if request.header("accept") == Some("text/event-stream") {
-                connection.send(Response::new(200, [("Content-Type", "text/event-stream")], "\r\n"));
+                connection.send(Response::new(
+                    200,
+                    [("Content-Type", "text/event-stream")],
+                    "\r\n",
+                ));
                 let connection = connection.clone();
                 Timer::add(0.05, move |timer_id| {
                     if connection.status() != TcpConnection::STATUS_ESTABLISHED {
@@ -63,7 +67,11 @@ fn seed_server() -> workerman::RunningWorker {
     })
 }
 
-fn read_events(client: &mut HttpClient, parser: &mut EventStreamParser, count: usize) -> Vec<Event> {
+fn read_events(
+    client: &mut HttpClient,
+    parser: &mut EventStreamParser,
+    count: usize,
+) -> Vec<Event> {
     let mut events = Vec::new();
     let mut buffer = [0u8; 4096];
     while events.len() < count {
@@ -119,10 +127,16 @@ fn awkward_events_parse_back_exactly_and_cannot_inject_fields() {
     client.write(b"GET /script HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 41\r\n\r\n");
     let head = read_head(&mut client);
     assert!(head.contains("Cache-Control: no-cache\r\n"), "{head}");
-    assert!(!head.to_ascii_lowercase().contains("content-length"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("content-length"),
+        "{head}"
+    );
     let mut parser = EventStreamParser::new();
     let events = read_events(&mut client, &mut parser, 4);
-    assert_eq!(events[0].data, "41", "Last-Event-ID is readable through request.header");
+    assert_eq!(
+        events[0].data, "41",
+        "Last-Event-ID is readable through request.header"
+    );
     assert_eq!(events[1].event_type, "multi");
     assert_eq!(events[1].data, "line one\nline two\nline three\nend");
     assert_eq!(events[1].last_event_id, "a1");
@@ -160,7 +174,10 @@ fn a_pipelined_request_waits_behind_a_stream() {
     }
     let text = String::from_utf8_lossy(&raw);
     assert!(text.contains("data: hello"), "{text}");
-    assert!(!text.contains("HTTP/1.1"), "a response landed inside the stream: {text}");
+    assert!(
+        !text.contains("HTTP/1.1"),
+        "a response landed inside the stream: {text}"
+    );
 }
 
 #[test]
@@ -177,7 +194,8 @@ fn the_seed_timer_dies_with_its_connection() {
     assert_eq!(probe.get("/timers").body_text(), "5");
     drop(streams);
     assert!(
-        support::wait_until(Duration::from_secs(2), || probe.get("/timers").body_text() == "0"),
+        support::wait_until(Duration::from_secs(2), || probe.get("/timers").body_text()
+            == "0"),
         "timers left behind"
     );
 }

@@ -179,3 +179,54 @@ fn serves_a_thousand_concurrent_connections() {
         assert_eq!(client.line(), format!("echo: client {index}\n"));
     }
 }
+
+/// A custom protocol: packages end in a NUL byte; `on_message` gets the package as a `String`.
+struct NulTerminated;
+
+impl workerman::protocols::Protocol for NulTerminated {
+    type Message = String;
+    fn input(&self, buffer: &[u8], _connection: &TcpConnection) -> workerman::protocols::Input {
+        use workerman::protocols::Input;
+        match buffer.iter().position(|&byte| byte == 0) {
+            Some(end) => Input::Package(end + 1),
+            None if buffer.len() > 64 => Input::Invalid,
+            None => Input::NeedMore,
+        }
+    }
+    fn decode(&self, package: &[u8], _connection: &TcpConnection) -> String {
+        String::from_utf8_lossy(&package[..package.len() - 1]).into_owned()
+    }
+    fn encode(&self, data: &[u8], _connection: &TcpConnection, out: &mut Vec<u8>) {
+        out.extend_from_slice(data);
+        out.push(0);
+    }
+}
+
+#[test]
+fn custom_protocol_frames_decodes_and_encodes() {
+    let server = start(|| {
+        let mut worker = Worker::with_protocol("tcp://127.0.0.1:0", NulTerminated);
+        worker.on_message(|connection: &TcpConnection, message: String| {
+            connection.send(message.to_uppercase());
+        });
+        worker
+    });
+    let mut stream = connect(server.local_address());
+    stream.write_all(b"one\0tw").unwrap();
+    stream.write_all(b"o\0").unwrap();
+    let mut reply = [0u8; 8];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"ONE\0TWO\0");
+    // Its `Invalid` closes the connection.
+    stream.write_all(&[b'x'; 100]).unwrap();
+    assert_eq!(support::read_to_close(&mut stream), b"");
+}
+
+#[test]
+#[should_panic(expected = "on_message takes String (or Vec<u8>) on this worker")]
+fn on_message_with_the_wrong_type_panics_when_set() {
+    let mut worker = Worker::new("text://127.0.0.1:0");
+    worker.on_message(
+        |_connection: &TcpConnection, _request: workerman::protocols::http::Request| {},
+    );
+}

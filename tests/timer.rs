@@ -41,9 +41,18 @@ fn repeating_timer_keeps_its_cadence_over_20_ticks() {
     // Each tick is measured against its place on the original grid, so drift would add up here.
     late.sort();
     let median = late[late.len() / 2];
-    assert!(median < Duration::from_millis(5), "median lateness {median:?} ({late:?})");
-    assert!(late[late.len() - 1] < Duration::from_millis(25), "worst lateness: {late:?}");
-    assert!(received.recv_timeout(Duration::from_millis(200)).is_err(), "deleted timer fired");
+    assert!(
+        median < Duration::from_millis(5),
+        "median lateness {median:?} ({late:?})"
+    );
+    assert!(
+        late[late.len() - 1] < Duration::from_millis(25),
+        "worst lateness: {late:?}"
+    );
+    assert!(
+        received.recv_timeout(Duration::from_millis(200)).is_err(),
+        "deleted timer fired"
+    );
 }
 
 #[test]
@@ -54,10 +63,14 @@ fn once_fires_once_and_deleting_cancels() {
         worker.on_worker_start(move |_| {
             let started = Instant::now();
             let fired_once = fired.clone();
-            Timer::once(0.1, move || fired_once.send(("once", started.elapsed())).unwrap());
+            Timer::once(0.1, move || {
+                fired_once.send(("once", started.elapsed())).unwrap()
+            });
             let fired_cancelled = fired.clone();
             let cancelled = Timer::once(0.05, move || {
-                fired_cancelled.send(("cancelled", started.elapsed())).unwrap()
+                fired_cancelled
+                    .send(("cancelled", started.elapsed()))
+                    .unwrap()
             });
             assert!(Timer::del(cancelled));
             assert!(!Timer::del(cancelled), "a second delete finds nothing");
@@ -88,15 +101,30 @@ fn a_callback_may_delete_other_timers_and_add_new_ones() {
                     Timer::add(10.0, |_| {});
                     Timer::add(10.0, |_| {});
                     Timer::del_all();
-                    events.send(if Timer::count() == 0 { "all deleted" } else { "left over" }).unwrap();
+                    events
+                        .send(if Timer::count() == 0 {
+                            "all deleted"
+                        } else {
+                            "left over"
+                        })
+                        .unwrap();
                 });
             });
         });
         worker
     });
-    assert_eq!(received.recv_timeout(Duration::from_secs(2)).unwrap(), "added from a callback");
-    assert_eq!(received.recv_timeout(Duration::from_secs(2)).unwrap(), "all deleted");
-    assert!(received.recv_timeout(Duration::from_millis(400)).is_err(), "the deleted timer fired");
+    assert_eq!(
+        received.recv_timeout(Duration::from_secs(2)).unwrap(),
+        "added from a callback"
+    );
+    assert_eq!(
+        received.recv_timeout(Duration::from_secs(2)).unwrap(),
+        "all deleted"
+    );
+    assert!(
+        received.recv_timeout(Duration::from_millis(400)).is_err(),
+        "the deleted timer fired"
+    );
 }
 
 #[test]
@@ -110,10 +138,12 @@ fn a_zero_interval_timer_runs_every_turn_without_starving_io() {
             let spins = spins.clone();
             Timer::add(0.0, move |_| spins.set(spins.get() + 1));
         });
-        worker.on_message(move |connection: &workerman::TcpConnection, _line: String| {
-            counts.send(spun.get()).unwrap();
-            connection.send("served");
-        });
+        worker.on_message(
+            move |connection: &workerman::TcpConnection, _line: String| {
+                counts.send(spun.get()).unwrap();
+                connection.send("served");
+            },
+        );
         worker
     });
     std::thread::sleep(Duration::from_millis(50));
@@ -131,6 +161,9 @@ fn timer_outside_a_running_worker_panics_with_a_clear_message() {
         .downcast_ref::<String>()
         .cloned()
         .unwrap_or_default();
-    assert!(message.contains("Timer::add needs a running worker"), "{message}");
+    assert!(
+        message.contains("Timer::add needs a running worker"),
+        "{message}"
+    );
     assert_eq!(Timer::count(), 0);
 }

@@ -106,7 +106,9 @@ fn fire_error(handle: &TcpConnection, code: i32, message: &str) {
             .and_then(|connection| connection.worker.callbacks.on_error.borrow().clone())
     });
     if let Some(callback) = callback {
-        call_user(&|| describe(handle, "on_error"), || callback(handle, code, message));
+        call_user(&|| describe(handle, "on_error"), || {
+            callback(handle, code, message)
+        });
     }
 }
 
@@ -133,7 +135,11 @@ fn fire_buffer_event(handle: &TcpConnection, full: bool) {
         return;
     }
     if let Some(callback) = callback {
-        let name = if full { "on_buffer_full" } else { "on_buffer_drain" };
+        let name = if full {
+            "on_buffer_full"
+        } else {
+            "on_buffer_drain"
+        };
         if call_user(&|| describe(handle, name), || callback(handle)).is_none() {
             destroy(handle);
         }
@@ -157,8 +163,8 @@ fn may_read(connection: &Connection) -> bool {
     match connection.status {
         TcpConnection::STATUS_ESTABLISHED => {
             !connection.recv_paused
-                && !(connection.http.awaiting_response
-                    && connection.recv_buffer.len() >= PIPELINE_BUFFER_LIMIT)
+                && (!connection.http.awaiting_response
+                    || connection.recv_buffer.len() < PIPELINE_BUFFER_LIMIT)
         }
         // Ending: keep reading (and discarding) to see the peer's FIN.
         TcpConnection::STATUS_ENDING => true,
@@ -280,7 +286,11 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
     let mut corked = false;
     let mut protocol_error = None;
     loop {
-        let total = if from_pending { pending.len() } else { fresh.len() };
+        let total = if from_pending {
+            pending.len()
+        } else {
+            fresh.len()
+        };
         if position >= total {
             break;
         }
@@ -306,7 +316,9 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
         let more_after = position + length < total;
         let message = match &protocol {
             ProtocolKind::Raw => Message::Bytes(data[..length].to_vec()),
-            ProtocolKind::Text if wants_bytes => Message::Bytes(text::decode_bytes(&data[..length])),
+            ProtocolKind::Text if wants_bytes => {
+                Message::Bytes(text::decode_bytes(&data[..length]))
+            }
             ProtocolKind::Text => Message::Text(text::decode(&data[..length])),
             ProtocolKind::Frame => Message::Bytes(frame::decode(&data[..length])),
             ProtocolKind::Http => {
@@ -349,7 +361,11 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
         let connection = reactor.connection_mut(handle)?;
         connection.dispatching = false;
         connection.corked = false;
-        let total = if from_pending { pending.len() } else { fresh.len() };
+        let total = if from_pending {
+            pending.len()
+        } else {
+            fresh.len()
+        };
         if protocol_error.is_none() && position < total {
             if from_pending {
                 pending.drain(..position);
@@ -375,7 +391,11 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             destroy(handle);
         }
         Some(Some(error)) => {
-            log::debug!("connection {}: {error}, answering {}", handle.id(), error.status());
+            log::debug!(
+                "connection {}: {error}, answering {}",
+                handle.id(),
+                error.status()
+            );
             send_raw(handle, error.response());
             end(handle);
         }
@@ -454,7 +474,11 @@ fn deliver(handle: &TcpConnection, message: Message) {
     let Some(callback) = callback else {
         return;
     };
-    if call_user(&|| describe(handle, "on_message"), || callback(handle, message)).is_none() {
+    if call_user(&|| describe(handle, "on_message"), || {
+        callback(handle, message)
+    })
+    .is_none()
+    {
         after_message_panic(handle);
     }
 }
@@ -567,7 +591,9 @@ fn encode_and_write(
         },
         ProtocolKind::Text => text::encode(&outbound_bytes(outbound), out),
         ProtocolKind::Frame => frame::encode(&outbound_bytes(outbound), out),
-        ProtocolKind::Raw | ProtocolKind::Custom(_) => out.extend_from_slice(&outbound_bytes(outbound)),
+        ProtocolKind::Raw | ProtocolKind::Custom(_) => {
+            out.extend_from_slice(&outbound_bytes(outbound))
+        }
     }
     let (result, mut actions) = write_or_queue(reactor, handle, out);
     if let Some(close_after) = completion {
@@ -696,7 +722,11 @@ pub(crate) fn flush(reactor: &mut Reactor, key: usize) -> Actions {
             connection.send_buffer = Vec::new();
         }
         let id = connection.id;
-        match http::pump_file(&mut connection.http, &mut connection.send_buffer, FILE_PIECE) {
+        match http::pump_file(
+            &mut connection.http,
+            &mut connection.send_buffer,
+            FILE_PIECE,
+        ) {
             Ok(http::Pumped::Nothing) => break,
             Ok(http::Pumped::More) => {}
             Ok(http::Pumped::Finished { close_after }) => {

@@ -102,7 +102,10 @@ impl<P: Protocol> ErasedProtocol for P {
         Protocol::encode(self, data, connection, out)
     }
     fn message_type(&self) -> (TypeId, &'static str) {
-        (TypeId::of::<P::Message>(), std::any::type_name::<P::Message>())
+        (
+            TypeId::of::<P::Message>(),
+            std::any::type_name::<P::Message>(),
+        )
     }
 }
 
@@ -132,7 +135,9 @@ impl ProtocolKind {
     pub(crate) fn accepts<M: 'static>(&self) -> Result<(), String> {
         let wanted = TypeId::of::<M>();
         let (ok, expected) = match self {
-            ProtocolKind::Raw | ProtocolKind::Frame => (wanted == TypeId::of::<Vec<u8>>(), "Vec<u8>"),
+            ProtocolKind::Raw | ProtocolKind::Frame => {
+                (wanted == TypeId::of::<Vec<u8>>(), "Vec<u8>")
+            }
             ProtocolKind::Text => (
                 wanted == TypeId::of::<String>() || wanted == TypeId::of::<Vec<u8>>(),
                 "String (or Vec<u8>)",

@@ -11,10 +11,13 @@
 //     "timeout_ms": 20000,                   the whole run's limit (at most 30000)
 //     "steps": [                             run in order, each bounded by what is left of the limit
 //       {"wait": {"count": 2, "type": "message", "data": "hello"}},  until that many events match
-//                                            (type and data optional; count defaults to 1)
+//                                            (type and data optional; count defaults to 1;
+//                                            "new": true counts only events after this step began)
 //       {"wait_errors": 1},                  until the EventSource has reported that many errors
 //       {"wait_opens": 2},                   until it has opened that many times
 //       {"post": "/publish", "body": "hi"},  fetch(url, {method: "POST", body}) from the page
+//       {"post": "/publish", "form": {"message": "hi"}},   the same, urlencoded
+//       {"wait_selector": "#log li", "count": 3},          until the page shows that many matches
 //       {"sleep_ms": 500}
 //     ]
 //   }
@@ -122,8 +125,9 @@ try {
           log.events.push({ type: event.type, data: event.data, lastEventId: event.lastEventId, t: now() }),
         );
       }
-      window.__post = async (url, body) => {
+      window.__post = async (url, body, form) => {
         const t = now();
+        if (form) body = new URLSearchParams(form);
         const response = await fetch(url, { method: "POST", body, cache: "no-store" });
         const entry = { url, status: response.status, body: await response.text(), t };
         log.posts.push(entry);
@@ -175,12 +179,14 @@ function remaining() {
 async function runStep(step) {
   if (step.wait) {
     const { count = 1, type = null, data = null } = step.wait;
+    const from = step.wait.new ? await page.evaluate(() => window.__eventsource.events.length) : 0;
     await page.waitForFunction(
-      ({ count, type, data }) =>
-        window.__eventsource.events.filter(
-          (event) => (type === null || event.type === type) && (data === null || event.data === data),
-        ).length >= count,
-      { count, type, data },
+      ({ count, type, data, from }) =>
+        window.__eventsource.events
+          .slice(from)
+          .filter((event) => (type === null || event.type === type) && (data === null || event.data === data))
+          .length >= count,
+      { count, type, data, from },
       { timeout: remaining(), polling: 20 },
     );
   } else if (step.wait_errors !== undefined) {
@@ -195,12 +201,22 @@ async function runStep(step) {
     });
   } else if (step.post !== undefined) {
     const entry = await withTimeout(
-      page.evaluate(({ url, body }) => window.__post(url, body), { url: step.post, body: step.body ?? "" }),
+      page.evaluate(({ url, body, form }) => window.__post(url, body, form), {
+        url: step.post,
+        body: step.body ?? "",
+        form: step.form ?? null,
+      }),
       `POST ${step.post}`,
     );
     if (entry.status < 200 || entry.status > 299) {
       throw new Error(`POST ${step.post} answered ${entry.status}: ${entry.body}`);
     }
+  } else if (step.wait_selector !== undefined) {
+    await page.waitForFunction(
+      ({ selector, count }) => document.querySelectorAll(selector).length >= count,
+      { selector: step.wait_selector, count: step.count ?? 1 },
+      { timeout: remaining(), polling: 20 },
+    );
   } else if (step.sleep_ms !== undefined) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(step.sleep_ms, remaining())));
   } else {

@@ -51,9 +51,14 @@ impl LineClient {
 
     /// True once the server has closed (EOF), within the read timeout.
     pub fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        matches!(self.reader.read_to_end(&mut rest), Ok(_))
+        peer_closes(&mut self.reader)
     }
+}
+
+/// True when the peer closes (EOF) within the read timeout; what it sent before is dropped.
+pub fn peer_closes(reader: &mut impl Read) -> bool {
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).is_ok()
 }
 
 /// Reads until the peer closes (or the timeout), returning everything read.
@@ -110,8 +115,13 @@ pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> HttpResponse
     let mut head = String::new();
     loop {
         let mut line = String::new();
-        let count = reader.read_line(&mut line).expect("read a response head line");
-        assert!(count > 0, "connection closed inside a response head: {head:?}");
+        let count = reader
+            .read_line(&mut line)
+            .expect("read a response head line");
+        assert!(
+            count > 0,
+            "connection closed inside a response head: {head:?}"
+        );
         head.push_str(&line);
         if line == "\r\n" {
             break;
@@ -182,7 +192,6 @@ impl HttpClient {
 
     /// True once the server has closed the connection.
     pub fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        matches!(self.reader.read_to_end(&mut rest), Ok(_))
+        peer_closes(&mut self.reader)
     }
 }

@@ -1,1 +1,691 @@
-// STUB
+//! Text pieces of a request: url-decoding, query and urlencoded pairs, cookies, multipart/form-data.
+//!
+//! Everything here reads the request's raw bytes and returns [`Span`]s into them where no decoding
+//! is needed, so parsing a plain query string copies nothing. Malformed input never panics: a bad
+//! percent escape is kept literally (as PHP's `urldecode` does) and a malformed multipart body
+//! yields no fields at all.
+
+use std::borrow::Cow;
+
+/// A byte range `start..end` of a request's raw bytes. `Span::default()` (0..0) means "absent":
+/// no header value or body can start at offset 0, where the request line is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    /// The span of `part`, a sub-slice of `base`. Offsets are bounded by the package size limit,
+    /// which the parser keeps below `u32::MAX`.
+    pub(crate) fn of(base: &[u8], part: &[u8]) -> Span {
+        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        Span::new(start, start + part.len())
+    }
+
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// The bytes this span covers, or nothing if it lies outside `raw`.
+    pub(crate) fn slice(self, raw: &[u8]) -> &[u8] {
+        raw.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn is_absent(self) -> bool {
+        self.start == 0 && self.end == 0
+    }
+
+    pub(crate) fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+}
+
+/// A piece of text: either valid UTF-8 borrowed from the raw request, or an owned decoded copy.
+#[derive(Clone, Debug)]
+pub(crate) enum Text {
+    Raw(Span),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// The text of a span, url-decoded (`%XX` and `+`) when `url_decoded` is set. Copies only when
+    /// decoding changes something or the bytes are not valid UTF-8 (then lossily).
+    pub(crate) fn new(raw: &[u8], span: Span, url_decoded: bool) -> Text {
+        let bytes = span.slice(raw);
+        if url_decoded && bytes.iter().any(|&b| b == b'%' || b == b'+') {
+            return Text::Owned(lossy(&url_decode(bytes)));
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(_) => Text::Raw(span),
+            Err(_) => Text::Owned(lossy(bytes)),
+        }
+    }
+
+    pub(crate) fn get<'a>(&'a self, raw: &'a [u8]) -> &'a str {
+        match self {
+            Text::Raw(span) => std::str::from_utf8(span.slice(raw)).unwrap_or_default(),
+            Text::Owned(text) => text,
+        }
+    }
+}
+
+fn lossy(bytes: &[u8]) -> Box<str> {
+    String::from_utf8_lossy(bytes).into()
+}
+
+/// A name and its value (a query parameter, a form field, a cookie).
+#[derive(Clone, Debug)]
+pub(crate) struct Pair {
+    pub(crate) name: Text,
+    pub(crate) value: Text,
+}
+
+/// Decodes `%XX` escapes and `+` (as a space), like PHP's `urldecode`. An invalid escape is kept
+/// as it is.
+pub(crate) fn url_decode(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (hex_value(bytes.get(i + 1)), hex_value(bytes.get(i + 2))) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex_value(b: Option<&u8>) -> Option<u8> {
+    match *b? {
+        b @ b'0'..=b'9' => Some(b - b'0'),
+        b @ b'a'..=b'f' => Some(b - b'a' + 10),
+        b @ b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Splits `a=1&b=x+y` (a query string or an urlencoded body) into url-decoded pairs, in order.
+/// Empty segments and segments with an empty name are skipped; `a` alone is `a` = "".
+pub(crate) fn parse_pairs(raw: &[u8], span: Span) -> Vec<Pair> {
+    let mut pairs = Vec::new();
+    let mut start = span.start as usize;
+    for segment in span.slice(raw).split(|&b| b == b'&') {
+        let end = start + segment.len();
+        let (name, value) = match segment.iter().position(|&b| b == b'=') {
+            Some(eq) => (Span::new(start, start + eq), Span::new(start + eq + 1, end)),
+            None => (Span::new(start, end), Span::new(end, end)),
+        };
+        if name.len() > 0 {
+            pairs.push(Pair {
+                name: Text::new(raw, name, true),
+                value: Text::new(raw, value, true),
+            });
+        }
+        start = end + 1;
+    }
+    pairs
+}
+
+/// Appends the cookies of one `Cookie` header value (`a=1; b=2`) to `out`. Names and values are
+/// trimmed of spaces but not url-decoded (as Workerman); a part without `=` or with an empty name
+/// is skipped.
+pub(crate) fn parse_cookies(raw: &[u8], span: Span, out: &mut Vec<Pair>) {
+    let mut start = span.start as usize;
+    for part in span.slice(raw).split(|&b| b == b';') {
+        let end = start + part.len();
+        if let Some(eq) = part.iter().position(|&b| b == b'=') {
+            let name = trim_span(raw, Span::new(start, start + eq));
+            let value = trim_span(raw, Span::new(start + eq + 1, end));
+            if name.len() > 0 {
+                out.push(Pair {
+                    name: Text::new(raw, name, false),
+                    value: Text::new(raw, value, false),
+                });
+            }
+        }
+        start = end + 1;
+    }
+}
+
+/// `span` without leading and trailing spaces and tabs.
+fn trim_span(raw: &[u8], span: Span) -> Span {
+    let bytes = span.slice(raw);
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let leading = bytes.iter().take_while(|b| is_space(b)).count();
+    let trailing = bytes[leading..]
+        .iter()
+        .rev()
+        .take_while(|b| is_space(b))
+        .count();
+    Span::new(span.start as usize + leading, span.end as usize - trailing)
+}
+
+/// A file sent in a `multipart/form-data` body, kept in memory.
+///
+/// ```
+/// use workerman::protocols::http::Request;
+///
+/// let body = "--B\r\n\
+///     Content-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
+///     Content-Type: image/png\r\n\r\n\
+///     PNG...\r\n\
+///     --B--\r\n";
+/// let raw = format!(
+///     "POST /upload HTTP/1.1\r\nHost: example.com\r\n\
+///      Content-Type: multipart/form-data; boundary=B\r\nContent-Length: {}\r\n\r\n{body}",
+///     body.len()
+/// );
+/// let request = Request::parse(raw.as_bytes())?;
+/// let file = request.file("avatar").unwrap();
+/// assert_eq!(file.file_name(), "me.png");
+/// assert_eq!(file.content_type(), "image/png");
+/// assert_eq!(file.data(), b"PNG...");
+/// assert_eq!(file.size(), 6);
+/// # Ok::<(), workerman::protocols::http::HttpError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    name: String,
+    file_name: String,
+    content_type: String,
+    data: Vec<u8>,
+}
+
+impl UploadedFile {
+    /// The form field's name (`name="..."` of the part).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file name the client sent (`filename="..."`), as sent: it may contain path separators
+    /// and must not be used as a local path without sanitising. Empty when the browser sent a
+    /// file input with no file chosen.
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    /// The part's `Content-Type`, or `""` if it had none.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// The file's contents.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Fields and files of a request body.
+#[derive(Debug, Default)]
+pub(crate) struct Form {
+    pub(crate) fields: Vec<Pair>,
+    pub(crate) files: Vec<UploadedFile>,
+}
+
+/// At most this many files are kept from one multipart body (PHP's `max_file_uploads` in
+/// Workerman is 1024); later ones are dropped.
+const MAX_FILE_UPLOADS: usize = 1024;
+
+/// The `boundary` parameter of a `multipart/...` Content-Type, quoted or not.
+pub(crate) fn multipart_boundary(content_type: &str) -> Option<&str> {
+    let (media_type, mut rest) = content_type.split_once(';')?;
+    if !media_type
+        .trim()
+        .get(..10)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("multipart/"))
+    {
+        return None;
+    }
+    // `*( OWS ";" OWS name "=" ( token / quoted-string ) )`, quotes may hold `;`.
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ';']);
+        let eq = rest.find('=')?;
+        if let Some(semicolon) = rest[..eq].find(';') {
+            rest = &rest[semicolon..]; // a parameter without a value
+            continue;
+        }
+        let key = rest[..eq].trim();
+        let after = rest[eq + 1..].trim_start();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            },
+            None => {
+                let end = after.find(';').unwrap_or(after.len());
+                (after[..end].trim_end(), &after[end..])
+            }
+        };
+        if key.eq_ignore_ascii_case("boundary") {
+            return (!value.is_empty() && value.len() <= 200).then_some(value);
+        }
+        rest = &next[next.find(';')?..];
+    }
+}
+
+/// Parses a `multipart/form-data` body. Returns `None` if the body is malformed: no opening
+/// delimiter, a part without a head, or no closing delimiter.
+pub(crate) fn parse_multipart(raw: &[u8], body: Span, boundary: &str) -> Option<Form> {
+    let bytes = body.slice(raw);
+    let mut delimiter = Vec::with_capacity(boundary.len() + 4);
+    delimiter.extend_from_slice(b"\r\n--");
+    delimiter.extend_from_slice(boundary.as_bytes());
+
+    // The first delimiter may open the body (without the CRLF) or follow a preamble.
+    let mut pos = if bytes.starts_with(&delimiter[2..]) {
+        delimiter.len() - 2
+    } else {
+        find(bytes, &delimiter, 0)? + delimiter.len()
+    };
+    let mut form = Form::default();
+    loop {
+        // After a delimiter: `--` closes the body; otherwise optional whitespace and CRLF.
+        let rest = bytes.get(pos..)?;
+        if rest.starts_with(b"--") {
+            return Some(form);
+        }
+        let padding = rest
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        if !rest[padding..].starts_with(b"\r\n") {
+            return None;
+        }
+        let part_start = pos + padding + 2;
+        let part_end = find(bytes, &delimiter, part_start)?;
+        read_part(raw, bytes.get(part_start..part_end)?, &mut form)?;
+        pos = part_end + delimiter.len();
+    }
+}
+
+/// Reads one part (its head, a blank line, its content) into `form`.
+fn read_part(raw: &[u8], part: &[u8], form: &mut Form) -> Option<()> {
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let (head_len, headers) = match httparse::parse_headers(part, &mut headers) {
+        Ok(httparse::Status::Complete(parsed)) => parsed,
+        _ => return None,
+    };
+    let content = &part[head_len..];
+    let mut disposition = None;
+    let mut content_type = "";
+    for header in headers.iter() {
+        if header.name.eq_ignore_ascii_case("content-disposition") {
+            disposition = Some(header.value);
+        } else if header.name.eq_ignore_ascii_case("content-type") {
+            content_type = std::str::from_utf8(header.value).unwrap_or_default();
+        }
+    }
+    let disposition = ContentDisposition::parse(disposition?);
+    let Some(name) = disposition.name else {
+        return Some(()); // a part without a name is ignored, not an error
+    };
+    match disposition.file_name {
+        Some(file_name) => {
+            if form.files.len() < MAX_FILE_UPLOADS {
+                form.files.push(UploadedFile {
+                    name: name.into_owned(),
+                    file_name: file_name.into_owned(),
+                    content_type: content_type.to_owned(),
+                    data: content.to_vec(),
+                });
+            }
+        }
+        None => {
+            let name = Text::Owned(name.into());
+            let value = Text::new(raw, Span::of(raw, content), false);
+            form.fields.push(Pair { name, value });
+        }
+    }
+    Some(())
+}
+
+/// The `name` and `filename` of a `Content-Disposition: form-data; ...` part header.
+#[derive(Default)]
+struct ContentDisposition<'a> {
+    name: Option<Cow<'a, str>>,
+    file_name: Option<Cow<'a, str>>,
+}
+
+impl<'a> ContentDisposition<'a> {
+    fn parse(value: &'a [u8]) -> ContentDisposition<'a> {
+        let mut result = ContentDisposition::default();
+        let mut extended_file_name = None;
+        let mut rest = value;
+        // Skip the disposition type (`form-data`), then read `; key=value` parameters.
+        let Some(semicolon) = rest.iter().position(|&b| b == b';') else {
+            return result;
+        };
+        rest = &rest[semicolon + 1..];
+        loop {
+            rest = trim_start(rest);
+            let Some(eq) = rest.iter().position(|&b| b == b'=' || b == b';') else {
+                break;
+            };
+            if rest[eq] == b';' {
+                rest = &rest[eq + 1..];
+                continue;
+            }
+            let key = trim_end(&rest[..eq]);
+            rest = trim_start(&rest[eq + 1..]);
+            let value: Cow<'a, [u8]>;
+            if let Some(quoted) = rest.strip_prefix(b"\"") {
+                let (text, after) = unquote(quoted);
+                value = text;
+                rest = after;
+            } else {
+                let end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
+                value = Cow::Borrowed(trim_end(&rest[..end]));
+                rest = &rest[end..];
+            }
+            let text = match value {
+                Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
+                Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+            };
+            if key.eq_ignore_ascii_case(b"name") {
+                result.name.get_or_insert(text);
+            } else if key.eq_ignore_ascii_case(b"filename") {
+                result.file_name.get_or_insert(text);
+            } else if key.eq_ignore_ascii_case(b"filename*") {
+                extended_file_name = extended_value(&text);
+            }
+            match rest.iter().position(|&b| b == b';') {
+                Some(semicolon) => rest = &rest[semicolon + 1..],
+                None => break,
+            }
+        }
+        // RFC 6266: `filename*` (UTF-8''percent-encoded) wins over `filename`.
+        if let Some(file_name) = extended_file_name {
+            result.file_name = Some(Cow::Owned(file_name));
+        }
+        result
+    }
+}
+
+/// A quoted-string's content (with `\x` escapes resolved) and what follows its closing quote.
+/// An unterminated string runs to the end.
+fn unquote(quoted: &[u8]) -> (Cow<'_, [u8]>, &[u8]) {
+    let mut end = 0;
+    let mut escaped = false;
+    while end < quoted.len() {
+        match quoted[end] {
+            b'\\' => {
+                escaped = true;
+                end += 1;
+            }
+            b'"' => break,
+            _ => {}
+        }
+        end += 1;
+    }
+    let content = &quoted[..end.min(quoted.len())];
+    let after = quoted.get(end + 1..).unwrap_or_default();
+    if !escaped {
+        return (Cow::Borrowed(content), after);
+    }
+    let mut out = Vec::with_capacity(content.len());
+    let mut bytes = content.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\\' => out.extend(bytes.next()),
+            b => out.push(b),
+        }
+    }
+    (Cow::Owned(out), after)
+}
+
+/// An RFC 8187 extended value `UTF-8''%e2%82%ac.txt`, decoded; other charsets are not supported.
+fn extended_value(value: &str) -> Option<String> {
+    let (charset, rest) = value.split_once('\'')?;
+    let (_language, encoded) = rest.split_once('\'')?;
+    if !charset.eq_ignore_ascii_case("utf-8") {
+        return None;
+    }
+    let decoded = percent_decode(encoded.as_bytes());
+    String::from_utf8(decoded).ok()
+}
+
+/// `%XX` decoding only (`+` stays `+`).
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = match bytes[i] {
+            b'%' => (hex_value(bytes.get(i + 1)), hex_value(bytes.get(i + 2))),
+            _ => (None, None),
+        };
+        if let (Some(high), Some(low)) = escape {
+            out.push(high << 4 | low);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let n = bytes
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    &bytes[n..]
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let n = bytes
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    &bytes[..bytes.len() - n]
+}
+
+/// The first position of `needle` in `haystack` at or after `from`.
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut start = from;
+    while let Some(candidate) = haystack.get(start..)?.iter().position(|&b| b == first) {
+        let at = start + candidate;
+        if haystack.get(at..at + needle.len())? == needle {
+            return Some(at);
+        }
+        start = at + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(raw: &[u8]) -> Span {
+        Span::new(0, raw.len())
+    }
+
+    fn pairs(raw: &[u8]) -> Vec<(String, String)> {
+        parse_pairs(raw, span(raw))
+            .iter()
+            .map(|pair| {
+                (
+                    pair.name.get(raw).to_owned(),
+                    pair.value.get(raw).to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn url_decoding() {
+        assert_eq!(&*url_decode(b"plain"), b"plain");
+        assert!(matches!(url_decode(b"plain"), Cow::Borrowed(_)));
+        assert_eq!(&*url_decode(b"a+b%20c"), b"a b c");
+        assert_eq!(&*url_decode(b"%41%62%2b"), b"Ab+");
+        assert_eq!(&*url_decode(b"%"), b"%");
+        assert_eq!(&*url_decode(b"%4"), b"%4");
+        assert_eq!(&*url_decode(b"%g1%1g"), b"%g1%1g");
+        assert_eq!(&*url_decode(b"%00%ff"), b"\x00\xff");
+    }
+
+    #[test]
+    fn text_borrows_when_it_can() {
+        let raw = b"abc%41";
+        assert!(matches!(
+            Text::new(raw, Span::new(0, 3), true),
+            Text::Raw(_)
+        ));
+        let decoded = Text::new(raw, span(raw), true);
+        assert!(matches!(decoded, Text::Owned(_)));
+        assert_eq!(decoded.get(raw), "abcA");
+        assert_eq!(Text::new(raw, span(raw), false).get(raw), "abc%41");
+        let invalid = b"a\xffb";
+        assert_eq!(
+            Text::new(invalid, span(invalid), false).get(invalid),
+            "a\u{fffd}b"
+        );
+        // A span outside the buffer reads as empty rather than panicking.
+        assert_eq!(Text::Raw(Span::new(5, 50)).get(raw), "");
+    }
+
+    #[test]
+    fn pairs_parsing() {
+        let owned = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(pairs(b""), owned(&[]));
+        assert_eq!(pairs(b"a=1&b=2"), owned(&[("a", "1"), ("b", "2")]));
+        assert_eq!(
+            pairs(b"&&a&=x&b=&c=1=2"),
+            owned(&[("a", ""), ("b", ""), ("c", "1=2")])
+        );
+        assert_eq!(pairs(b"k%20y=v+w"), owned(&[("k y", "v w")]));
+    }
+
+    #[test]
+    fn pairs_at_an_offset() {
+        let raw = b"GET /?x=1&y=2";
+        let pairs = parse_pairs(raw, Span::new(6, raw.len()));
+        assert_eq!(pairs[0].name.get(raw), "x");
+        assert_eq!(pairs[1].value.get(raw), "2");
+    }
+
+    #[test]
+    fn cookie_parsing() {
+        let raw = b"Cookie: a=1;b=2 ;  c = 3; d; e==; =f";
+        let mut cookies = Vec::new();
+        parse_cookies(raw, Span::new(8, raw.len()), &mut cookies);
+        let found: Vec<_> = cookies
+            .iter()
+            .map(|pair| (pair.name.get(raw), pair.value.get(raw)))
+            .collect();
+        assert_eq!(found, [("a", "1"), ("b", "2"), ("c", "3"), ("e", "=")]);
+    }
+
+    #[test]
+    fn boundary_parameter() {
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=abc"),
+            Some("abc")
+        );
+        assert_eq!(
+            multipart_boundary("multipart/form-data;boundary=\"a b;c\""),
+            Some("a b;c")
+        );
+        assert_eq!(
+            multipart_boundary("MULTIPART/mixed; charset=utf-8; BOUNDARY=x"),
+            Some("x")
+        );
+        assert_eq!(multipart_boundary("multipart/form-data"), None);
+        assert_eq!(multipart_boundary("multipart/form-data; boundary="), None);
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"\""),
+            None
+        );
+        assert_eq!(multipart_boundary("text/plain; boundary=x"), None);
+        assert_eq!(multipart_boundary("multi; boundary=x"), None);
+        assert_eq!(multipart_boundary(""), None);
+        assert_eq!(
+            multipart_boundary("multipart/x; a=\"b;boundary=no\"; boundary=yes"),
+            Some("yes")
+        );
+        assert_eq!(
+            multipart_boundary("multipart/x; flag; boundary=z"),
+            Some("z")
+        );
+        assert_eq!(multipart_boundary("multipart/x; a=\"open"), None);
+    }
+
+    #[test]
+    fn content_disposition() {
+        let parsed =
+            ContentDisposition::parse(b"form-data; name=\"a;b\"; filename=\"c\\\\d\\\"e\"");
+        assert_eq!(parsed.name.as_deref(), Some("a;b"));
+        assert_eq!(parsed.file_name.as_deref(), Some("c\\d\"e"));
+        let parsed = ContentDisposition::parse(b"form-data;name=plain ;  filename = f.txt ");
+        assert_eq!(parsed.name.as_deref(), Some("plain"));
+        assert_eq!(parsed.file_name.as_deref(), Some("f.txt"));
+        let parsed = ContentDisposition::parse(b"form-data; filename*=UTF-8''caf%C3%A9.txt");
+        assert_eq!(parsed.name, None);
+        assert_eq!(parsed.file_name.as_deref(), Some("caf\u{e9}.txt"));
+        let parsed = ContentDisposition::parse(b"form-data; name=\"unterminated");
+        assert_eq!(parsed.name.as_deref(), Some("unterminated"));
+        for odd in [
+            &b""[..],
+            b"form-data",
+            b";;;",
+            b"form-data; =x",
+            b"; name",
+            b"; name=\"\\",
+        ] {
+            let _ = ContentDisposition::parse(odd);
+        }
+    }
+
+    #[test]
+    fn find_needle() {
+        assert_eq!(find(b"abcabc", b"ca", 0), Some(2));
+        assert_eq!(find(b"abcabc", b"ab", 1), Some(3));
+        assert_eq!(find(b"abcabc", b"cx", 0), None);
+        assert_eq!(find(b"ab", b"abc", 0), None);
+        assert_eq!(find(b"ab", b"a", 5), None);
+    }
+
+    #[test]
+    fn multipart_never_panics_on_prefixes() {
+        let body = b"--B\r\nContent-Disposition: form-data; name=\"a\"; filename=\"f\"\r\n\
+            Content-Type: text/plain\r\n\r\ndata\r\n--B\r\nContent-Disposition: form-data; name=b\r\n\r\nv\r\n--B--";
+        for end in 0..=body.len() {
+            let form = parse_multipart(body, Span::new(0, end), "B");
+            if end == body.len() {
+                let form = form.unwrap();
+                assert_eq!(form.files.len(), 1);
+                assert_eq!(form.fields.len(), 1);
+            }
+        }
+        for start in 0..body.len() {
+            let _ = parse_multipart(body, Span::new(start, body.len()), "B");
+        }
+    }
+}

@@ -27,6 +27,7 @@ mod sse;
 pub use chunk::Chunk;
 pub use error::HttpError;
 pub(crate) use file::FileStream;
+pub use form::UploadedFile;
 pub use request::Request;
 pub(crate) use request::take_buffer;
 pub use response::{Body, Cookie, Response, SameSite};
@@ -218,7 +219,6 @@ fn start_response(state: &mut HttpState, encoded: Encoded) -> Option<bool> {
     None
 }
 
-
 /// A response is complete: close if it must, else the next request may go (now, or at the end
 /// of this turn when it was answered from outside the read path), under the right timeout.
 pub(crate) fn response_complete(
@@ -267,7 +267,11 @@ pub(crate) enum Pumped {
 }
 
 /// Moves the next piece of a streamed file into `out`.
-pub(crate) fn pump_file(state: &mut HttpState, out: &mut Vec<u8>, max: usize) -> io::Result<Pumped> {
+pub(crate) fn pump_file(
+    state: &mut HttpState,
+    out: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Pumped> {
     let Some(file) = state.file.as_mut() else {
         return Ok(Pumped::Nothing);
     };

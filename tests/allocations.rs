@@ -1,0 +1,75 @@
+//! "No allocation per request beyond what the user asks for": a hello-world keep-alive server
+//! answers 2,000 requests; the allocator counts every allocation in the process meanwhile.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use workerman::protocols::http::Request;
+use workerman::{TcpConnection, Worker};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call forwards to the system allocator unchanged; counting has no effect on the
+// memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: `pointer` came from `System.alloc` above with this layout.
+        unsafe { System.dealloc(pointer, layout) }
+    }
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { System.realloc(pointer, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn a_hello_request_allocates_nothing_in_steady_state() {
+    let server = support::start(|| {
+        let mut worker = Worker::new("http://127.0.0.1:0");
+        worker.on_message(|connection: &TcpConnection, request: Request| {
+            if request.path() == "/" {
+                connection.send("hello");
+            }
+        });
+        worker
+    });
+    let mut stream = support::connect(server.local_address());
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n";
+    let mut response = [0u8; 4096];
+    let expected = b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Type: text/html;charset=utf-8\r\nContent-Length: 5\r\n\r\nhello";
+    let mut exchange = |stream: &mut std::net::TcpStream| {
+        stream.write_all(request).unwrap();
+        let mut got = 0;
+        while got < expected.len() {
+            got += stream.read(&mut response[got..]).unwrap();
+        }
+        assert_eq!(&response[..got], expected);
+    };
+    // Warm up: buffers, pools and the slab reach their steady size.
+    for _ in 0..200 {
+        exchange(&mut stream);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..2000 {
+        exchange(&mut stream);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert!(
+        allocations < 20,
+        "{allocations} allocations for 2,000 requests (the client side makes none)"
+    );
+}
