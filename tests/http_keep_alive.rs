@@ -420,3 +420,22 @@ fn a_request_cut_short_by_the_client_costs_nothing() {
     let all = read_to_close(&mut stream);
     assert!(String::from_utf8_lossy(&all).ends_with("GET /still"));
 }
+
+#[test]
+fn expect_100_continue_gets_an_interim_answer_before_the_body() {
+    let server = hello_server();
+    let mut client = HttpClient::connect(server.local_address());
+    client.write(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    );
+    let interim = client.response();
+    assert_eq!(interim.status, 100);
+    assert!(interim.body.is_empty());
+    client.write(b"body");
+    assert_eq!(client.response().body_text(), "body");
+    // Sent with its body at once, no interim answer is needed (or sent).
+    client.write(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    assert_eq!(client.response().body_text(), "hi");
+}

@@ -357,6 +357,7 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
         deliver(handle, message);
     }
 
+    let mut send_continue = false;
     let actions = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
         connection.dispatching = false;
@@ -374,7 +375,7 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
                 connection.recv_buffer = fresh[position..].to_vec();
             }
             if matches!(protocol, ProtocolKind::Http) {
-                http::note_partial_request(reactor, handle);
+                send_continue = http::note_partial_request(reactor, handle);
             }
         }
         let connection = reactor.connection_mut(handle)?;
@@ -383,6 +384,9 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
     });
     if let Some(actions) = actions {
         run_actions(handle, actions);
+    }
+    if send_continue {
+        send_raw(handle, http::CONTINUE);
     }
     match protocol_error {
         None => {}

@@ -137,7 +137,7 @@ pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> HttpResponse
         status,
         body: Vec::new(),
     };
-    if head_only || status == 204 || status == 304 {
+    if head_only || status == 204 || status == 304 || status == 100 {
         return response;
     }
     if let Some(length) = response.header("content-length") {

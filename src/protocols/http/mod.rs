@@ -87,6 +87,8 @@ pub(crate) struct HttpState {
     pub(crate) close_after: bool,
     /// The connection's deadline is the request-head timeout.
     pub(crate) head_timer_running: bool,
+    /// `100 Continue` went out for the request being received.
+    pub(crate) continue_sent: bool,
     /// The `Range` header of the request being answered, for `with_file`.
     pub(crate) range: Option<Box<str>>,
     pub(crate) file: Option<Box<FileStream>>,
@@ -120,29 +122,39 @@ pub(crate) fn begin_request(
     http.head_request = request.is_head();
     http.range = request.range_header().map(Box::from);
     http.head_timer_running = false;
+    http.continue_sent = false;
     reactor.set_deadline(handle.key(), None);
     Some(request)
 }
 
+/// The interim answer to `Expect: 100-continue`.
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Part of a request is buffered: start the head timeout (from its first byte), or stop it once
-/// the head is complete.
-pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection) {
+/// the head is complete. `true` when the client waits for `100 Continue` before its body.
+pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection) -> bool {
     let now = reactor.now;
     let Some(connection) = reactor.connection_mut(handle) else {
-        return;
+        return false;
     };
     let timeout = connection.worker.http_settings.get().request_head_timeout;
     let http = &mut connection.http;
     if http.awaiting_response {
-        return;
+        return false;
     }
     if http.parser.head_complete() {
+        let send_continue = http.parser.expects_continue() && !http.continue_sent;
+        http.continue_sent |= send_continue;
         if std::mem::take(&mut http.head_timer_running) {
             reactor.set_deadline(handle.key(), None);
         }
-    } else if !http.head_timer_running {
-        http.head_timer_running = true;
-        reactor.set_deadline(handle.key(), Some(now + timeout));
+        send_continue
+    } else {
+        if !http.head_timer_running {
+            http.head_timer_running = true;
+            reactor.set_deadline(handle.key(), Some(now + timeout));
+        }
+        false
     }
 }
 

@@ -107,10 +107,6 @@ impl RequestParser {
 
     /// True when the head is complete, has `Expect: 100-continue`, and the request is HTTP/1.1:
     /// the client may wait for `HTTP/1.1 100 Continue` before sending the body (RFC 9110 §10.1.1).
-    #[allow(
-        dead_code,
-        reason = "for the connection layer to answer `100 Continue`; drop this once it is used"
-    )]
     pub(crate) fn expects_continue(&self) -> bool {
         let flags = self.layout.flags;
         self.head_complete() && flags & Layout::EXPECT_CONTINUE != 0 && flags & Layout::HTTP_11 != 0

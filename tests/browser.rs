@@ -1,0 +1,367 @@
+//! End to end in a real browser: the example binaries, served on their own ports, read by headless
+//! Chromium's `EventSource` (through `tests/browser/eventsource.mjs`, Node and playwright-core).
+//!
+//! Needs Debian's Chromium and the harness's npm packages; without them these tests fail, saying:
+//! `apt-get install -y chromium && npm ci --prefix tests/browser`.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The examples listen on fixed ports (their own), so these tests run one at a time.
+static FIXED_PORTS: Mutex<()> = Mutex::new(());
+
+const INSTALL: &str = "apt-get install -y chromium && npm ci --prefix tests/browser";
+/// The longest a server may take to listen.
+const STARTUP: Duration = Duration::from_secs(10);
+/// The longest the browser script may run; it stops itself after at most 30 s (+5 s hard limit).
+const BROWSER_LIMIT: Duration = Duration::from_secs(45);
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails (never skips) when the browser or the harness's packages are missing.
+fn require_browser() {
+    let chromium =
+        std::env::var_os("CHROMIUM").map_or(PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        chromium.exists(),
+        "{} is missing; install the browser tests' tools: {INSTALL}",
+        chromium.display()
+    );
+    let playwright = manifest_dir().join("tests/browser/node_modules/playwright-core");
+    assert!(
+        playwright.exists(),
+        "{} is missing; install the browser tests' tools: {INSTALL}",
+        playwright.display()
+    );
+}
+
+/// `target/debug/deps/browser-xxxx` → `target/debug/examples/<name>`; `cargo test` builds them.
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let binary = profile_dir.join("examples").join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: run these tests with `cargo test`, which builds the examples",
+        binary.display()
+    );
+    binary
+}
+
+fn accepts_connections(port: u16) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+}
+
+/// An example binary running as a child process; dropping it kills it.
+struct Example {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Example {
+    fn start(name: &'static str, port: u16) -> Example {
+        assert!(
+            !accepts_connections(port),
+            "port {port} is already taken by another process, so examples/{name}.rs cannot \
+             listen on it; stop that process (e.g. `ss -ltnp 'sport = :{port}'`) and rerun"
+        );
+        let binary = example_binary(name);
+        let log = std::env::temp_dir().join(format!(
+            "workerman-browser-{name}-{}.log",
+            std::process::id()
+        ));
+        let output = std::fs::File::create(&log).expect("create the example's log file");
+        let child = Command::new(&binary)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().expect("clone the log file"))
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let mut example = Example { name, child, log };
+        let deadline = Instant::now() + STARTUP;
+        while !accepts_connections(port) {
+            if let Ok(Some(status)) = example.child.try_wait() {
+                panic!(
+                    "examples/{name}.rs exited ({status}) before listening on {port}:\n{}",
+                    example.output()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "examples/{name}.rs did not listen on {port} within {STARTUP:?}:\n{}",
+                example.output()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        example
+    }
+
+    /// What the example printed so far.
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails if the example died during the test (a panic in it, say).
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "examples/{}.rs exited ({status}) during the test:\n{}",
+                self.name,
+                self.output()
+            );
+        }
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Runs `tests/browser/eventsource.mjs` with `plan` and returns its JSON result; fails the test
+/// when the script fails, with what it reported.
+fn run_browser(plan: &Value) -> Value {
+    let script = manifest_dir().join("tests/browser/eventsource.mjs");
+    let mut child = Command::new("node")
+        .arg(&script)
+        .arg(plan.to_string())
+        .current_dir(manifest_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run node (Node.js 20 is needed): {error}"));
+    let stdout = read_in_background(child.stdout.take().expect("piped stdout"));
+    let stderr = read_in_background(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + BROWSER_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!(
+            "the browser script ran longer than {BROWSER_LIMIT:?} and was killed\nstderr: {stderr}"
+        );
+    };
+    let last_line = stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
+    let result: Value = serde_json::from_str(last_line).unwrap_or_else(|error| {
+        panic!("the browser script printed no JSON result ({error}); {status}\nstdout: {stdout}\nstderr: {stderr}")
+    });
+    assert!(
+        status.success() && result["ok"] == true,
+        "the browser script failed ({status}): {}\nstderr: {stderr}\nresult: {result}",
+        result["error"]
+    );
+    result
+}
+
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+fn lock_ports() -> std::sync::MutexGuard<'static, ()> {
+    FIXED_PORTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn array<'a>(result: &'a Value, key: &str) -> &'a [Value] {
+    result[key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("the result has no {key:?} list: {result}"))
+}
+
+fn millis(value: &Value) -> i64 {
+    value
+        .as_i64()
+        .or_else(|| value.get("t").and_then(Value::as_i64))
+        .unwrap_or_else(|| panic!("no time in {value}"))
+}
+
+/// The seed (`examples/sse.rs`): a browser's EventSource gets `hello` with id 1 every 2 seconds.
+#[test]
+fn seed_example_pushes_hello_to_a_browser_every_two_seconds() {
+    let _ports = lock_ports();
+    require_browser();
+    let mut server = Example::start("sse", 8080);
+
+    let result = run_browser(&json!({
+        "page": "http://127.0.0.1:8080/",
+        "source": "http://127.0.0.1:8080/",
+        "types": ["message"],
+        "timeout_ms": 15_000,
+        "steps": [{"wait": {"count": 2, "type": "message", "data": "hello"}}],
+    }));
+    server.assert_running();
+
+    let events = array(&result, "events");
+    assert!(events.len() >= 2, "two events expected: {result}");
+    for event in &events[..2] {
+        assert_eq!(event["type"], "message", "{result}");
+        assert_eq!(event["data"], "hello", "{result}");
+        assert_eq!(event["lastEventId"], "1", "{result}");
+    }
+    let apart = millis(&events[1]) - millis(&events[0]);
+    assert!(
+        (1500..=2600).contains(&apart),
+        "the events came {apart} ms apart, not about 2 s: {result}"
+    );
+    assert_eq!(
+        array(&result, "opens").len(),
+        1,
+        "one connection, no reconnect: {result}"
+    );
+    assert!(
+        array(&result, "errors").is_empty(),
+        "the stream broke: {result}"
+    );
+}
+
+/// `examples/sse_broadcast.rs`: ticks and published messages reach the browser; after the server
+/// drops every stream, the browser reconnects with `Last-Event-ID` and gets what it missed, so the
+/// ids it saw run without a gap or a repeat.
+#[test]
+fn broadcast_example_replays_missed_events_after_a_reconnect() {
+    let _ports = lock_ports();
+    require_browser();
+    let mut server = Example::start("sse_broadcast", 8090);
+
+    let result = run_browser(&json!({
+        // The demo page, which also runs its own EventSource and list.
+        "page": "http://127.0.0.1:8090/",
+        "source": "/events",
+        "types": ["tick", "message"],
+        "timeout_ms": 25_000,
+        "steps": [
+            {"wait": {"count": 2, "type": "tick"}},
+            {"post": "/publish", "body": "from the browser"},
+            {"wait": {"type": "message", "data": "from the browser"}},
+            {"post": "/disconnect"},
+            {"post": "/publish", "body": "while away 1"},
+            {"post": "/publish", "form": {"message": "while away 2"}},
+            {"wait_opens": 2},
+            {"wait": {"type": "message", "data": "while away 2"}},
+            {"wait": {"count": 2, "type": "tick", "new": true}},
+            {"wait_selector": "#log li.message", "count": 3},
+        ],
+    }));
+    server.assert_running();
+
+    let events = array(&result, "events");
+    let opens = array(&result, "opens");
+    let errors = array(&result, "errors");
+    let posts = array(&result, "posts");
+    assert!(
+        !errors.is_empty(),
+        "the browser never saw the stream close: {result}"
+    );
+    assert!(opens.len() >= 2, "the browser did not reconnect: {result}");
+
+    // The ids: every tick and message, strictly consecutive.
+    let ids: Vec<u64> = events
+        .iter()
+        .map(|event| {
+            event["lastEventId"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("an event without a numeric id: {event}"))
+        })
+        .collect();
+    for pair in ids.windows(2) {
+        assert_eq!(
+            pair[1],
+            pair[0] + 1,
+            "the ids have a gap or a repeat at {pair:?}: {ids:?}\n{result}"
+        );
+    }
+
+    // Each published message arrived once, with the id /publish answered.
+    let published: Vec<&Value> = posts
+        .iter()
+        .filter(|post| post["url"] == "/publish")
+        .collect();
+    assert_eq!(published.len(), 3, "{result}");
+    for (post, text) in published
+        .iter()
+        .zip(["from the browser", "while away 1", "while away 2"])
+    {
+        let answer = post["body"].as_str().unwrap_or_default();
+        let id = answer
+            .trim()
+            .strip_prefix("ok ")
+            .unwrap_or_else(|| panic!("/publish answered {answer:?}"));
+        let received: Vec<&Value> = events
+            .iter()
+            .filter(|event| event["type"] == "message" && event["data"] == text)
+            .collect();
+        assert_eq!(
+            received.len(),
+            1,
+            "{text:?} arrived {} times: {result}",
+            received.len()
+        );
+        assert_eq!(received[0]["lastEventId"], id, "{text:?}: {result}");
+    }
+
+    // The two "while away" messages were published after the stream closed and before the
+    // browser reconnected, and came on the new connection (replayed from the history).
+    let reconnected = millis(&opens[1]);
+    for post in &published[1..] {
+        assert!(
+            millis(post) < reconnected,
+            "published after the reconnect: {result}"
+        );
+    }
+    for event in events.iter().filter(|event| {
+        event["data"]
+            .as_str()
+            .is_some_and(|data| data.starts_with("while away"))
+    }) {
+        assert!(
+            millis(event) >= reconnected,
+            "delivered before the reconnect: {result}"
+        );
+    }
+    // Ticks went on after the reconnect.
+    assert!(
+        events
+            .iter()
+            .any(|event| event["type"] == "tick" && millis(event) > reconnected),
+        "no tick after the reconnect: {result}"
+    );
+}
