@@ -455,6 +455,11 @@ fn accept(index: usize) {
         while accepted.len() < ACCEPT_BATCH {
             match listener.socket.accept() {
                 Ok((mut stream, remote_address)) => {
+                    let worker = &listener.worker;
+                    if worker.connection_count.get() >= worker.max_connections.get() {
+                        refuse(&stream, worker);
+                        continue;
+                    }
                     if let Err(error) = stream.set_nodelay(true) {
                         log::debug!("TCP_NODELAY on a new connection: {error}");
                     }
@@ -477,6 +482,10 @@ fn accept(index: usize) {
                         listener.worker.clone(),
                     ));
                     statistics.connection_count += 1;
+                    listener
+                        .worker
+                        .connection_count
+                        .set(listener.worker.connection_count.get() + 1);
                     accepted.push(TcpConnection::new(key, id));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
@@ -501,6 +510,23 @@ fn accept(index: usize) {
     }
     if more {
         with(|reactor| reactor.accept_again = true);
+    }
+}
+
+/// Turns away a connection over `max_connections`: `503` on HTTP, then close.
+fn refuse(stream: &mio::net::TcpStream, worker: &WorkerShared) {
+    use std::io::Write;
+    log::debug!(
+        "worker {} holds max_connections ({}): refusing a connection",
+        worker.name.borrow(),
+        worker.max_connections.get()
+    );
+    if matches!(
+        *worker.protocol.borrow(),
+        crate::protocols::ProtocolKind::Http
+    ) {
+        let mut stream = stream;
+        let _ = stream.write(crate::protocols::http::SERVICE_UNAVAILABLE);
     }
 }
 

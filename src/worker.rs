@@ -58,6 +58,9 @@ pub(crate) struct WorkerShared {
     pub(crate) max_package_size: Cell<usize>,
     pub(crate) http_settings: Cell<HttpSettings>,
     pub(crate) local_address: Cell<Option<SocketAddr>>,
+    /// Connections open now on this worker, and the most it accepts (`usize::MAX`: no limit).
+    pub(crate) connection_count: Cell<usize>,
+    pub(crate) max_connections: Cell<usize>,
     pub(crate) callbacks: Callbacks,
 }
 
@@ -165,6 +168,8 @@ impl Worker {
                 max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
                 http_settings: Cell::new(HttpSettings::default()),
                 local_address: Cell::new(None),
+                connection_count: Cell::new(0),
+                max_connections: Cell::new(usize::MAX),
                 callbacks: Callbacks::default(),
             }),
         };
@@ -408,6 +413,19 @@ impl Worker {
     /// ```
     pub fn set_max_send_buffer_size(&mut self, bytes: usize) {
         self.shared.max_send_buffer_size.set(bytes);
+    }
+
+    /// The most connections this worker holds at once in each process (default: no limit).
+    ///
+    /// A connection beyond it is accepted and closed at once, so the client learns right away
+    /// instead of waiting in the listen backlog (an `http://` worker answers it `503` first).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_max_connections(10_000);
+    /// ```
+    pub fn set_max_connections(&mut self, limit: usize) {
+        self.shared.max_connections.set(limit);
     }
 
     /// The package size limit new connections start with (default 10 MiB).

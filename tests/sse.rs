@@ -2,12 +2,14 @@
 //! independent WHATWG event-stream parser, Last-Event-ID, the media-type rule, a pipelined request
 //! waiting behind a stream, and the seed's per-connection timer dying with its connection.
 
+#[path = "support/event_stream.rs"]
+mod event_stream;
 mod support;
 
 use std::io::{BufRead, Read};
 use std::time::Duration;
 
-use support::event_stream::{Event, EventStreamParser};
+use event_stream::{Event, EventStreamParser};
 use support::{HttpClient, start};
 use workerman::protocols::http::{Request, Response, ServerSentEvents};
 use workerman::{TcpConnection, Timer, Worker};

@@ -1,9 +1,11 @@
 //! Every `ServerSentEvents` the encoder writes parses back, under an independent WHATWG parser, to
 //! exactly what was set (or its documented sanitized form), and never to an extra field or event.
 
+#[path = "support/event_stream.rs"]
+mod event_stream;
 mod support;
 
-use support::event_stream::{Event, EventStreamParser};
+use event_stream::{Event, EventStreamParser};
 use workerman::protocols::http::{Chunk, Response, ServerSentEvents};
 
 /// One event as the test builds it.

@@ -888,6 +888,10 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         let stream = connection.stream.take();
         let callback = connection.worker.callbacks.on_close.borrow().clone();
         let pipe_to = connection.pipe_to.take();
+        let worker = &connection.worker;
+        worker
+            .connection_count
+            .set(worker.connection_count.get() - 1);
         if let Some(mut stream) = stream {
             let _ = reactor.poll.registry().deregister(&mut stream);
         }

@@ -1,8 +1,6 @@
 //! Shared test helpers: start workers on port 0 on their own thread, and talk to them.
 #![allow(dead_code)]
 
-pub mod event_stream;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

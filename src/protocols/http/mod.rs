@@ -297,6 +297,10 @@ pub(crate) fn pump_file(
     }
 }
 
+/// The answer to a connection over the worker's `max_connections`.
+pub(crate) const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Connection: close\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\nService Unavailable";
+
 /// A `Response` sent on a connection that is not `http://`: its bytes, as for a new request.
 pub(crate) fn encode_standalone(response: Response, out: &mut Vec<u8>) {
     let options = EncodeOptions {
