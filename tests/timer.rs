@@ -167,3 +167,43 @@ fn timer_outside_a_running_worker_panics_with_a_clear_message() {
     );
     assert_eq!(Timer::count(), 0);
 }
+
+#[test]
+fn a_connection_timer_dies_with_its_connection() {
+    let server = start(|| {
+        let mut worker = Worker::new("text://127.0.0.1:0");
+        worker.on_message(|connection: &workerman::TcpConnection, line: String| {
+            if line == "subscribe" {
+                // No Timer::del anywhere: closing the connection deletes the timer.
+                connection.add_timer(0.02, |connection, _timer_id| {
+                    connection.send("tick");
+                });
+            } else {
+                connection.send(format!("timers: {}", Timer::count()));
+            }
+        });
+        worker
+    });
+    let mut probe = support::LineClient::connect(server.local_address());
+    let mut subscribers: Vec<support::LineClient> = (0..3)
+        .map(|_| {
+            let mut client = support::LineClient::connect(server.local_address());
+            client.send("subscribe\n");
+            assert_eq!(client.line(), "tick\n");
+            assert_eq!(client.line(), "tick\n");
+            client
+        })
+        .collect();
+    probe.send("count\n");
+    assert_eq!(probe.line(), "timers: 3\n");
+    subscribers.truncate(1);
+    assert!(support::wait_until(Duration::from_secs(2), || {
+        probe.send("count\n");
+        probe.line() == "timers: 1\n"
+    }));
+    drop(subscribers);
+    assert!(support::wait_until(Duration::from_secs(2), || {
+        probe.send("count\n");
+        probe.line() == "timers: 0\n"
+    }));
+}

@@ -888,6 +888,7 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         let stream = connection.stream.take();
         let callback = connection.worker.callbacks.on_close.borrow().clone();
         let pipe_to = connection.pipe_to.take();
+        let timers = std::mem::take(&mut connection.timers);
         let worker = &connection.worker;
         worker
             .connection_count
@@ -896,6 +897,9 @@ pub(crate) fn destroy(handle: &TcpConnection) {
             let _ = reactor.poll.registry().deregister(&mut stream);
         }
         reactor.statistics.connection_count -= 1;
+        for timer in timers {
+            reactor.timers.remove(timer);
+        }
         Some((callback, pipe_to))
     });
     let Some((callback, pipe_to)) = closed else {

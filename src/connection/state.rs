@@ -51,6 +51,8 @@ pub(crate) struct Connection {
     /// `pipe()`: where this connection's messages go, and whose reading this one throttles.
     pub(crate) pipe_to: Option<TcpConnection>,
     pub(crate) pipe_from: Option<TcpConnection>,
+    /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
+    pub(crate) timers: Vec<crate::TimerId>,
     /// HTTP's per-connection state; inert on other protocols.
     pub(crate) http: HttpState,
 }
@@ -85,6 +87,7 @@ impl Connection {
             context: None,
             pipe_to: None,
             pipe_from: None,
+            timers: Vec::new(),
             http: HttpState::default(),
             worker,
         }

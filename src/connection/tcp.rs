@@ -312,6 +312,54 @@ impl TcpConnection {
         destination.write(move |connection| connection.pipe_from = Some(source));
     }
 
+    /// Calls `callback` every `seconds` seconds for as long as this connection is open: the timer
+    /// is deleted when the connection closes, so a forgotten `Timer::del` cannot leak it. The
+    /// callback gets the connection; [`Timer::del`](crate::Timer::del) also stops it early.
+    ///
+    /// Returns `None` (and schedules nothing) if the connection is already closed.
+    ///
+    /// # Panics
+    /// If `seconds` is negative or not finite.
+    ///
+    /// ```no_run
+    /// use workerman::protocols::http::ServerSentEvents;
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.add_timer(2.0, |connection, _timer_id| {
+    ///     connection.send(ServerSentEvents::new().data("tick"));
+    /// });
+    /// # }
+    /// ```
+    pub fn add_timer(
+        &self,
+        seconds: f64,
+        mut callback: impl FnMut(&TcpConnection, crate::TimerId) + 'static,
+    ) -> Option<crate::TimerId> {
+        if self.status() == Self::STATUS_CLOSED {
+            return None;
+        }
+        let connection = self.clone();
+        let timer = crate::Timer::add(seconds, move |timer_id| callback(&connection, timer_id));
+        let kept = reactor::with(|reactor| {
+            let reactor::Reactor {
+                connections,
+                timers,
+                ..
+            } = reactor;
+            let state = connections
+                .get_mut(self.key())
+                .filter(|state| state.id == self.id)?;
+            // Forget timers deleted meanwhile, so a long-lived connection's list stays short.
+            state.timers.retain(|&id| timers.is_live(id));
+            state.timers.push(timer);
+            Some(())
+        });
+        if kept.is_none() {
+            crate::Timer::del(timer);
+            return None;
+        }
+        Some(timer)
+    }
+
     /// Stores a value of any type with the connection (Workerman's `$connection->context`),
     /// replacing what was there.
     ///
