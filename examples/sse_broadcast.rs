@@ -106,7 +106,7 @@ fn subscribe(hub: &SharedHub, connection: &TcpConnection, request: &Request) {
     let last_seen = request
         .header("last-event-id")
         .and_then(|id| id.trim().parse::<u64>().ok());
-    if let Some(last_seen) = last_seen.filter(|_| false) {
+    if let Some(last_seen) = last_seen {
         // A reconnect: what it missed, in order, before anything live. (Events older than the
         // history are gone; the ids show the client the gap.)
         let missed: Vec<u8> = hub

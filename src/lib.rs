@@ -51,6 +51,9 @@
 #![deny(missing_docs)]
 
 pub mod connection;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod protocols;
 mod reactor;
 mod timer;

@@ -1,6 +1,8 @@
 //! End to end in a real browser: the example binaries, served on their own ports, read by headless
 //! Chromium's `EventSource` (through `tests/browser/eventsource.mjs`, Node and playwright-core).
 //!
+//! Run with `cargo test` (which builds the examples first; for this file alone,
+//! `cargo build --examples && cargo test --test browser`).
 //! Needs Debian's Chromium and the harness's npm packages; without them these tests fail, saying:
 //! `apt-get install -y chromium && npm ci --prefix tests/browser`.
 
@@ -52,12 +54,43 @@ fn example_binary(name: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("the test binary lives in target/<profile>/deps");
     let binary = profile_dir.join("examples").join(name);
-    assert!(
-        binary.exists(),
-        "{} is missing: run these tests with `cargo test`, which builds the examples",
-        binary.display()
-    );
+    let built = std::fs::metadata(&binary)
+        .and_then(|metadata| metadata.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run these tests with `cargo test`, which builds the examples \
+                 (`cargo test --test browser` alone does not: `cargo build --examples` first)",
+                binary.display()
+            )
+        });
+    // `cargo test --test browser` runs whatever examples were built last: refuse stale ones.
+    let source = manifest_dir().join("examples").join(format!("{name}.rs"));
+    if let Some(newer) = [source, manifest_dir().join("src")]
+        .iter()
+        .find(|path| newest_change(path) > Some(built))
+    {
+        panic!(
+            "{} is older than {}: run `cargo test` (which builds the examples) or \
+             `cargo build --examples` first",
+            binary.display(),
+            newer.display()
+        );
+    }
     binary
+}
+
+/// The latest modification time of a Rust file, or of any Rust file under a directory.
+fn newest_change(path: &Path) -> Option<std::time::SystemTime> {
+    let metadata = std::fs::metadata(path).ok()?;
+    if !metadata.is_dir() {
+        let rust = path.extension().is_some_and(|extension| extension == "rs");
+        return if rust { metadata.modified().ok() } else { None };
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| newest_change(&entry.path()))
+        .max()
 }
 
 fn accepts_connections(port: u16) -> bool {
