@@ -784,6 +784,20 @@ mod tests {
         assert_eq!(input(b"GET / HTTP/1.1\r\nHost: h\r\nX: y"), Ok(None));
     }
 
+    /// Found by the `http_request` fuzz target: a bad method byte is rejected at once when the
+    /// partial line arrives in one read, but arriving after a first byte it waits for the line
+    /// end; either way it is rejected before any request is delivered.
+    #[test]
+    fn regression_fuzz_bad_token_in_a_partial_line_is_rejected_by_its_end() {
+        let limits = Limits::default();
+        assert_eq!(status(b"y\x1c"), 400);
+        let mut parser = RequestParser::default();
+        assert_eq!(parser.input(b"y", &limits), Ok(None));
+        assert_eq!(parser.input(b"y\x1c", &limits), Ok(None));
+        let rejected = parser.input(b"y\x1c / HTTP/1.1\r\n", &limits);
+        assert_eq!(rejected.map_err(|error| error.status()), Err(400));
+    }
+
     #[test]
     fn host_is_required_in_1_1_unique_and_valid() {
         assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), 400);
