@@ -513,13 +513,23 @@ fn after_message_panic(handle: &TcpConnection) {
 /// `TcpConnection::send`: encode with the connection's protocol, then write or queue.
 pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
     let protocol = with(|reactor| {
-        reactor
+        let connection = reactor
             .connection(handle)
-            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
-            .map(|connection| connection.worker.protocol.borrow().clone())
+            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)?;
+        if is_full(connection) {
+            // Refused before encoding: a slow client costs no work per dropped message.
+            reactor.statistics.send_fail += 1;
+            return Some(Err(()));
+        }
+        Some(Ok(connection.worker.protocol.borrow().clone()))
     });
-    let Some(protocol) = protocol else {
-        return SendResult::Refused;
+    let protocol = match protocol {
+        Some(Ok(protocol)) => protocol,
+        Some(Err(())) => {
+            fire_error(handle, TcpConnection::SEND_FAIL, BUFFER_FULL_DROP);
+            return SendResult::Refused;
+        }
+        None => return SendResult::Refused,
     };
     let (result, actions) = if let ProtocolKind::Custom(custom) = protocol {
         let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
@@ -619,6 +629,16 @@ pub(crate) fn send_raw(handle: &TcpConnection, bytes: &[u8]) {
     }
 }
 
+/// Workerman's `onError` message for a send dropped because the queue is at its limit.
+const BUFFER_FULL_DROP: &str = "send buffer full and drop package";
+
+/// The queue is at its limit: further sends are dropped until it drains below it (Workerman's
+/// rule; the send that crossed the limit was still queued whole).
+fn is_full(connection: &Connection) -> bool {
+    let pending = connection.pending_send();
+    pending > 0 && pending >= connection.max_send_buffer_size
+}
+
 /// Writes `bytes` now if nothing is queued (Workerman's `send`), else queues them, within the
 /// send buffer's limit.
 fn write_or_queue(
@@ -631,13 +651,10 @@ fn write_or_queue(
         return (SendResult::Refused, Actions::default());
     };
     let pending = connection.pending_send();
-    if pending > 0 && pending >= connection.max_send_buffer_size {
+    if is_full(connection) {
         reactor.statistics.send_fail += 1;
         let actions = Actions {
-            error: Some((
-                TcpConnection::SEND_FAIL,
-                "send buffer full and drop package",
-            )),
+            error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
             ..Actions::default()
         };
         return (SendResult::Refused, actions);

@@ -133,10 +133,10 @@ impl ServerSentEvents {
             for_each_line(comment, |line| push_field(out, b"", line));
         }
         if let Some(event) = &self.event {
-            push_stripped_field(out, b"event", event, &['\r', '\n']);
+            push_stripped_field(out, b"event", event, b"\r\n");
         }
         if let Some(id) = &self.id {
-            push_stripped_field(out, b"id", id, &['\r', '\n', '\0']);
+            push_stripped_field(out, b"id", id, b"\r\n\0");
         }
         if let Some(retry) = self.retry {
             out.extend_from_slice(b"retry: ");
@@ -162,32 +162,35 @@ impl fmt::Display for ServerSentEvents {
 }
 
 /// `name: value\n` (`: value\n` for a comment).
-fn push_field(out: &mut Vec<u8>, name: &[u8], value: &str) {
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.reserve(name.len() + value.len() + 3);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(value);
     out.push(b'\n');
 }
 
-/// `name: value\n` with the `removed` characters left out of the value.
-fn push_stripped_field(out: &mut Vec<u8>, name: &[u8], value: &str, removed: &[char]) {
+/// `name: value\n` with the `removed` bytes left out of the value. They are ASCII, and an ASCII
+/// byte never occurs inside a multi-byte UTF-8 sequence, so cutting there keeps the text valid.
+fn push_stripped_field(out: &mut Vec<u8>, name: &[u8], value: &str, removed: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    for piece in value.split(removed) {
-        out.extend_from_slice(piece.as_bytes());
+    for piece in value.as_bytes().split(|byte| removed.contains(byte)) {
+        out.extend_from_slice(piece);
     }
     out.push(b'\n');
 }
 
 /// Calls `f` with each line of `text`, lines ending at CRLF, CR or LF. A final line break leaves
 /// an empty last line, and `""` is one empty line, so the line breaks survive a round trip.
-fn for_each_line(text: &str, mut f: impl FnMut(&str)) {
-    let mut rest = text;
+/// Works on bytes: CR and LF are ASCII, so every line is still valid UTF-8.
+fn for_each_line(text: &str, mut f: impl FnMut(&[u8])) {
+    let mut rest = text.as_bytes();
     loop {
-        match rest.find(['\r', '\n']) {
+        match rest.iter().position(|&byte| byte == b'\r' || byte == b'\n') {
             Some(end) => {
                 f(&rest[..end]);
-                let break_len = if rest[end..].starts_with("\r\n") {
+                let break_len = if rest[end..].starts_with(b"\r\n") {
                     2
                 } else {
                     1
