@@ -4,7 +4,6 @@
 //! in arbitrary pieces exactly as when written whole.
 
 #[path = "support/event_stream.rs"]
-#[allow(dead_code)]
 mod event_stream;
 mod support;
 

@@ -7,7 +7,6 @@ use libfuzzer_sys::fuzz_target;
 use workerman::protocols::http::ServerSentEvents;
 
 #[path = "../../tests/support/event_stream.rs"]
-#[allow(dead_code)]
 mod event_stream;
 
 fuzz_target!(|input: &[u8]| {
