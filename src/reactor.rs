@@ -208,8 +208,24 @@ impl Reactor {
             if connection.armed_at.is_none_or(|armed| deadline < armed) {
                 connection.armed_at = Some(deadline);
                 self.deadlines.push(Reverse((deadline, key, connection.id)));
+                self.compact_deadlines();
             }
         }
+    }
+
+    /// Drops heap entries of connections that are gone or re-armed, once they outnumber the
+    /// live connections: under churn, every short-lived connection would otherwise leave its
+    /// entry behind until its deadline (30 s for the head timeout). Amortized O(1) per push.
+    fn compact_deadlines(&mut self) {
+        if self.deadlines.len() <= 2 * self.connections.len() + 1024 {
+            return;
+        }
+        let connections = &self.connections;
+        self.deadlines.retain(|&Reverse((when, key, id))| {
+            connections
+                .get(key)
+                .is_some_and(|connection| connection.id == id && connection.armed_at == Some(when))
+        });
     }
 
     /// Handles of connections whose deadline has passed.
