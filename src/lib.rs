@@ -54,6 +54,7 @@ pub mod connection;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod process;
 pub mod protocols;
 mod reactor;
 mod timer;

@@ -34,6 +34,8 @@ use crate::worker::{Worker, WorkerShared};
 
 /// The waker's token; listeners count down from just below it; connections are slab keys.
 const WAKER: Token = Token(usize::MAX);
+/// A worker process's signal socket (see `crate::process::child`).
+const SIGNALS: Token = Token(usize::MAX - 1);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -95,6 +97,13 @@ pub(crate) struct Reactor {
     pub(crate) stop_deadline: Option<Instant>,
     /// A listener's back-off ended, or a batch of accepts was cut short: accept again this turn.
     pub(crate) accept_again: bool,
+    /// In a worker process: the socket its signal handlers write to, registered as [`SIGNALS`].
+    signals: Option<mio::net::UnixStream>,
+    /// The stop asked for is graceful: stop accepting, keep the connections, end with the last.
+    pub(crate) graceful: bool,
+    /// Hard stop in a worker process: until this instant, a connection that has not sent a byte
+    /// yet is left open for the request its client is sending (see [`shut_down`]).
+    first_request_grace: Option<Instant>,
 }
 
 /// Lets another thread stop a running reactor.
@@ -176,6 +185,9 @@ impl Reactor {
             stopping: false,
             stop_deadline: None,
             accept_again: false,
+            signals: None,
+            graceful: false,
+            first_request_grace: None,
         };
         Ok((reactor, Stopper { flag, waker }))
     }
@@ -260,7 +272,7 @@ impl Reactor {
         if !self.ready.is_empty() || self.accept_again {
             return Some(Duration::ZERO);
         }
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop.load(Ordering::Relaxed) && !self.graceful {
             // Stopping: look again soon for the last connections to finish closing.
             return Some(Duration::from_millis(if self.stopping { 10 } else { 0 }));
         }
@@ -289,6 +301,35 @@ pub(crate) fn run(
     workers: Vec<Worker>,
     started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
 ) -> io::Result<()> {
+    run_with(workers, started, None)
+}
+
+/// [`run`] in a worker process: `signals` is its signal socket, read in the loop like any
+/// other source; what arrives goes to `crate::process::child::on_signals`.
+pub(crate) fn run_process(workers: Vec<Worker>, signals: mio::net::UnixStream) -> io::Result<()> {
+    run_with(workers, None, Some(signals))
+}
+
+/// Asks this thread's reactor to stop, gracefully or not; a hard stop overrides a graceful one
+/// already under way. Accepting stops at once, so no connection is taken in this turn only to be
+/// closed unanswered in the next.
+pub(crate) fn request_stop(graceful: bool) {
+    try_with(|reactor| {
+        let stopping = reactor.stop.load(Ordering::SeqCst);
+        reactor.graceful = graceful && (!stopping || reactor.graceful);
+        reactor.stop.store(true, Ordering::SeqCst);
+        for listener in &mut reactor.listeners {
+            let _ = reactor.poll.registry().deregister(&mut listener.socket);
+        }
+        reactor.listeners.clear();
+    });
+}
+
+fn run_with(
+    workers: Vec<Worker>,
+    started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
+    signals: Option<mio::net::UnixStream>,
+) -> io::Result<()> {
     let already_running = REACTOR.with(|cell| cell.borrow().is_some());
     if already_running {
         let error = io::Error::other("a worker is already running on this thread");
@@ -315,6 +356,13 @@ pub(crate) fn run(
                 worker: worker.shared().clone(),
                 paused_until: None,
             });
+        }
+        if let Some(mut signals) = signals {
+            reactor
+                .poll
+                .registry()
+                .register(&mut signals, SIGNALS, Interest::READABLE)?;
+            reactor.signals = Some(signals);
         }
         Ok((reactor, Started { addresses, stopper }))
     });
@@ -371,6 +419,17 @@ fn turn(events: &mut Events) -> io::Result<()> {
     for event in events.iter() {
         let token = event.token();
         if token == WAKER {
+            continue;
+        }
+        if token == SIGNALS {
+            let received = with(|reactor| {
+                reactor
+                    .signals
+                    .as_mut()
+                    .map(crate::process::signals::take)
+                    .unwrap_or_default()
+            });
+            crate::process::child::on_signals(received);
             continue;
         }
         if token.0 > LISTENER_BASE - 1024 && token.0 <= LISTENER_BASE {
@@ -555,7 +614,11 @@ fn out_of_descriptors(error: &io::Error) -> bool {
 
 /// The first turn after a stop was asked for: `on_worker_stop`, stop listening, close every
 /// connection (flushing what is queued). Returns `true` once every connection is gone, or when
-/// the stop timeout (2 s) has passed, destroying whatever is left.
+/// the stop timeout (`Worker::stop_timeout`, 2 s) has passed, destroying whatever is left.
+///
+/// A graceful stop (a worker process's SIGQUIT or SIGUSR2) only stops listening: connections and
+/// timers go on, and the loop ends with the last connection. A hard stop asked for during a
+/// graceful one closes what is left then.
 fn shut_down(workers: &[Worker]) -> bool {
     let first = with(|reactor| !std::mem::replace(&mut reactor.stopping, true));
     if first {
@@ -567,19 +630,65 @@ fn shut_down(workers: &[Worker]) -> bool {
                 });
             }
         }
-        let handles = with(|reactor| {
+        with(|reactor| {
             for listener in &mut reactor.listeners {
                 let _ = reactor.poll.registry().deregister(&mut listener.socket);
             }
             reactor.listeners.clear();
+        });
+    }
+    let close_all = with(|reactor| !reactor.graceful && reactor.stop_deadline.is_none());
+    if close_all {
+        let handles = with(|reactor| {
             reactor.timers.clear();
             all_handles(reactor)
         });
+        let stop_timeout = crate::process::settings().stop_timeout;
+        let grace = with(|reactor| {
+            let grace = reactor
+                .signals
+                .is_some()
+                .then(|| Instant::now() + FIRST_REQUEST_GRACE.min(stop_timeout));
+            reactor.first_request_grace = grace;
+            grace
+        });
         for handle in handles {
+            if grace.is_none() {
+                handle.close();
+                continue;
+            }
+            // In a worker process, requests already received are answered first (a fast handler
+            // answers at once); closing with unread input would reset the connection instead.
+            connection_io::on_readable(&handle);
+            let fresh = with(|reactor| {
+                reactor
+                    .connection(&handle)
+                    .is_some_and(|c| c.bytes_read == 0)
+            });
+            if !fresh {
+                handle.close();
+            }
+        }
+        let deadline = Instant::now() + stop_timeout;
+        with(|reactor| reactor.stop_deadline = Some(deadline));
+    } else if let Some(grace) = with(|reactor| reactor.first_request_grace) {
+        // Close the connections left open above once answered (or when the grace is over).
+        let now = Instant::now();
+        let answered = with(|reactor| {
+            reactor
+                .connections
+                .iter()
+                .filter(|(_, c)| {
+                    c.status == TcpConnection::STATUS_ESTABLISHED
+                        && (now >= grace
+                            || (c.bytes_read > 0 && c.pending_send() == 0 && !c.dispatching))
+                })
+                .map(|(key, c)| TcpConnection::new(key, c.id))
+                .collect::<Vec<_>>()
+        });
+        for handle in answered {
             handle.close();
         }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        with(|reactor| reactor.stop_deadline = Some(deadline));
     }
     let (empty, late) = with(|reactor| {
         (
@@ -596,7 +705,9 @@ fn shut_down(workers: &[Worker]) -> bool {
     empty
 }
 
-const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a worker process's hard stop (`stop`, `reload`) waits for the first request of a
+/// connection accepted just before it: a client that connected expects an answer, not a close.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 fn all_handles(reactor: &mut Reactor) -> Vec<TcpConnection> {
     reactor

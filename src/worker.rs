@@ -32,6 +32,7 @@ thread_local! {
 pub(crate) struct Callbacks {
     pub(crate) on_worker_start: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_stop: RefCell<Option<WorkerCallback>>,
+    pub(crate) on_worker_reload: RefCell<Option<WorkerCallback>>,
     pub(crate) on_connect: RefCell<Option<ConnectionCallback>>,
     pub(crate) on_message: RefCell<Option<MessageCallback>>,
     pub(crate) on_close: RefCell<Option<ConnectionCallback>>,
@@ -58,6 +59,8 @@ pub(crate) struct WorkerShared {
     pub(crate) max_package_size: Cell<usize>,
     pub(crate) http_settings: Cell<HttpSettings>,
     pub(crate) local_address: Cell<Option<SocketAddr>>,
+    /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
+    pub(crate) prebound: RefCell<Option<std::net::TcpListener>>,
     /// Connections open now on this worker, and the most it accepts (`usize::MAX`: no limit).
     pub(crate) connection_count: Cell<usize>,
     pub(crate) max_connections: Cell<usize>,
@@ -66,8 +69,12 @@ pub(crate) struct WorkerShared {
 
 impl WorkerShared {
     /// Binds the listen socket: non-blocking, `SO_REUSEADDR` (and `SO_REUSEPORT` when asked),
-    /// Workerman's backlog.
+    /// Workerman's backlog. In a worker process, the listener the master bound (inherited
+    /// through `fork`) is taken instead.
     pub(crate) fn bind(&self) -> io::Result<std::net::TcpListener> {
+        if let Some(listener) = self.prebound.borrow_mut().take() {
+            return Ok(listener);
+        }
         let address = self
             .listen
             .to_socket_addrs()?
@@ -168,6 +175,7 @@ impl Worker {
                 max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
                 http_settings: Cell::new(HttpSettings::default()),
                 local_address: Cell::new(None),
+                prebound: RefCell::new(None),
                 connection_count: Cell::new(0),
                 max_connections: Cell::new(usize::MAX),
                 callbacks: Callbacks::default(),
@@ -181,11 +189,14 @@ impl Worker {
         &self.shared
     }
 
-    /// Runs every worker created on this thread, in this thread, until stopped (Workerman's
-    /// `Worker::runAll()`). The `start`/`stop`/`reload` command line and the master/worker
-    /// processes are not built yet: this runs the workers in this process.
+    /// Runs the program as Workerman's `Worker::runAll()` does: reads the command line (`start
+    /// [-d]`, `stop [-g]`, `restart [-d] [-g]`, `reload [-g]`, `status [-d]`, `connections`; no
+    /// argument means `start`), and for `start` becomes the master process, which forks
+    /// [`count`](Self::count) worker processes for every worker created on this thread and
+    /// supervises them. Never returns; a wrong command prints the usage and exits with status 64,
+    /// a worker that cannot listen makes `start` exit with status 1.
     ///
-    /// Exits the process with status 1 if a worker cannot listen.
+    /// Call it from `main`, before starting any thread of your own: the master forks.
     ///
     /// ```no_run
     /// let mut worker = workerman::Worker::new("http://0.0.0.0:8080");
@@ -196,18 +207,7 @@ impl Worker {
     /// ```
     pub fn run_all() {
         let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
-        for worker in &workers {
-            log::info!(
-                "workerman: worker {} listening on {}",
-                worker.name(),
-                worker.shared.address
-            );
-        }
-        if let Err(error) = reactor::run(workers, None) {
-            eprintln!("workerman: {error}");
-            log::error!("workerman: {error}");
-            std::process::exit(1);
-        }
+        crate::process::run_all(workers)
     }
 
     /// Builds workers on a new thread and runs them there: the way to run a server inside a test
@@ -358,7 +358,8 @@ impl Worker {
         self.shared.count.get()
     }
 
-    /// Sets [`count`](Self::count). Until the process model lands, workers run in one process.
+    /// Sets [`count`](Self::count): [`Worker::run_all`] forks that many processes (ids 0 to
+    /// count - 1); [`Worker::spawn`] ignores it.
     pub fn set_count(&mut self, count: usize) {
         self.shared.count.set(count.max(1));
     }
@@ -481,6 +482,17 @@ impl Worker {
     /// ```
     pub fn on_worker_stop(&mut self, callback: impl Fn(&Worker) + 'static) {
         *self.shared.callbacks.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// Called in a worker process on `reload` (SIGUSR1 or SIGUSR2), before it stops and the
+    /// master forks its replacement (Workerman's `onWorkerReload`).
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_worker_reload(|worker| println!("worker {} reloading", worker.id()));
+    /// ```
+    pub fn on_worker_reload(&mut self, callback: impl Fn(&Worker) + 'static) {
+        *self.shared.callbacks.on_worker_reload.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// Called for each new connection.
