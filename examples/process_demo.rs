@@ -63,6 +63,9 @@ fn main() {
             });
             return;
         }
+        if request.path() == "/panic" {
+            panic!("a bug in a handler: caught, counted in `status`, answered 500");
+        }
         if request.path() == "/slow" {
             let millis: u64 = request
                 .get("ms")

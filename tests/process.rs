@@ -241,7 +241,7 @@ fn status_rows(output: &str) -> HashMap<String, Vec<String>> {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
-        .filter(|cells| cells.len() == 10 && cells[0].parse::<i32>().is_ok())
+        .filter(|cells| cells.len() == 11 && cells[0].parse::<i32>().is_ok())
         .map(|cells| (cells[0].clone(), cells))
         .collect()
 }
@@ -267,13 +267,16 @@ fn start_daemon_status_connections_refused_second_start_and_stop() {
         let row = rows.get(&pid).unwrap_or_else(|| panic!("no row for {pid}"));
         assert_eq!(row[2], format!("http://127.0.0.1:{}", demo.port));
         assert_eq!(row[3], "demo");
-        assert_eq!(row[9], "[idle]");
+        assert_eq!(row[10], "[idle]");
+        assert_eq!(row[6], "0", "no panics yet");
     }
     for header in [
         "pid",
         "memory",
         "listening",
         "worker_name",
+        "send_fail",
+        "panics",
         "total_request",
         "qps",
     ] {
@@ -282,6 +285,21 @@ fn start_daemon_status_connections_refused_second_start_and_stop() {
             "no {header} in\n{status_text}"
         );
     }
+
+    // A panic in a handler costs its request a 500 and shows in the panics column.
+    let mut panicking = connect(demo.address());
+    panicking
+        .write_all(b"GET /panic HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    panicking.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
+    let status_text = text(&demo.run(&["status"]).stdout);
+    let panics: u64 = status_rows(&status_text)
+        .values()
+        .map(|row| row[6].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(panics, 1, "{status_text}");
 
     // connections: an open keep-alive connection is listed with its address and byte counts.
     let mut open = connect(demo.address());

@@ -44,7 +44,7 @@ fn resident_memory() -> u64 {
 pub(crate) fn write_process_line(worker: &Worker) {
     let statistics = Worker::statistics();
     let line = format!(
-        "process\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        "process\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
         std::process::id(),
         resident_memory(),
         worker.shared().address,
@@ -52,7 +52,8 @@ pub(crate) fn write_process_line(worker: &Worker) {
         statistics.connection_count,
         statistics.send_fail,
         Timer::count(),
-        statistics.total_request
+        statistics.total_request,
+        statistics.panics
     );
     append(&settings().status_file(), &line);
 }
@@ -221,6 +222,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
             "worker_name",
             "connections",
             "send_fail",
+            "panics",
             "timers",
             "total_request",
             "qps",
@@ -229,12 +231,17 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
         .map(str::to_owned)
         .to_vec(),
     ];
-    let mut total = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut total = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     for slot in &slots {
         let pid = &slot[0];
         match processes.get(pid) {
             Some(process) => {
-                let number = |index: usize| process[index].parse::<u64>().unwrap_or(0);
+                let number = |index: usize| {
+                    process
+                        .get(index)
+                        .and_then(|field| field.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
                 let requests = number(7);
                 let qps = match previous.insert(pid.clone(), (now, requests)) {
                     Some((then, before)) if now > then => {
@@ -249,6 +256,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
                 total.3 += number(6);
                 total.4 += requests;
                 total.5 += qps;
+                total.6 += number(8);
                 rows.push(vec![
                     pid.clone(),
                     megabytes(number(1)),
@@ -256,6 +264,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
                     process[3].clone(),
                     process[4].clone(),
                     process[5].clone(),
+                    process.get(8).cloned().unwrap_or_default(),
                     process[6].clone(),
                     process[7].clone(),
                     qps.to_string(),
@@ -272,6 +281,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
                 "N/A".to_owned(),
                 "N/A".to_owned(),
                 "N/A".to_owned(),
+                "N/A".to_owned(),
                 "[busy]".to_owned(),
             ]),
         }
@@ -283,6 +293,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
         "-".to_owned(),
         total.1.to_string(),
         total.2.to_string(),
+        total.6.to_string(),
         total.3.to_string(),
         total.4.to_string(),
         total.5.to_string(),
