@@ -13,7 +13,10 @@
 //!   with `retry: 1000`, so a browser reconnects one second after losing it; a reconnect carries
 //!   `Last-Event-ID`, and every event after that id still in the history is replayed first.
 //! - One timer for the whole worker (not one per connection, which is what the seed does) sends
-//!   `event: tick` every second and a `: keep-alive` comment every 15 seconds to every subscriber.
+//!   `event: tick` every second to every subscriber.
+//! - Each stream also gets a `: keep-alive` comment every 15 seconds from a connection timer
+//!   (`connection.add_timer`): it is deleted when its connection closes, so no `Timer::del` is
+//!   needed and none can be forgotten.
 //! - `POST /publish` (the raw body, or a form's `message=`) broadcasts `event: message`.
 //! - `POST /disconnect` closes every event stream, to watch browsers reconnect and catch up.
 //!
@@ -31,7 +34,7 @@ const HISTORY: usize = 1000;
 /// What a browser waits before reconnecting, in milliseconds.
 const RETRY_MS: u64 = 1000;
 /// Seconds between keep-alive comments (proxies drop connections that stay silent).
-const KEEP_ALIVE_SECS: u64 = 15;
+const KEEP_ALIVE_SECS: f64 = 15.0;
 
 struct Event {
     id: u64,
@@ -121,6 +124,10 @@ fn subscribe(hub: &SharedHub, connection: &TcpConnection, request: &Request) {
         }
     }
     hub.borrow_mut().subscribers.push(connection.clone());
+    // Proxies drop connections that stay silent; this timer dies with its connection.
+    connection.add_timer(KEEP_ALIVE_SECS, |connection, _timer_id| {
+        connection.send(ServerSentEvents::new().comment("keep-alive"));
+    });
 }
 
 /// Closes every event stream; browsers reconnect after `retry` with `Last-Event-ID`.
@@ -162,19 +169,12 @@ fn main() {
 
     let ticker = hub.clone();
     worker.on_worker_start(move |_worker| {
-        // One timer for everyone: a tick each second, a keep-alive comment every 15th.
+        // One timer for everyone: a tick each second.
         let hub = ticker.clone();
         let mut seconds = 0u64;
         Timer::add(1.0, move |_timer_id| {
             seconds += 1;
             broadcast(&hub, "tick", seconds.to_string());
-            if seconds % KEEP_ALIVE_SECS == 0 {
-                let subscribers = hub.borrow_mut().live_subscribers();
-                let comment = ServerSentEvents::new().comment("keep-alive").to_bytes();
-                for connection in &subscribers {
-                    connection.send(&comment[..]);
-                }
-            }
         });
     });
 
