@@ -841,16 +841,7 @@ pub(crate) fn close(handle: &TcpConnection) {
                 connection.status = TcpConnection::STATUS_CLOSING;
                 connection.recv_paused = true;
                 connection.corked = false;
-                if connection.pending_send() == 0 && connection.http.file.is_none() {
-                    Some(Actions {
-                        destroy: true,
-                        ..Actions::default()
-                    })
-                } else if connection.waiting_writable {
-                    None
-                } else {
-                    Some(flush(reactor, handle.key()))
-                }
+                finish_when_flushed(reactor, handle)
             }
         }
     });
@@ -859,11 +850,19 @@ pub(crate) fn close(handle: &TcpConnection) {
     }
 }
 
+/// After `close` or `end` set the status: `flush` finishes them once the queue is empty (at once if
+/// it is empty now); while the kernel pushes back, the writable event's flush will.
+fn finish_when_flushed(reactor: &mut Reactor, handle: &TcpConnection) -> Option<Actions> {
+    let waiting = reactor
+        .connection(handle)
+        .is_some_and(|connection| connection.waiting_writable);
+    (!waiting).then(|| flush(reactor, handle.key()))
+}
+
 /// `end()`: no more messages are delivered; once the queue is flushed our side sends FIN, and
 /// the connection is destroyed when the peer closes too, or after a linger of one second.
 pub(crate) fn end(handle: &TcpConnection) {
     let actions = with(|reactor| {
-        let now = reactor.now;
         let connection = reactor.connection_mut(handle)?;
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
             return None;
@@ -871,17 +870,7 @@ pub(crate) fn end(handle: &TcpConnection) {
         connection.status = TcpConnection::STATUS_ENDING;
         connection.corked = false;
         connection.recv_buffer = Vec::new();
-        if connection.pending_send() == 0 && connection.http.file.is_none() {
-            if let Some(stream) = &connection.stream {
-                let _ = stream.shutdown(Shutdown::Write);
-            }
-            reactor.set_deadline(handle.key(), Some(now + LINGER));
-            None
-        } else if connection.waiting_writable {
-            None
-        } else {
-            Some(flush(reactor, handle.key()))
-        }
+        finish_when_flushed(reactor, handle)
     });
     if let Some(actions) = actions {
         run_actions(handle, actions);
