@@ -444,8 +444,9 @@ fn turn(events: &mut Events) -> io::Result<()> {
         if event.is_writable() {
             connection_io::on_writable(&handle);
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            connection_io::on_readable(&handle);
+        let peer_closed = event.is_read_closed() || event.is_error();
+        if event.is_readable() || peer_closed {
+            connection_io::on_readable(&handle, peer_closed);
         }
     }
 
@@ -659,7 +660,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             }
             // In a worker process, requests already received are answered first (a fast handler
             // answers at once); closing with unread input would reset the connection instead.
-            connection_io::on_readable(&handle);
+            connection_io::on_readable(&handle, false);
             let fresh = with(|reactor| {
                 reactor
                     .connection(&handle)

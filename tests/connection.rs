@@ -403,3 +403,26 @@ fn stop_calls_on_worker_stop_and_closes_connections() {
     stopped.recv_timeout(Duration::from_secs(1)).unwrap();
     assert!(client.closed());
 }
+
+#[test]
+fn data_and_fin_arriving_together_are_both_seen() {
+    let (closes, closed) = mpsc::channel();
+    let server = start(move || {
+        let mut worker = Worker::new("text://127.0.0.1:0");
+        worker.on_message(|connection: &TcpConnection, line: String| {
+            connection.send(line);
+        });
+        worker.on_close(move |_| closes.send(()).unwrap());
+        worker
+    });
+    for _ in 0..20 {
+        let mut client = connect(server.local_address());
+        // The line and our FIN leave together: one readable event carries both.
+        client.write_all(b"last words\n").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(read_to_close(&mut client), b"last words\n");
+        closed
+            .recv_timeout(Duration::from_secs(2))
+            .expect("the server saw the FIN behind the data and closed");
+    }
+}

@@ -173,7 +173,8 @@ fn may_read(connection: &Connection) -> bool {
 }
 
 /// The socket is readable: read until it would block, feeding each read through the protocol.
-pub(crate) fn on_readable(handle: &TcpConnection) {
+/// `peer_closed`: the event said the peer shut its side, so read on to the end of the stream.
+pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
     let mut buffer = with(|reactor| std::mem::take(&mut reactor.read_buffer));
     if buffer.len() < READ_BUFFER_SIZE {
         buffer.resize(READ_BUFFER_SIZE, 0);
@@ -185,7 +186,8 @@ pub(crate) fn on_readable(handle: &TcpConnection) {
                 consume(handle, &buffer[..count]);
                 // epoll reports a new edge for every arrival after this read, so a short read
                 // means the socket is drained: no need for one more read to see `WouldBlock`.
-                if count < buffer.len() {
+                // Not so for a FIN that came with the data: this event was its only edge.
+                if count < buffer.len() && !peer_closed {
                     break;
                 }
             }
@@ -250,7 +252,7 @@ pub(crate) fn resume(handle: &TcpConnection) {
         consume(handle, &[]);
     }
     if read_pending {
-        on_readable(handle);
+        on_readable(handle, false);
     }
 }
 
