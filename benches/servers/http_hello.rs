@@ -1,0 +1,41 @@
+//! `examples/http_hello.rs` on a port of our choosing: `hello` for every request, whatever the
+//! path (so the 4,096-distinct-paths run hits the same handler).
+//!
+//! ```text
+//! PORT=18081 COUNT=1 target/release/deps/hello_server-<hash> start
+//! ```
+//! (`cargo bench --no-run` builds it and names the file; `benches/run.sh` finds it.) The command
+//! line is `Worker::run_all`'s, so the settings come from the environment; `COUNT` above 1 sets
+//! `reuse_port`. Run by a plain `cargo bench` (which passes `--bench`), it prints its usage and
+//! exits.
+
+use workerman::protocols::http::Request;
+use workerman::{TcpConnection, Worker};
+
+/// A setting from the environment (the command line belongs to `Worker::run_all`).
+fn setting(env: &str, default: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| default.to_string())
+}
+
+fn main() {
+    // A plain `cargo bench` runs every bench target with `--bench`: do nothing then.
+    if std::env::args().len() < 2 || std::env::args().any(|a| a == "--bench") {
+        eprintln!(
+            "usage: PORT=18081 COUNT=1 hello_server start   (then Workerman's stop/status/...)"
+        );
+        return;
+    }
+    let port: u16 = setting("PORT", "18081").parse().expect("PORT");
+    let count: usize = setting("COUNT", "1").parse().expect("COUNT");
+    let mut worker = Worker::new(&format!("http://0.0.0.0:{port}"));
+    worker.set_name("http_hello");
+    worker.set_count(count);
+    if count > 1 {
+        worker.set_reuse_port(true);
+    }
+    worker.on_message(|connection: &TcpConnection, _request: Request| {
+        connection.send("hello");
+    });
+    eprintln!("hello_server: listening on 0.0.0.0:{port}");
+    Worker::run_all();
+}
