@@ -42,3 +42,9 @@ pub fn connection_view(request: &Request) -> (bool, bool, Option<String>) {
         request.range_header().map(str::to_owned),
     )
 }
+
+/// The WebSocket handshake's checks on a parsed upgrade request: `Ok(Sec-WebSocket-Accept)`, or
+/// the HTTP answer (400 or 426) that refuses it.
+pub fn websocket_handshake(request: &Request) -> Result<String, Vec<u8>> {
+    crate::protocols::websocket::check_handshake(request)
+}

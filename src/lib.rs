@@ -41,7 +41,8 @@
 //!   `pause_recv` / `resume_recv`, `pipe`, a typed context.
 //! - [`Timer`]: `Timer::add`, `Timer::once`, `Timer::del`, `Timer::del_all`.
 //! - [`protocols`]: `tcp://`, `text://`, `frame://`, `http://` ([`protocols::http`]: `Request`,
-//!   `Response`, `ServerSentEvents`, `Chunk`) and the [`protocols::Protocol`] trait for your own.
+//!   `Response`, `ServerSentEvents`, `Chunk`), `websocket://` ([`protocols::websocket`]) and the
+//!   [`protocols::Protocol`] trait for your own.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP

@@ -29,7 +29,7 @@ use slab::Slab;
 
 use crate::connection::io as connection_io;
 use crate::connection::{Connection, TcpConnection};
-use crate::timer::{TimerCallback, TimerQueue};
+use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
 use crate::worker::{Worker, WorkerShared};
 
 /// The waker's token; listeners count down from just below it; connections are slab keys.
@@ -78,6 +78,8 @@ pub(crate) struct Reactor {
     pub(crate) connections: Slab<Connection>,
     pub(crate) listeners: Vec<Listener>,
     pub(crate) timers: TimerQueue,
+    /// The timers due this turn; kept to reuse its allocation.
+    timer_batch: Vec<ScheduledTimer>,
     /// Connection deadlines (head timeout, keep-alive idle, linger), earliest first; see
     /// [`Reactor::set_deadline`].
     pub(crate) deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
@@ -174,6 +176,7 @@ impl Reactor {
             connections: Slab::new(),
             listeners: Vec::new(),
             timers: TimerQueue::default(),
+            timer_batch: Vec::new(),
             deadlines: BinaryHeap::new(),
             ready: VecDeque::new(),
             next_connection_id: 0,
@@ -489,9 +492,12 @@ fn run_ready() {
 /// Fires every due timer once; a repeating timer is re-armed unless its callback deleted it.
 fn fire_timers() {
     let now = Instant::now();
-    let mut batch = Vec::new();
-    with(|reactor| reactor.timers.take_due(now, &mut batch));
-    for mut timer in batch {
+    let mut batch = with(|reactor| {
+        let mut batch = std::mem::take(&mut reactor.timer_batch);
+        reactor.timers.take_due(now, &mut batch);
+        batch
+    });
+    for mut timer in batch.drain(..) {
         if !with(|reactor| reactor.timers.is_live(timer.id)) {
             continue;
         }
@@ -507,6 +513,7 @@ fn fire_timers() {
             }
         }
     }
+    with(|reactor| reactor.timer_batch = batch);
 }
 
 /// Accepts on listener `index` until it would block (or a batch is done), then calls `on_connect`.
@@ -589,7 +596,8 @@ fn accept(index: usize) {
     }
 }
 
-/// Turns away a connection over `max_connections`: `503` on HTTP, then close.
+/// Turns away a connection over `max_connections`: `503` on HTTP (and WebSocket, whose handshake
+/// is HTTP), then close.
 fn refuse(stream: &mio::net::TcpStream, worker: &WorkerShared) {
     use std::io::Write;
     log::debug!(
@@ -599,7 +607,7 @@ fn refuse(stream: &mio::net::TcpStream, worker: &WorkerShared) {
     );
     if matches!(
         *worker.protocol.borrow(),
-        crate::protocols::ProtocolKind::Http
+        crate::protocols::ProtocolKind::Http | crate::protocols::ProtocolKind::WebSocket
     ) {
         let mut stream = stream;
         let _ = stream.write(crate::protocols::http::SERVICE_UNAVAILABLE);

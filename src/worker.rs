@@ -11,7 +11,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
 
 use crate::connection::TcpConnection;
-use crate::protocols::http::HttpSettings;
+use crate::protocols::http::{HttpSettings, Request};
 use crate::protocols::{Message, Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
 
@@ -19,6 +19,9 @@ type ConnectionCallback = Rc<dyn Fn(&TcpConnection)>;
 type MessageCallback = Rc<dyn Fn(&TcpConnection, Message)>;
 type ErrorCallback = Rc<dyn Fn(&TcpConnection, i32, &str)>;
 type WorkerCallback = Rc<dyn Fn(&Worker)>;
+type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &Request)>;
+type PingCallback = Rc<dyn Fn(&TcpConnection, &[u8])>;
+type CloseFrameCallback = Rc<dyn Fn(&TcpConnection, u16, &str)>;
 
 /// Workerman's listen backlog (`DEFAULT_BACKLOG`); the kernel caps it at `net.core.somaxconn`.
 const BACKLOG: i32 = 102_400;
@@ -39,6 +42,10 @@ pub(crate) struct Callbacks {
     pub(crate) on_error: RefCell<Option<ErrorCallback>>,
     pub(crate) on_buffer_full: RefCell<Option<ConnectionCallback>>,
     pub(crate) on_buffer_drain: RefCell<Option<ConnectionCallback>>,
+    pub(crate) on_websocket_connect: RefCell<Option<HandshakeCallback>>,
+    pub(crate) on_websocket_connected: RefCell<Option<HandshakeCallback>>,
+    pub(crate) on_websocket_ping: RefCell<Option<PingCallback>>,
+    pub(crate) on_websocket_close: RefCell<Option<CloseFrameCallback>>,
 }
 
 /// What a worker is: shared by the user's `Worker` handle, the listener and every connection.
@@ -103,7 +110,8 @@ impl WorkerShared {
 
 /// A listening socket and what to do with its connections (Workerman's `Worker`).
 ///
-/// The address's scheme picks the protocol: `tcp://`, `text://`, `frame://` or `http://`
+/// The address's scheme picks the protocol: `tcp://`, `text://`, `frame://`, `http://` or
+/// `websocket://`
 /// (`Worker::with_protocol` takes a custom one). Callbacks are closures; they run on the worker's
 /// thread and need not be `Send`. `Worker` is a cheap handle: clone it into a callback to reach
 /// its connections later.
@@ -131,7 +139,7 @@ impl Worker {
     ///
     /// # Panics
     /// If the address has no `scheme://`, or the scheme is not one of `tcp`, `text`, `frame`,
-    /// `http` (as Workerman throws on an unknown protocol).
+    /// `http`, `websocket` (as Workerman throws on an unknown protocol).
     ///
     /// ```no_run
     /// let worker = workerman::Worker::new("http://0.0.0.0:8080");
@@ -140,8 +148,8 @@ impl Worker {
         let (scheme, listen) = split_address(address);
         let protocol = ProtocolKind::from_scheme(scheme).unwrap_or_else(|| {
             panic!(
-                "Worker::new({address:?}): unknown scheme {scheme}://; use tcp, text, frame or \
-                 http, or Worker::with_protocol for a custom protocol"
+                "Worker::new({address:?}): unknown scheme {scheme}://; use tcp, text, frame, \
+                 http or websocket, or Worker::with_protocol for a custom protocol"
             )
         });
         Worker::create(address, listen, protocol)
@@ -507,7 +515,8 @@ impl Worker {
 
     /// Called for each whole message; its type is the protocol's (see
     /// [`protocols`](crate::protocols)): `Request` for `http://`, `String` for `text://`,
-    /// `Vec<u8>` for `frame://` and `tcp://`.
+    /// `Vec<u8>` for `frame://` and `tcp://`; for `websocket://`, `String` (text messages),
+    /// `Vec<u8>` (any message's bytes) or [`websocket::Message`](crate::protocols::websocket::Message).
     ///
     /// # Panics
     /// If `M` is not what this worker's protocol delivers (caught here, not at the first message).
@@ -575,6 +584,69 @@ impl Worker {
     /// ```
     pub fn on_buffer_drain(&mut self, callback: impl Fn(&TcpConnection) + 'static) {
         *self.shared.callbacks.on_buffer_drain.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: called with the upgrade request once it is valid, before the `101` answer
+    /// (Workerman's `onWebSocketConnect`). To refuse, close the connection here:
+    /// `connection.close()` drops it unanswered, `connection.close_with(Response::new(403, ..))`
+    /// answers with that response instead of the 101. Messages sent here are queued and follow
+    /// the 101; [`TcpConnection::add_websocket_header`] adds a header to it.
+    ///
+    /// ```no_run
+    /// use workerman::protocols::http::Response;
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.on_websocket_connect(|connection, request| {
+    ///     if request.header("origin") != Some("https://example.com") {
+    ///         connection.close_with(Response::new(403, [("Content-Type", "text/plain")], "no"));
+    ///     }
+    /// });
+    /// ```
+    pub fn on_websocket_connect(&mut self, callback: impl Fn(&TcpConnection, &Request) + 'static) {
+        *self.shared.callbacks.on_websocket_connect.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: called right after the `101` answer went out (Workerman's
+    /// `onWebSocketConnected`), with the upgrade request.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.on_websocket_connected(|connection, request| {
+    ///     connection.send(format!("welcome to {}", request.path()));
+    /// });
+    /// ```
+    pub fn on_websocket_connected(
+        &mut self,
+        callback: impl Fn(&TcpConnection, &Request) + 'static,
+    ) {
+        *self.shared.callbacks.on_websocket_connected.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: called with each ping's payload. The pong is sent anyway, after it
+    /// (Workerman sends none when `onWebSocketPing` is set; RFC 6455 requires one).
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.on_websocket_ping(|connection, _payload| {
+    ///     connection.set_context(std::time::Instant::now());
+    /// });
+    /// ```
+    pub fn on_websocket_ping(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
+        *self.shared.callbacks.on_websocket_ping.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: called when the client sends a close frame, with its code (1005 when it
+    /// had none) and reason. The close frame is answered (echoing the code) after it, and the
+    /// connection ends; `on_close` follows when the socket closes. (Workerman's
+    /// `onWebSocketClose` replaces the answer; here it only observes.)
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.on_websocket_close(|connection, code, reason| {
+    ///     println!("{} said goodbye: {code} {reason}", connection.id());
+    /// });
+    /// ```
+    pub fn on_websocket_close(&mut self, callback: impl Fn(&TcpConnection, u16, &str) + 'static) {
+        *self.shared.callbacks.on_websocket_close.borrow_mut() = Some(Rc::new(callback));
     }
 }
 

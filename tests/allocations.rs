@@ -1,5 +1,6 @@
 //! "No allocation per request beyond what the user asks for": a hello-world keep-alive server
-//! answers 2,000 requests; the allocator counts every allocation in the process meanwhile.
+//! answers 2,000 requests, a WebSocket echo server 2,000 messages; the allocator counts every
+//! allocation in the process meanwhile.
 
 mod support;
 
@@ -36,8 +37,18 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The count is process-wide: tests that measure take turns.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn measure_alone() -> std::sync::MutexGuard<'static, ()> {
+    MEASURING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn a_hello_request_allocates_nothing_in_steady_state() {
+    let _alone = measure_alone();
     let server = support::start(|| {
         let mut worker = Worker::new("http://127.0.0.1:0");
         worker.on_message(|connection: &TcpConnection, request: Request| {
@@ -71,5 +82,57 @@ fn a_hello_request_allocates_nothing_in_steady_state() {
     assert!(
         allocations < 20,
         "{allocations} allocations for 2,000 requests (the client side makes none)"
+    );
+}
+
+/// WebSocket: an echo costs one allocation per message, the `Vec` the handler receives; framing,
+/// unmasking (in place, in that `Vec`) and encoding the answer allocate nothing.
+#[test]
+fn a_websocket_message_allocates_only_itself() {
+    use workerman::protocols::websocket::Message;
+    let _alone = measure_alone();
+    let server = support::start(|| {
+        let mut worker = Worker::new("websocket://127.0.0.1:0");
+        worker.on_message(|connection: &TcpConnection, message: Message| {
+            connection.send(message);
+        });
+        worker
+    });
+    let mut stream = support::connect(server.local_address());
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let mut head = [0u8; 4096];
+    let mut got = 0;
+    while !head[..got].ends_with(b"\r\n\r\n") {
+        got += stream.read(&mut head[got..]).unwrap();
+    }
+    // A masked text frame of 100 bytes, and the unmasked echo it must get.
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut frame = vec![0x81, 0x80 | 100];
+    frame.extend_from_slice(&mask);
+    frame.extend((0..100).map(|i| b'a' ^ mask[i % 4]));
+    let mut expected = vec![0x81, 100];
+    expected.extend_from_slice(&[b'a'; 100]);
+    let mut answer = [0u8; 102];
+    let mut exchange = |stream: &mut std::net::TcpStream| {
+        stream.write_all(&frame).unwrap();
+        stream.read_exact(&mut answer).unwrap();
+        assert_eq!(answer[..], expected[..]);
+    };
+    for _ in 0..200 {
+        exchange(&mut stream);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..2000 {
+        exchange(&mut stream);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert!(
+        (2000..2020).contains(&allocations),
+        "{allocations} allocations for 2,000 messages (one each expected)"
     );
 }

@@ -1,5 +1,6 @@
 //! End to end in a real browser: the example binaries, served on their own ports, read by headless
 //! Chromium's `EventSource` (through `tests/browser/eventsource.mjs`, Node and playwright-core).
+//! The WebSocket chat runs in Chromium tabs through `tests/browser/websocket.mjs`.
 //!
 //! Run with `cargo test` (which builds the examples first; for this file alone,
 //! `cargo build --examples && cargo test --test browser`).
@@ -168,10 +169,15 @@ impl Drop for Example {
     }
 }
 
-/// Runs `tests/browser/eventsource.mjs` with `plan` and returns its JSON result; fails the test
-/// when the script fails, with what it reported.
+/// Runs `tests/browser/eventsource.mjs` with `plan` (see [`run_script`]).
 fn run_browser(plan: &Value) -> Value {
-    let script = manifest_dir().join("tests/browser/eventsource.mjs");
+    run_script("eventsource.mjs", plan)
+}
+
+/// Runs `tests/browser/<script>` with `plan` and returns its JSON result; fails the test
+/// when the script fails, with what it reported.
+fn run_script(script: &str, plan: &Value) -> Value {
+    let script = manifest_dir().join("tests/browser").join(script);
     let mut child = Command::new("node")
         .arg(&script)
         .arg(plan.to_string())
@@ -397,4 +403,69 @@ fn broadcast_example_replays_missed_events_after_a_reconnect() {
             .any(|event| event["type"] == "tick" && millis(event) > reconnected),
         "no tick after the reconnect: {result}"
     );
+}
+
+/// `examples/websocket_chat.rs`: two Chromium tabs open the chat page (served by the `http://`
+/// worker on 8095); each page's WebSocket connects to the `websocket://` worker on 8096. A message
+/// typed in the first tab comes back to it and reaches the second, as WebSocket frames.
+#[test]
+fn websocket_chat_example_broadcasts_a_browsers_message() {
+    let _ports = lock_ports();
+    require_browser();
+    let mut server = Example::start("websocket_chat", 8095);
+    let deadline = Instant::now() + STARTUP;
+    while !accepts_connections(8096) {
+        assert!(
+            Instant::now() < deadline,
+            "the chat's websocket worker is not on 8096"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    let said = ["hello from Chromium", "ünïcödé ✓ and \"quotes\""];
+    let result = run_script(
+        "websocket.mjs",
+        &json!({
+            "page": "http://127.0.0.1:8095/",
+            "tabs": 2,
+            "say": said,
+            "timeout_ms": 20_000,
+        }),
+    );
+    server.assert_running();
+
+    let tabs = array(&result, "tabs");
+    assert_eq!(tabs.len(), 2, "{result}");
+    for (index, tab) in tabs.iter().enumerate() {
+        let lines: Vec<&str> = array(tab, "lines")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for text in said {
+            assert_eq!(
+                lines
+                    .iter()
+                    .filter(|line| line.ends_with(&format!(": {text}")))
+                    .count(),
+                1,
+                "tab {index} should show {text:?} once: {lines:?}"
+            );
+        }
+        let sockets = array(tab, "sockets");
+        assert_eq!(sockets.len(), 1, "one WebSocket per tab: {result}");
+        assert_eq!(sockets[0]["url"], "ws://127.0.0.1:8096/", "{result}");
+        let received = array(&sockets[0], "received");
+        for text in said {
+            assert!(
+                received
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|frame| frame.contains(&serde_json::to_string(text).unwrap()[1..])),
+                "tab {index} received no frame carrying {text:?}: {result}"
+            );
+        }
+    }
+    // The first tab sent both messages as text frames.
+    let sent = array(&array(&tabs[0], "sockets")[0], "sent");
+    assert_eq!(sent, said.map(Value::from), "{result}");
 }

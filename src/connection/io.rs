@@ -8,11 +8,14 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
-use crate::protocols::{Input, Message, Outbound, ProtocolKind, frame, text};
+use crate::protocols::{
+    ErasedProtocol, Input, Message, Outbound, ProtocolKind, frame, text, websocket,
+};
 use crate::reactor::{self, READ_BUFFER_SIZE, Reactor, call_user, with};
 
 /// While a pipelined HTTP request waits for the one before it to be answered, reading stops once
@@ -66,7 +69,7 @@ pub(crate) fn run_actions(handle: &TcpConnection, actions: Actions) {
     }
 }
 
-fn describe(handle: &TcpConnection, callback: &str) -> String {
+pub(crate) fn describe(handle: &TcpConnection, callback: &str) -> String {
     let worker = reactor::try_with(|reactor| {
         reactor
             .connection(handle)
@@ -85,11 +88,17 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
         let now = reactor.now;
         let connection = reactor.connection_mut(handle)?;
         let worker = connection.worker.clone();
-        if matches!(*worker.protocol.borrow(), ProtocolKind::Http) {
+        let protocol = worker.protocol.borrow();
+        if matches!(*protocol, ProtocolKind::WebSocket) {
+            connection.websocket = Some(Box::default());
+        }
+        // A WebSocket handshake is an HTTP request head, under the same timeout.
+        if matches!(*protocol, ProtocolKind::Http | ProtocolKind::WebSocket) {
             connection.http.head_timer_running = true;
             let timeout = worker.http_settings.get().request_head_timeout;
             reactor.set_deadline(handle.key(), Some(now + timeout));
         }
+        drop(protocol);
         worker.callbacks.on_connect.borrow().clone()
     });
     if let Some(callback) = callback {
@@ -301,7 +310,30 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
         } else {
             &fresh[position..]
         };
-        let framed = frame_next(handle, &protocol, data);
+        // WebSocket takes its bytes itself (a frame's payload as it arrives); it hands back
+        // whole messages only.
+        let mut websocket_message = None;
+        let framed = match &protocol {
+            ProtocolKind::WebSocket => match websocket::advance(handle, data) {
+                websocket::Advance::Wait(consumed) => {
+                    position += consumed;
+                    break;
+                }
+                websocket::Advance::Consumed(consumed) => {
+                    position += consumed;
+                    continue;
+                }
+                websocket::Advance::Message(length, message) => {
+                    websocket_message = Some(message);
+                    Framed::Package(length)
+                }
+                websocket::Advance::Stop => {
+                    position = total;
+                    break;
+                }
+            },
+            _ => frame_next(handle, &protocol, data),
+        };
         let length = match framed {
             Framed::Wait => break,
             Framed::Package(length) if length <= data.len() => length,
@@ -336,6 +368,10 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
                     None => break,
                 }
             }
+            ProtocolKind::WebSocket => match websocket_message.take() {
+                Some(message) => message,
+                None => break,
+            },
             ProtocolKind::Custom(custom) => {
                 match call_user(&|| describe(handle, "a custom protocol's decode"), || {
                     custom.decode(&data[..length], handle)
@@ -446,7 +482,7 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
                     Err(error) => Framed::HttpError(error),
                 };
             }
-            ProtocolKind::Custom(_) => unreachable!("handled above"),
+            ProtocolKind::Custom(_) | ProtocolKind::WebSocket => unreachable!("handled above"),
         };
         match input {
             Input::NeedMore => Framed::Wait,
@@ -513,53 +549,62 @@ fn after_message_panic(handle: &TcpConnection) {
 // Writing
 
 /// `TcpConnection::send`: encode with the connection's protocol, then write or queue.
+///
+/// The built-in protocols encode and write within one borrow of the reactor; a custom protocol's
+/// `encode` is user code, so it runs with the reactor released.
 pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
-    let protocol = with(|reactor| {
-        let connection = reactor
+    enum Plan<'a> {
+        Done(SendResult, Actions),
+        Custom(Rc<dyn ErasedProtocol>, Outbound<'a>),
+    }
+    let plan = with(|reactor| {
+        let Some(connection) = reactor
             .connection(handle)
-            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)?;
+            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
+        else {
+            return Plan::Done(SendResult::Refused, Actions::default());
+        };
         if is_full(connection) {
             // Refused before encoding: a slow client costs no work per dropped message.
             reactor.statistics.send_fail += 1;
-            return Some(Err(()));
+            let actions = Actions {
+                error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
+                ..Actions::default()
+            };
+            return Plan::Done(SendResult::Refused, actions);
         }
-        Some(Ok(connection.worker.protocol.borrow().clone()))
-    });
-    let protocol = match protocol {
-        Some(Ok(protocol)) => protocol,
-        Some(Err(())) => {
-            fire_error(handle, TcpConnection::SEND_FAIL, BUFFER_FULL_DROP);
-            return SendResult::Refused;
+        let protocol = connection.worker.protocol.borrow().clone();
+        if let ProtocolKind::Custom(custom) = protocol {
+            return Plan::Custom(custom, outbound);
         }
-        None => return SendResult::Refused,
-    };
-    let (result, actions) = if let ProtocolKind::Custom(custom) = protocol {
-        let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
+        let mut out = std::mem::take(&mut reactor.write_scratch);
         out.clear();
-        let bytes = outbound_bytes(outbound);
-        let encoded = call_user(&|| describe(handle, "a custom protocol's encode"), || {
-            custom.encode(&bytes, handle, &mut out)
-        });
-        let outcome = match encoded {
-            Some(()) => with(|reactor| write_or_queue(reactor, handle, &out)),
-            None => (
-                SendResult::Refused,
-                Actions {
-                    destroy: true,
-                    ..Actions::default()
-                },
-            ),
-        };
-        with(|reactor| reactor.write_scratch = recycle(out));
-        outcome
-    } else {
-        with(|reactor| {
-            let mut out = std::mem::take(&mut reactor.write_scratch);
+        let (result, actions) = encode_and_write(reactor, handle, &protocol, outbound, &mut out);
+        reactor.write_scratch = recycle(out);
+        Plan::Done(result, actions)
+    });
+    let (result, actions) = match plan {
+        Plan::Done(result, actions) => (result, actions),
+        Plan::Custom(custom, outbound) => {
+            let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
             out.clear();
-            let outcome = encode_and_write(reactor, handle, &protocol, outbound, &mut out);
-            reactor.write_scratch = recycle(out);
+            let bytes = outbound_bytes(outbound);
+            let encoded = call_user(&|| describe(handle, "a custom protocol's encode"), || {
+                custom.encode(&bytes, handle, &mut out)
+            });
+            let outcome = match encoded {
+                Some(()) => with(|reactor| write_or_queue(reactor, handle, &out)),
+                None => (
+                    SendResult::Refused,
+                    Actions {
+                        destroy: true,
+                        ..Actions::default()
+                    },
+                ),
+            };
+            with(|reactor| reactor.write_scratch = recycle(out));
             outcome
-        })
+        }
     };
     run_actions(handle, actions);
     result
@@ -583,6 +628,7 @@ fn outbound_bytes(outbound: Outbound<'_>) -> Cow<'_, [u8]> {
         }
         Outbound::Event(event) => Cow::Owned(event.to_bytes()),
         Outbound::Chunk(chunk) => Cow::Owned(chunk.to_bytes()),
+        Outbound::WebSocket(message) => Cow::Owned(message.into_bytes()),
     }
 }
 
@@ -602,6 +648,14 @@ fn encode_and_write(
             Ok(done) => completion = done,
             Err(reason) => {
                 log::warn!("connection {}: send refused: {reason}", handle.id());
+                return (SendResult::Refused, Actions::default());
+            }
+        },
+        ProtocolKind::WebSocket => match websocket::encode(connection, outbound, out) {
+            websocket::Encoded::Write => {}
+            websocket::Encoded::Held => return (SendResult::Queued, Actions::default()),
+            websocket::Encoded::Refused(reason) => {
+                log::debug!("connection {}: send refused: {reason}", handle.id());
                 return (SendResult::Refused, Actions::default());
             }
         },
@@ -840,10 +894,21 @@ pub(crate) fn close(handle: &TcpConnection) {
                 ..Actions::default()
             }),
             _ => {
+                // An open WebSocket says goodbye with a close frame (1000) first.
+                let goodbye = websocket::close_frame(connection);
+                let mut actions = Actions::default();
+                if let Some(goodbye) = goodbye {
+                    connection.corked = false;
+                    actions = write_or_queue(reactor, handle, &goodbye).1;
+                }
+                let connection = reactor.connection_mut(handle)?;
                 connection.status = TcpConnection::STATUS_CLOSING;
                 connection.recv_paused = true;
                 connection.corked = false;
-                finish_when_flushed(reactor, handle)
+                if let Some(finish) = finish_when_flushed(reactor, handle) {
+                    actions.merge(finish);
+                }
+                Some(actions)
             }
         }
     });

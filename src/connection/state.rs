@@ -9,6 +9,7 @@ use mio::net::TcpStream;
 
 use super::TcpConnection;
 use crate::protocols::http::HttpState;
+use crate::protocols::websocket::WebSocketState;
 use crate::worker::WorkerShared;
 
 /// One connection's state in the reactor's slab. Kept small: a push server holds 100,000 of these,
@@ -55,6 +56,8 @@ pub(crate) struct Connection {
     pub(crate) timers: Vec<crate::TimerId>,
     /// HTTP's per-connection state; inert on other protocols.
     pub(crate) http: HttpState,
+    /// `websocket://` only (set when accepted): handshake, frame decoder, message type.
+    pub(crate) websocket: Option<Box<WebSocketState>>,
 }
 
 impl Connection {
@@ -89,6 +92,7 @@ impl Connection {
             pipe_from: None,
             timers: Vec::new(),
             http: HttpState::default(),
+            websocket: None,
             worker,
         }
     }

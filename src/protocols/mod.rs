@@ -12,6 +12,7 @@
 //! | `text://` | `String` (or `Vec<u8>`) | a line ending in `\n` |
 //! | `frame://` | `Vec<u8>` | a 4-byte big-endian length that includes itself |
 //! | `http://` | [`http::Request`] | HTTP/1.1 |
+//! | `websocket://` | `String`, `Vec<u8>` or [`websocket::Message`] | RFC 6455 ([`websocket`]) |
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
@@ -22,6 +23,7 @@ use crate::connection::TcpConnection;
 pub mod frame;
 pub mod http;
 pub mod text;
+pub mod websocket;
 
 pub use frame::Frame;
 pub use text::Text;
@@ -116,6 +118,7 @@ pub(crate) enum ProtocolKind {
     Text,
     Frame,
     Http,
+    WebSocket,
     Custom(Rc<dyn ErasedProtocol>),
 }
 
@@ -127,6 +130,7 @@ impl ProtocolKind {
             "text" => Some(ProtocolKind::Text),
             "frame" => Some(ProtocolKind::Frame),
             "http" => Some(ProtocolKind::Http),
+            "websocket" => Some(ProtocolKind::WebSocket),
             _ => None,
         }
     }
@@ -145,6 +149,12 @@ impl ProtocolKind {
             ProtocolKind::Http => (
                 wanted == TypeId::of::<http::Request>(),
                 "workerman::protocols::http::Request",
+            ),
+            ProtocolKind::WebSocket => (
+                wanted == TypeId::of::<String>()
+                    || wanted == TypeId::of::<Vec<u8>>()
+                    || wanted == TypeId::of::<websocket::Message>(),
+                "String, Vec<u8> or workerman::protocols::websocket::Message",
             ),
             ProtocolKind::Custom(protocol) => {
                 let (type_id, name) = protocol.message_type();
@@ -167,6 +177,7 @@ pub(crate) enum Message {
     Bytes(Vec<u8>),
     Text(String),
     Request(http::Request),
+    WebSocket(websocket::Message),
     Custom(Box<dyn Any>),
 }
 
@@ -177,6 +188,7 @@ impl Message {
             Message::Bytes(bytes) => Some(bytes),
             Message::Text(text) => Some(text.into_bytes()),
             Message::Request(request) => Some(request.into_raw()),
+            Message::WebSocket(message) => Some(message.into_bytes()),
             Message::Custom(_) => None,
         }
     }
@@ -193,6 +205,15 @@ impl Message {
                 }
             }
             Message::Request(request) => cast(request),
+            Message::WebSocket(message) => {
+                if TypeId::of::<M>() == TypeId::of::<Vec<u8>>() {
+                    cast(message.into_bytes())
+                } else if TypeId::of::<M>() == TypeId::of::<String>() {
+                    cast(message.into_text_lossy())
+                } else {
+                    cast(message)
+                }
+            }
             Message::Custom(boxed) => boxed.downcast::<M>().ok().map(|boxed| *boxed),
         }
     }
@@ -210,8 +231,10 @@ fn cast<T: 'static, M: 'static>(value: T) -> Option<M> {
 ///
 /// On an `http://` connection, bytes or text become a `200` response (as in Workerman); a
 /// [`Response`](http::Response), [`ServerSentEvents`](http::ServerSentEvents) or
-/// [`Chunk`](http::Chunk) is encoded as itself. On other protocols everything is sent as its bytes
-/// through the protocol's `encode`.
+/// [`Chunk`](http::Chunk) is encoded as itself. On a `websocket://` connection, bytes and text
+/// become a frame of the connection's [`WebSocketType`](websocket::WebSocketType), a
+/// [`websocket::Message`] a frame of its own type. On other protocols everything is sent as its
+/// bytes through the protocol's `encode`.
 ///
 /// ```
 /// use workerman::protocols::Outbound;
@@ -227,6 +250,8 @@ pub enum Outbound<'a> {
     Event(http::ServerSentEvents),
     /// One chunk of a `Transfer-Encoding: chunked` response.
     Chunk(http::Chunk),
+    /// A WebSocket message: a text or binary frame whatever the connection's type.
+    WebSocket(websocket::Message),
 }
 
 impl<'a> From<&'a str> for Outbound<'a> {
@@ -277,5 +302,10 @@ impl From<http::ServerSentEvents> for Outbound<'static> {
 impl From<http::Chunk> for Outbound<'static> {
     fn from(chunk: http::Chunk) -> Self {
         Outbound::Chunk(chunk)
+    }
+}
+impl From<websocket::Message> for Outbound<'static> {
+    fn from(message: websocket::Message) -> Self {
+        Outbound::WebSocket(message)
     }
 }

@@ -204,6 +204,11 @@ pub(crate) fn encode(
             }
             Ok(None)
         }
+        Outbound::WebSocket(message) => encode(
+            state,
+            Outbound::Bytes(std::borrow::Cow::Owned(message.into_bytes())),
+            out,
+        ),
         Outbound::Chunk(chunk) => {
             chunk.encode(out);
             if chunk.is_last() && state.streaming == Streaming::Chunked {

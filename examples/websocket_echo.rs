@@ -1,0 +1,22 @@
+//! A WebSocket echo server: every message comes back as it came (text as text, binary as binary).
+//! It is the server the Autobahn test suite's `fuzzingclient` expects (docs/porting.md, WebSocket).
+//!
+//! ```text
+//! cargo run --release --example websocket_echo            # ws://127.0.0.1:9001
+//! wstest -m fuzzingclient -s fuzzingclient.json           # Autobahn, against it
+//! ```
+
+use workerman::protocols::websocket::Message;
+use workerman::{TcpConnection, Worker};
+
+fn main() {
+    let mut worker = Worker::new("websocket://0.0.0.0:9001");
+    worker.set_name("websocket_echo");
+    // Autobahn's largest messages are 16 MiB (section 9).
+    worker.set_max_package_size(64 * 1024 * 1024);
+    worker.set_max_send_buffer_size(64 * 1024 * 1024);
+    worker.on_message(|connection: &TcpConnection, message: Message| {
+        connection.send(message);
+    });
+    Worker::run_all();
+}

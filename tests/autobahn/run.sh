@@ -1,0 +1,35 @@
+#!/bin/sh
+# The Autobahn WebSocket test suite (fuzzingclient mode) against examples/websocket_echo.rs.
+#
+#   tests/autobahn/run.sh            # from the repository root; prints a summary, exits 1 on a failure
+#
+# Needs `wstest` (autobahntestsuite, a Python 2.7 program) on PATH, or WSTEST=/path/to/wstest.
+# One way to get it without touching the system Python:
+#   python2.7 -m pip install --prefix /opt/ab 'setuptools<45' 'wheel<0.38'
+#   PYTHONPATH=/opt/ab/lib/python2.7/site-packages python2.7 -m pip install --prefix /opt/ab autobahntestsuite
+# and, since zope is a namespace package, run it with the prefix added as a site directory:
+#   WSTEST="python2.7 -c \"import site,sys; site.addsitedir('/opt/ab/lib/python2.7/site-packages'); \
+#     sys.argv=['wstest']+sys.argv[1:]; from autobahntestsuite.wstest import run; run()\"" tests/autobahn/run.sh
+# Cases 12.* and 13.* (permessage-deflate) are excluded: the server does not offer it.
+set -eu
+cd "$(dirname "$0")/../.."
+cargo build --release --example websocket_echo
+rm -rf target/autobahn && mkdir -p target/autobahn
+target/release/examples/websocket_echo > target/autobahn/server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+sleep 1
+eval "${WSTEST:-wstest}" -m fuzzingclient -s tests/autobahn/fuzzingclient.json > target/autobahn/wstest.log 2>&1
+python3 - <<'PY'
+import collections, json, sys
+results = json.load(open("target/autobahn/reports/index.json"))["workerman-rs"]
+behaviour = collections.Counter(case["behavior"] for case in results.values())
+close = collections.Counter(case["behaviorClose"] for case in results.values())
+print(f"{len(results)} cases: {dict(behaviour)}; close handling: {dict(close)}")
+bad = sorted(k for k, v in results.items() if v["behavior"] not in ("OK", "INFORMATIONAL")
+             or v["behaviorClose"] not in ("OK", "INFORMATIONAL"))
+if bad:
+    print("not OK:", ", ".join(bad))
+    sys.exit(1)
+print("report: target/autobahn/reports/index.html")
+PY
