@@ -6,7 +6,10 @@
 //! drifts). If the reactor was held up for longer than a whole interval, the missed ticks are skipped
 //! rather than fired in a burst.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use slab::Slab;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -14,7 +17,8 @@ use crate::reactor;
 
 /// Identifies a timer; returned by [`Timer::add`] and [`Timer::once`], taken by [`Timer::del`].
 ///
-/// Ids start at 1 and are unique within a worker thread (Workerman's int ids).
+/// An opaque number (Workerman's int ids), unique within a worker thread: an id never names a
+/// later timer, even after its own timer is gone.
 ///
 /// ```no_run
 /// # use workerman::Timer;
@@ -25,6 +29,15 @@ use crate::reactor;
 pub struct TimerId(u64);
 
 impl TimerId {
+    fn new(key: u32, generation: u32) -> TimerId {
+        TimerId(u64::from(generation) << 32 | u64::from(key))
+    }
+
+    /// The timer's slot and that slot's generation.
+    fn parts(self) -> (u32, u32) {
+        (self.0 as u32, (self.0 >> 32) as u32)
+    }
+
     /// The id as a number.
     ///
     /// ```no_run
@@ -82,7 +95,7 @@ impl Timer {
         reactor::with_running("Timer::add", |reactor| {
             reactor
                 .timers
-                .insert(interval, TimerCallback::Repeat(Box::new(callback)), true)
+                .insert(interval, TimerCallback::Repeat(Box::new(callback)))
         })
     }
 
@@ -100,7 +113,7 @@ impl Timer {
         reactor::with_running("Timer::once", |reactor| {
             reactor
                 .timers
-                .insert(interval, TimerCallback::Once(Box::new(callback)), false)
+                .insert(interval, TimerCallback::Once(Box::new(callback)))
         })
     }
 
@@ -153,6 +166,7 @@ pub(crate) enum TimerCallback {
     Once(Box<dyn FnOnce()>),
 }
 
+/// A due timer, taken out of the queue while its callback runs.
 pub(crate) struct ScheduledTimer {
     pub(crate) id: TimerId,
     pub(crate) deadline: Instant,
@@ -160,96 +174,137 @@ pub(crate) struct ScheduledTimer {
     pub(crate) callback: TimerCallback,
 }
 
-/// The timers of one reactor, ordered by `(deadline, id)`.
+/// One live timer. Its callback is `None` while it runs.
+struct Slot {
+    generation: u32,
+    deadline: Instant,
+    interval: Duration,
+    callback: Option<TimerCallback>,
+}
+
+/// The timers of one reactor: a slab of live timers and a binary heap of `(deadline, slot,
+/// generation)`, earliest first.
 ///
-/// `deadlines` indexes every live timer, including one whose callback is running right now (its
-/// entry is then out of `by_deadline`); deleting a timer removes it from the index, and a timer
-/// missing from the index is never run or re-armed.
+/// A [`TimerId`] is the slot and its generation, so finding a timer costs no hashing and a stale
+/// id never reaches a newer timer in the same slot. Deleting a timer frees its slot at once and
+/// leaves its heap entry to be skipped when it comes up (or dropped by [`Self::compact`]); a
+/// firing costs one heap pop and one push.
 #[derive(Default)]
 pub(crate) struct TimerQueue {
-    next_id: u64,
-    by_deadline: BTreeMap<(Instant, TimerId), (Duration, TimerCallback)>,
-    deadlines: HashMap<TimerId, Instant>,
+    slots: Slab<Slot>,
+    heap: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    generation: u32,
 }
 
 impl TimerQueue {
-    pub(crate) fn insert(
-        &mut self,
-        interval: Duration,
-        callback: TimerCallback,
-        _repeating: bool,
-    ) -> TimerId {
-        self.next_id += 1;
-        let id = TimerId(self.next_id);
+    pub(crate) fn insert(&mut self, interval: Duration, callback: TimerCallback) -> TimerId {
+        self.generation = self.generation.wrapping_add(1).max(1);
         let deadline = Instant::now() + interval;
-        self.by_deadline
-            .insert((deadline, id), (interval, callback));
-        self.deadlines.insert(id, deadline);
-        id
+        let key = self.slots.insert(Slot {
+            generation: self.generation,
+            deadline,
+            interval,
+            callback: Some(callback),
+        });
+        let key = u32::try_from(key).expect("fewer than 2^32 timers");
+        self.heap.push(Reverse((deadline, key, self.generation)));
+        self.compact();
+        TimerId::new(key, self.generation)
+    }
+
+    fn slot(&self, id: TimerId) -> Option<&Slot> {
+        let (key, generation) = id.parts();
+        self.slots
+            .get(key as usize)
+            .filter(|slot| slot.generation == generation)
     }
 
     pub(crate) fn remove(&mut self, id: TimerId) -> bool {
-        match self.deadlines.remove(&id) {
-            Some(deadline) => {
-                self.by_deadline.remove(&(deadline, id));
-                true
-            }
-            None => false,
+        if self.slot(id).is_none() {
+            return false;
         }
+        self.slots.remove(id.parts().0 as usize);
+        true
     }
 
     pub(crate) fn clear(&mut self) {
-        self.by_deadline.clear();
-        self.deadlines.clear();
+        self.slots.clear();
+        self.heap.clear();
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.deadlines.len()
+        self.slots.len()
     }
 
+    /// The earliest deadline in the heap (possibly a deleted timer's: then the loop wakes early
+    /// and finds nothing due).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.by_deadline
-            .keys()
-            .next()
-            .map(|(deadline, _)| *deadline)
+        self.heap.peek().map(|Reverse((deadline, _, _))| *deadline)
     }
 
-    /// Moves every timer due at `now` into `batch`, in deadline order. They stay in the index, so
-    /// one deleted by an earlier callback of the same batch can be skipped with [`Self::is_live`].
+    /// Moves every timer due at `now` into `batch`, in deadline order. Their slots stay, so one
+    /// deleted by an earlier callback of the same batch can be skipped with [`Self::is_live`].
     pub(crate) fn take_due(&mut self, now: Instant, batch: &mut Vec<ScheduledTimer>) {
-        while let Some(entry) = self.by_deadline.first_entry() {
-            let (deadline, id) = *entry.key();
+        while let Some(&Reverse((deadline, key, generation))) = self.heap.peek() {
             if deadline > now {
                 break;
             }
-            let (interval, callback) = entry.remove();
+            self.heap.pop();
+            let Some(slot) = self.slots.get_mut(key as usize) else {
+                continue;
+            };
+            if slot.generation != generation || slot.deadline != deadline {
+                continue;
+            }
+            let Some(callback) = slot.callback.take() else {
+                continue;
+            };
             batch.push(ScheduledTimer {
-                id,
+                id: TimerId::new(key, generation),
                 deadline,
-                interval,
+                interval: slot.interval,
                 callback,
             });
         }
     }
 
     pub(crate) fn is_live(&self, id: TimerId) -> bool {
-        self.deadlines.contains_key(&id)
+        self.slot(id).is_some()
     }
 
     /// Puts a repeating timer back after its callback ran, unless it was deleted meanwhile.
     pub(crate) fn rearm(&mut self, timer: ScheduledTimer, now: Instant) {
-        if !self.deadlines.contains_key(&timer.id) {
+        let (key, generation) = timer.id.parts();
+        let Some(slot) = self
+            .slots
+            .get_mut(key as usize)
+            .filter(|slot| slot.generation == generation)
+        else {
             return;
-        }
+        };
         let deadline = next_deadline(timer.deadline, timer.interval, now);
-        self.deadlines.insert(timer.id, deadline);
-        self.by_deadline
-            .insert((deadline, timer.id), (timer.interval, timer.callback));
+        slot.deadline = deadline;
+        slot.callback = Some(timer.callback);
+        self.heap.push(Reverse((deadline, key, generation)));
     }
 
     /// Forgets a one-shot timer that has fired.
     pub(crate) fn finish(&mut self, id: TimerId) {
-        self.deadlines.remove(&id);
+        self.remove(id);
+    }
+
+    /// Drops the heap entries of deleted timers once they outnumber the live ones (say, after
+    /// many streams with a timer each went away): amortized O(1) per insert.
+    fn compact(&mut self) {
+        if self.heap.len() <= 2 * self.slots.len() + 1024 {
+            return;
+        }
+        let slots = &self.slots;
+        self.heap.retain(|&Reverse((deadline, key, generation))| {
+            slots
+                .get(key as usize)
+                .is_some_and(|slot| slot.generation == generation && slot.deadline == deadline)
+        });
     }
 }
 
@@ -293,9 +348,8 @@ mod tests {
         let later = queue.insert(
             Duration::from_millis(50),
             TimerCallback::Once(Box::new(|| {})),
-            false,
         );
-        let sooner = queue.insert(Duration::ZERO, TimerCallback::Once(Box::new(|| {})), false);
+        let sooner = queue.insert(Duration::ZERO, TimerCallback::Once(Box::new(|| {})));
         assert_eq!(queue.len(), 2);
         let mut batch = Vec::new();
         queue.take_due(Instant::now(), &mut batch);
@@ -306,5 +360,35 @@ mod tests {
         assert_eq!(batch.len(), 1);
         queue.finish(sooner);
         assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn a_stale_id_never_reaches_a_later_timer_in_the_same_slot() {
+        let mut queue = TimerQueue::default();
+        let first = queue.insert(Duration::from_secs(1), TimerCallback::Once(Box::new(|| {})));
+        assert!(queue.remove(first));
+        let second = queue.insert(Duration::from_secs(1), TimerCallback::Once(Box::new(|| {})));
+        assert_eq!(first.parts().0, second.parts().0, "the slot is reused");
+        assert_ne!(first, second);
+        assert!(!queue.remove(first));
+        assert!(queue.is_live(second));
+    }
+
+    #[test]
+    fn deleted_timers_heap_entries_are_compacted() {
+        let mut queue = TimerQueue::default();
+        for _ in 0..10_000 {
+            let id = queue.insert(
+                Duration::from_secs(60),
+                TimerCallback::Once(Box::new(|| {})),
+            );
+            queue.remove(id);
+        }
+        assert_eq!(queue.len(), 0);
+        assert!(
+            queue.heap.len() <= 1025,
+            "{} stale entries kept",
+            queue.heap.len()
+        );
     }
 }

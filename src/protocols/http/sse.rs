@@ -31,7 +31,7 @@ use crate::protocols::http::response::push_decimal;
 pub struct ServerSentEvents {
     comment: Option<Cow<'static, str>>,
     event: Option<Cow<'static, str>>,
-    id: Option<String>,
+    id: Option<EventId>,
     retry: Option<u64>,
     data: Option<Cow<'static, str>>,
 }
@@ -84,7 +84,10 @@ impl ServerSentEvents {
     /// assert_eq!(ServerSentEvents::new().id(42).to_string(), "id: 42\n\n");
     /// ```
     pub fn id(mut self, id: impl fmt::Display) -> ServerSentEvents {
-        self.id = Some(id.to_string());
+        let mut formatted = EventId::default();
+        // Writing to an `EventId` cannot fail; a `Display` that errors leaves what it wrote.
+        let _ = fmt::Write::write_fmt(&mut formatted, format_args!("{id}"));
+        self.id = Some(formatted);
         self
     }
 
@@ -135,7 +138,7 @@ impl ServerSentEvents {
         if let Some(event) = &self.event {
             push_stripped_field(out, b"event", event, b"\r\n");
         }
-        if let Some(id) = &self.id {
+        if let Some(id) = self.id.as_ref().map(EventId::as_str) {
             push_stripped_field(out, b"id", id, b"\r\n\0");
         }
         if let Some(retry) = self.retry {
@@ -170,13 +173,85 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.push(b'\n');
 }
 
+/// An event's id, formatted without a heap allocation when it is short (a number, say): the
+/// seed sends `.id(1)` with every event.
+#[derive(Clone, Default)]
+enum EventId {
+    Inline {
+        bytes: [u8; 23],
+        length: u8,
+    },
+    Heap(String),
+    #[default]
+    Empty,
+}
+
+impl EventId {
+    fn as_str(&self) -> &str {
+        match self {
+            // Only whole `str`s are ever copied in, so the bytes are UTF-8.
+            EventId::Inline { bytes, length } => {
+                std::str::from_utf8(&bytes[..*length as usize]).unwrap_or_default()
+            }
+            EventId::Heap(text) => text,
+            EventId::Empty => "",
+        }
+    }
+}
+
+impl fmt::Write for EventId {
+    fn write_str(&mut self, piece: &str) -> fmt::Result {
+        match self {
+            EventId::Empty if piece.len() <= 23 => {
+                let mut bytes = [0u8; 23];
+                bytes[..piece.len()].copy_from_slice(piece.as_bytes());
+                *self = EventId::Inline {
+                    bytes,
+                    length: piece.len() as u8,
+                };
+            }
+            EventId::Inline { bytes, length } if *length as usize + piece.len() <= 23 => {
+                let start = *length as usize;
+                bytes[start..start + piece.len()].copy_from_slice(piece.as_bytes());
+                *length += piece.len() as u8;
+            }
+            EventId::Heap(text) => text.push_str(piece),
+            _ => {
+                let mut text = self.as_str().to_owned();
+                text.push_str(piece);
+                *self = EventId::Heap(text);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for EventId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for EventId {}
+
 /// `name: value\n` with the `removed` bytes left out of the value. They are ASCII, and an ASCII
 /// byte never occurs inside a multi-byte UTF-8 sequence, so cutting there keeps the text valid.
 fn push_stripped_field(out: &mut Vec<u8>, name: &[u8], value: &str, removed: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    for piece in value.as_bytes().split(|byte| removed.contains(byte)) {
-        out.extend_from_slice(piece);
+    let value = value.as_bytes();
+    if value.iter().any(|byte| removed.contains(byte)) {
+        for piece in value.split(|byte| removed.contains(byte)) {
+            out.extend_from_slice(piece);
+        }
+    } else {
+        out.extend_from_slice(value);
     }
     out.push(b'\n');
 }
@@ -208,6 +283,19 @@ fn for_each_line(text: &str, mut f: impl FnMut(&[u8])) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_short_and_long_pieces() {
+        let long = "a".repeat(20);
+        let event = ServerSentEvents::new().id(format_args!("{long}-{}", 12345));
+        assert_eq!(event.to_string(), format!("id: {long}-12345\n\n"));
+        assert_eq!(ServerSentEvents::new().id(7u64).to_string(), "id: 7\n\n");
+        assert_eq!(ServerSentEvents::new().id("").to_string(), "id: \n\n");
+        assert_eq!(
+            ServerSentEvents::new().id(1),
+            ServerSentEvents::new().id("1")
+        );
+    }
 
     fn wire(event: ServerSentEvents) -> String {
         event.to_string()
