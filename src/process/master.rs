@@ -238,8 +238,10 @@ fn print_banner(workers: &[Worker], daemonize: bool) {
         env!("CARGO_PKG_VERSION"),
         " WORKERS "
     ));
+    // A space after every column, so a long value pushes the row along but never runs into the
+    // next one (`websocket` is longer than the others).
     out.push_str(&format!(
-        "{:<8}{:<16}{:<16}{:<32}{:<12}{}\n",
+        "{:<9} {:<15} {:<15} {:<31} {:<11} {}\n",
         "proto", "user", "worker", "listen", "processes", "status"
     ));
     for worker in workers {
@@ -247,7 +249,7 @@ fn print_banner(workers: &[Worker], daemonize: bool) {
         let scheme = shared.address.split("://").next().unwrap_or("tcp");
         let worker_user = worker.user();
         out.push_str(&format!(
-            "{:<8}{:<16}{:<16}{:<32}{:<12}{}\n",
+            "{:<9} {:<15} {:<15} {:<31} {:<11} {}\n",
             scheme,
             if worker_user.is_empty() {
                 user.as_str()
