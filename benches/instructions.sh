@@ -7,6 +7,7 @@
 #
 #   bash benches/instructions.sh            # after benches/run.sh has built everything
 #   SECS=5 CONNS=50 VARIANTS="keepalive pipeline16" bash benches/instructions.sh
+#   SERVERS=workerman bash benches/instructions.sh     # only ours (default: workerman mio_http hyper)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-5}
@@ -71,12 +72,12 @@ measure() { # server variant|idle
 
 echo "variant,server,idle_instructions,instructions,responses,instructions_per_request" >"$OUT/instructions.csv"
 declare -A idle
-for server in workerman mio_http hyper; do
+for server in ${SERVERS:-workerman mio_http hyper}; do
     read -r idle_total _ < <(measure "$server" idle)
     idle[$server]=$idle_total
 done
 for variant in $VARIANTS; do
-    for server in workerman mio_http hyper; do
+    for server in ${SERVERS:-workerman mio_http hyper}; do
         read -r total responses < <(measure "$server" "$variant")
         awk -v v="$variant" -v s="$server" -v i="${idle[$server]}" -v t="$total" -v r="$responses" \
             'BEGIN { printf "%s,%s,%.0f,%.0f,%d,%.0f\n", v, s, i, t, r, (t - i) / r }' |

@@ -580,6 +580,10 @@ pub(crate) fn valid_host(value: &[u8]) -> bool {
 
 /// `*( unreserved / pct-encoded / sub-delims )`.
 fn valid_reg_name(host: &[u8]) -> bool {
+    // The common case, a name or an IPv4 address: one table lookup a byte.
+    if host.iter().all(|&b| is_reg_name_byte(b)) {
+        return true;
+    }
     let mut i = 0;
     while i < host.len() {
         match host[i] {
@@ -599,25 +603,38 @@ fn valid_reg_name(host: &[u8]) -> bool {
 
 /// unreserved / sub-delims.
 fn is_reg_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-        )
+    REG_NAME_BYTES[b as usize]
 }
+
+/// `REG_NAME_BYTES[b]`: `b` is unreserved or a sub-delim (RFC 3986), so a Host check costs one
+/// lookup a byte (it runs on every request).
+static REG_NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Removes chunked framing in place: the data of every chunk is moved to `raw[start..]`,
 /// contiguous; returns the end of the decoded body. The trailer section, which follows every

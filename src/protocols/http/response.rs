@@ -1222,6 +1222,10 @@ pub(crate) fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
 
 /// Appends `n` in decimal, without allocating.
 pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
