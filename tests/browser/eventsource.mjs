@@ -30,30 +30,14 @@
 // browser that cannot start.
 //
 // The browser is Debian's Chromium (/usr/bin/chromium, or $CHROMIUM), never a downloaded one, with
-// the flags that work on a machine with no outside network, and a new empty profile each run.
+// the flags that work on a machine with no outside network, and a new empty profile each run
+// (tests/browser/chromium.mjs).
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 
-const HARD_LIMIT_MS = 30_000;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { failWith, launchChromium, limitRun } from "./chromium.mjs";
 
-function fail(code, message, extra = {}) {
-  process.stderr.write(`eventsource.mjs: ${message}\n`);
-  process.stdout.write(JSON.stringify({ ok: false, error: message, ...extra }) + "\n");
-  process.exit(code);
-}
+const fail = failWith("eventsource.mjs");
 
 function readPlan() {
   const argument = process.argv[2];
@@ -72,34 +56,11 @@ const plan = readPlan();
 if (typeof plan.page !== "string") {
   fail(2, 'the plan needs "page", the URL of a page on the server\'s origin');
 }
-const timeoutMs = Math.min(Number(plan.timeout_ms) || 20_000, HARD_LIMIT_MS);
-const deadline = Date.now() + timeoutMs;
+const { timeoutMs, deadline } = limitRun(plan, fail);
 const types = Array.isArray(plan.types) && plan.types.length > 0 ? plan.types : ["message"];
 const steps = Array.isArray(plan.steps) ? plan.steps : [];
 
-// Whatever hangs (the browser, a page), the process ends shortly after the limit.
-setTimeout(() => fail(1, `hard timeout: still running after ${timeoutMs + 5000} ms`), timeoutMs + 5000).unref();
-
-let playwright;
-try {
-  playwright = await import("playwright-core");
-} catch (error) {
-  fail(2, `playwright-core is not installed (${error.code || error.message}); run: npm ci --prefix tests/browser`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), "workerman-chromium-"));
-let context;
-try {
-  context = await playwright.chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    timeout: Math.max(1000, deadline - Date.now()),
-  });
-} catch (error) {
-  rmSync(profile, { recursive: true, force: true });
-  fail(2, `cannot start ${CHROMIUM} (${error.message.split("\n")[0]}); install it: apt-get install -y chromium`);
-}
+const { context, close } = await launchChromium(deadline, fail);
 
 let result = { ok: false, events: [], opens: [], errors: [], posts: [] };
 let failure = null;
@@ -160,8 +121,7 @@ try {
       // The page is gone; report what is known.
     }
   }
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 
 if (failure) {

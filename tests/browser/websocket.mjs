@@ -22,30 +22,11 @@
 // bad plan or a browser that cannot start.
 //
 // The browser is Debian's Chromium (/usr/bin/chromium, or $CHROMIUM), with the same flags and
-// fresh profile as eventsource.mjs.
+// fresh profile (tests/browser/chromium.mjs).
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { failWith, launchChromium, limitRun } from "./chromium.mjs";
 
-const HARD_LIMIT_MS = 30_000;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-function fail(code, message, extra = {}) {
-  process.stderr.write(`websocket.mjs: ${message}\n`);
-  process.stdout.write(JSON.stringify({ ok: false, error: message, ...extra }) + "\n");
-  process.exit(code);
-}
+const fail = failWith("websocket.mjs");
 
 let plan;
 try {
@@ -56,34 +37,13 @@ try {
 if (typeof plan.page !== "string" || !Array.isArray(plan.say)) {
   fail(2, 'the plan needs "page" and "say"');
 }
-const timeoutMs = Math.min(Number(plan.timeout_ms) || 20_000, HARD_LIMIT_MS);
-const deadline = Date.now() + timeoutMs;
+const { timeoutMs, deadline } = limitRun(plan, fail);
 const tabCount = Math.max(1, Number(plan.tabs) || 2);
 const ready = plan.ready || "body[data-state=open]";
 const input = plan.input || "#text";
 const log = plan.log || "#log li";
-setTimeout(() => fail(1, `hard timeout: still running after ${timeoutMs + 5000} ms`), timeoutMs + 5000).unref();
 
-let playwright;
-try {
-  playwright = await import("playwright-core");
-} catch (error) {
-  fail(2, `playwright-core is not installed (${error.code || error.message}); run: npm ci --prefix tests/browser`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), "workerman-chromium-"));
-let context;
-try {
-  context = await playwright.chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    timeout: Math.max(1000, deadline - Date.now()),
-  });
-} catch (error) {
-  rmSync(profile, { recursive: true, force: true });
-  fail(2, `cannot start ${CHROMIUM} (${error.message.split("\n")[0]}); install it: apt-get install -y chromium`);
-}
+const { context, close } = await launchChromium(deadline, fail);
 
 const remaining = () => {
   const left = deadline - Date.now();
@@ -141,8 +101,7 @@ for (const tab of tabs) {
   }
   report.push({ lines, sockets: tab.sockets });
 }
-await context.close().catch(() => {});
-rmSync(profile, { recursive: true, force: true });
+await close();
 
 if (failure) {
   fail(1, failure, { tabs: report });
