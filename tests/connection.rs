@@ -426,3 +426,25 @@ fn data_and_fin_arriving_together_are_both_seen() {
             .expect("the server saw the FIN behind the data and closed");
     }
 }
+
+#[test]
+fn on_close_can_still_read_the_context() {
+    let (names, name) = mpsc::channel();
+    let server = start(move || {
+        let mut worker = Worker::new("text://127.0.0.1:0");
+        worker.on_connect(|connection| connection.set_context(String::from("ada")));
+        worker.on_close(move |connection| {
+            names
+                .send(connection.with_context(|user: &mut String| user.clone()))
+                .unwrap();
+        });
+        worker
+    });
+    drop(connect(server.local_address()));
+    assert_eq!(
+        name.recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .as_deref(),
+        Some("ada")
+    );
+}

@@ -133,7 +133,7 @@ fn fire_buffer_event(handle: &TcpConnection, full: bool) {
         } else {
             callbacks.on_buffer_drain.borrow().clone()
         };
-        (connection.pipe_from.clone(), callback)
+        (connection.pipe_from().cloned(), callback)
     });
     if let Some(source) = source {
         if full {
@@ -503,7 +503,7 @@ fn deliver(handle: &TcpConnection, message: Message) {
     let (callback, pipe_to) = with(|reactor| match reactor.connection(handle) {
         Some(connection) => (
             connection.worker.callbacks.on_message.borrow().clone(),
-            connection.pipe_to.clone(),
+            connection.pipe_to().cloned(),
         ),
         None => (None, None),
     });
@@ -960,8 +960,11 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         connection.send_offset = 0;
         let stream = connection.stream.take();
         let callback = connection.worker.callbacks.on_close.borrow().clone();
-        let pipe_to = connection.pipe_to.take();
-        let timers = std::mem::take(&mut connection.timers);
+        // The context stays until the slot goes: `on_close` may read it.
+        let (pipe_to, timers) = match connection.extras.as_mut() {
+            Some(extras) => (extras.pipe_to.take(), std::mem::take(&mut extras.timers)),
+            None => (None, Vec::new()),
+        };
         let worker = &connection.worker;
         worker
             .connection_count

@@ -47,13 +47,8 @@ pub(crate) struct Connection {
     pub(crate) corked: bool,
     /// The read path is delivering this connection's messages right now.
     pub(crate) dispatching: bool,
-    /// The per-connection context (`set_context`).
-    pub(crate) context: Option<Box<dyn Any>>,
-    /// `pipe()`: where this connection's messages go, and whose reading this one throttles.
-    pub(crate) pipe_to: Option<TcpConnection>,
-    pub(crate) pipe_from: Option<TcpConnection>,
-    /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
-    pub(crate) timers: Vec<crate::TimerId>,
+    /// What few connections use (a context, a pipe, connection timers), allocated on first use.
+    pub(crate) extras: Option<Box<Extras>>,
     /// HTTP's per-connection state; inert on other protocols.
     pub(crate) http: HttpState,
     /// `websocket://` only (set when accepted): handshake, frame decoder, message type.
@@ -87,18 +82,43 @@ impl Connection {
             waiting_writable: false,
             corked: false,
             dispatching: false,
-            context: None,
-            pipe_to: None,
-            pipe_from: None,
-            timers: Vec::new(),
+            extras: None,
             http: HttpState::default(),
             websocket: None,
             worker,
         }
     }
 
+    /// The extras, created on first use.
+    pub(crate) fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Where `pipe()` sends this connection's messages.
+    pub(crate) fn pipe_to(&self) -> Option<&TcpConnection> {
+        self.extras.as_ref()?.pipe_to.as_ref()
+    }
+
+    /// The connection piped into this one (whose reading this one throttles).
+    pub(crate) fn pipe_from(&self) -> Option<&TcpConnection> {
+        self.extras.as_ref()?.pipe_from.as_ref()
+    }
+
     /// Bytes queued for the kernel.
     pub(crate) fn pending_send(&self) -> usize {
         self.send_buffer.len() - self.send_offset
     }
+}
+
+/// Per-connection state that few connections use: kept out of [`Connection`], so the common
+/// connection (an event stream, a keep-alive client) stays small.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// The per-connection context (`set_context`).
+    pub(crate) context: Option<Box<dyn Any>>,
+    /// `pipe()`: where this connection's messages go, and whose reading this one throttles.
+    pub(crate) pipe_to: Option<TcpConnection>,
+    pub(crate) pipe_from: Option<TcpConnection>,
+    /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
+    pub(crate) timers: Vec<crate::TimerId>,
 }

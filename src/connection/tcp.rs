@@ -307,9 +307,9 @@ impl TcpConnection {
     /// ```
     pub fn pipe(&self, destination: &TcpConnection) {
         let destination_clone = destination.clone();
-        self.write(move |connection| connection.pipe_to = Some(destination_clone));
+        self.write(move |connection| connection.extras().pipe_to = Some(destination_clone));
         let source = self.clone();
-        destination.write(move |connection| connection.pipe_from = Some(source));
+        destination.write(move |connection| connection.extras().pipe_from = Some(source));
     }
 
     /// Calls `callback` every `seconds` seconds for as long as this connection is open: the timer
@@ -349,8 +349,9 @@ impl TcpConnection {
                 .get_mut(self.key())
                 .filter(|state| state.id == self.id)?;
             // Forget timers deleted meanwhile, so a long-lived connection's list stays short.
-            state.timers.retain(|&id| timers.is_live(id));
-            state.timers.push(timer);
+            let owned = &mut state.extras().timers;
+            owned.retain(|&id| timers.is_live(id));
+            owned.push(timer);
             Some(())
         });
         if kept.is_none() {
@@ -372,7 +373,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn set_context<T: 'static>(&self, value: T) {
-        self.write(move |connection| connection.context = Some(Box::new(value)));
+        self.write(move |connection| connection.extras().context = Some(Box::new(value)));
     }
 
     /// Runs `f` on the context if one of type `T` is set; `None` otherwise (or when closed).
@@ -386,11 +387,17 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn with_context<T: 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let mut context: Box<dyn Any> = self.write(|connection| connection.context.take())??;
+        let mut context: Box<dyn Any> = self.write(|connection| {
+            connection
+                .extras
+                .as_mut()
+                .and_then(|extras| extras.context.take())
+        })??;
         let result = context.downcast_mut::<T>().map(f);
         self.write(|connection| {
-            if connection.context.is_none() {
-                connection.context = Some(context);
+            let extras = connection.extras();
+            if extras.context.is_none() {
+                extras.context = Some(context);
             }
         });
         result
@@ -406,8 +413,9 @@ impl TcpConnection {
     /// ```
     pub fn take_context<T: 'static>(&self) -> Option<T> {
         self.write(|connection| {
-            if connection.context.as_ref()?.is::<T>() {
-                let context = connection.context.take()?;
+            let extras = connection.extras.as_mut()?;
+            if extras.context.as_ref()?.is::<T>() {
+                let context = extras.context.take()?;
                 context.downcast::<T>().ok().map(|boxed| *boxed)
             } else {
                 None
