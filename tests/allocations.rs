@@ -46,6 +46,19 @@ fn measure_alone() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Allocations made (by the whole process) while `exchange` runs 2,000 times, after 200 runs of
+/// warm-up in which buffers, pools and the slab reach their steady size.
+fn allocations_per_2000(mut exchange: impl FnMut()) -> u64 {
+    for _ in 0..200 {
+        exchange();
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..2000 {
+        exchange();
+    }
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
 #[test]
 fn a_hello_request_allocates_nothing_in_steady_state() {
     let _alone = measure_alone();
@@ -70,15 +83,7 @@ fn a_hello_request_allocates_nothing_in_steady_state() {
         }
         assert_eq!(&response[..got], expected);
     };
-    // Warm up: buffers, pools and the slab reach their steady size.
-    for _ in 0..200 {
-        exchange(&mut stream);
-    }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for _ in 0..2000 {
-        exchange(&mut stream);
-    }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = allocations_per_2000(|| exchange(&mut stream));
     assert!(
         allocations < 20,
         "{allocations} allocations for 2,000 requests (the client side makes none)"
@@ -123,14 +128,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
         stream.read_exact(&mut answer).unwrap();
         assert_eq!(answer[..], expected[..]);
     };
-    for _ in 0..200 {
-        exchange(&mut stream);
-    }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for _ in 0..2000 {
-        exchange(&mut stream);
-    }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = allocations_per_2000(|| exchange(&mut stream));
     assert!(
         (2000..2020).contains(&allocations),
         "{allocations} allocations for 2,000 messages (one each expected)"
