@@ -106,6 +106,8 @@ pub(crate) struct Reactor {
     /// Hard stop in a worker process: until this instant, a connection that has not sent a byte
     /// yet is left open for the request its client is sending (see [`shut_down`]).
     first_request_grace: Option<Instant>,
+    /// Client connections' resolved host names, handed over by resolver threads (which wake us).
+    pub(crate) resolutions: crate::connection::async_tcp::Resolutions,
 }
 
 /// Lets another thread stop a running reactor.
@@ -191,6 +193,7 @@ impl Reactor {
             signals: None,
             graceful: false,
             first_request_grace: None,
+            resolutions: crate::connection::async_tcp::Resolutions::new(waker.clone()),
         };
         Ok((reactor, Stopper { flag, waker }))
     }
@@ -422,6 +425,7 @@ fn turn(events: &mut Events) -> io::Result<()> {
     for event in events.iter() {
         let token = event.token();
         if token == WAKER {
+            crate::connection::async_tcp::on_resolved();
             continue;
         }
         if token == SIGNALS {
@@ -440,10 +444,16 @@ fn turn(events: &mut Events) -> io::Result<()> {
             continue;
         }
         let key = token.0;
-        let Some(id) = with(|reactor| reactor.connections.get(key).map(|c| c.id)) else {
+        let Some((id, status)) =
+            with(|reactor| reactor.connections.get(key).map(|c| (c.id, c.status)))
+        else {
             continue;
         };
         let handle = TcpConnection::new(key, id);
+        if status == TcpConnection::STATUS_CONNECTING {
+            crate::connection::async_tcp::on_connect_event(&handle);
+            continue;
+        }
         if event.is_writable() {
             connection_io::on_writable(&handle);
         }
@@ -467,7 +477,11 @@ fn turn(events: &mut Events) -> io::Result<()> {
     });
     for handle in expired {
         log::debug!("connection {} timed out", handle.id());
-        connection_io::destroy(&handle);
+        if handle.status() == TcpConnection::STATUS_CONNECTING {
+            crate::connection::async_tcp::on_connect_timeout(&handle);
+        } else {
+            connection_io::destroy(&handle);
+        }
     }
     if with(|reactor| std::mem::take(&mut reactor.accept_again)) {
         let count = with(|reactor| reactor.listeners.len());

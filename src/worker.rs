@@ -72,9 +72,60 @@ pub(crate) struct WorkerShared {
     pub(crate) connection_count: Cell<usize>,
     pub(crate) max_connections: Cell<usize>,
     pub(crate) callbacks: Callbacks,
+    /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
+    /// where it connects, and what it does between connections.
+    pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
 }
 
 impl WorkerShared {
+    /// A worker's (or a client connection's) settings and callbacks, at their defaults.
+    pub(crate) fn new(address: &str, listen: &str, protocol: ProtocolKind) -> WorkerShared {
+        WorkerShared {
+            address: address.to_owned(),
+            listen: listen.to_owned(),
+            protocol: RefCell::new(protocol),
+            text_as_bytes: Cell::new(false),
+            name: RefCell::new("none".to_owned()),
+            count: Cell::new(1),
+            reuse_port: Cell::new(false),
+            user: RefCell::new(String::new()),
+            id: Cell::new(0),
+            max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
+            max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
+            http_settings: Cell::new(HttpSettings::default()),
+            local_address: Cell::new(None),
+            prebound: RefCell::new(None),
+            connection_count: Cell::new(0),
+            max_connections: Cell::new(usize::MAX),
+            callbacks: Callbacks::default(),
+            client: None,
+        }
+    }
+
+    /// Sets `on_message`, checking `M` against the protocol's messages.
+    ///
+    /// # Panics
+    /// If `M` is not what the protocol delivers.
+    pub(crate) fn set_on_message<M: 'static>(
+        &self,
+        callback: impl Fn(&TcpConnection, M) + 'static,
+    ) {
+        let protocol = self.protocol.borrow().clone();
+        if let Err(mismatch) = protocol.accepts::<M>() {
+            panic!("{} (on {})", mismatch, self.address);
+        }
+        self.text_as_bytes.set(
+            matches!(protocol, ProtocolKind::Text)
+                && std::any::TypeId::of::<M>() == std::any::TypeId::of::<Vec<u8>>(),
+        );
+        let wrapped = move |connection: &TcpConnection, message: Message| {
+            if let Some(message) = message.into_typed::<M>() {
+                callback(connection, message);
+            }
+        };
+        *self.callbacks.on_message.borrow_mut() = Some(Rc::new(wrapped));
+    }
+
     /// Binds the listen socket: non-blocking, `SO_REUSEADDR` (and `SO_REUSEPORT` when asked),
     /// Workerman's backlog. In a worker process, the listener the master bound (inherited
     /// through `fork`) is taken instead.
@@ -169,25 +220,7 @@ impl Worker {
 
     fn create(address: &str, listen: &str, protocol: ProtocolKind) -> Worker {
         let worker = Worker {
-            shared: Rc::new(WorkerShared {
-                address: address.to_owned(),
-                listen: listen.to_owned(),
-                protocol: RefCell::new(protocol),
-                text_as_bytes: Cell::new(false),
-                name: RefCell::new("none".to_owned()),
-                count: Cell::new(1),
-                reuse_port: Cell::new(false),
-                user: RefCell::new(String::new()),
-                id: Cell::new(0),
-                max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
-                max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
-                http_settings: Cell::new(HttpSettings::default()),
-                local_address: Cell::new(None),
-                prebound: RefCell::new(None),
-                connection_count: Cell::new(0),
-                max_connections: Cell::new(usize::MAX),
-                callbacks: Callbacks::default(),
-            }),
+            shared: Rc::new(WorkerShared::new(address, listen, protocol)),
         };
         CREATED.with(|created| created.borrow_mut().push(worker.clone()));
         worker
@@ -528,20 +561,7 @@ impl Worker {
     /// });
     /// ```
     pub fn on_message<M: 'static>(&mut self, callback: impl Fn(&TcpConnection, M) + 'static) {
-        let protocol = self.shared.protocol.borrow().clone();
-        if let Err(mismatch) = protocol.accepts::<M>() {
-            panic!("{} (worker on {})", mismatch, self.shared.address);
-        }
-        self.shared.text_as_bytes.set(
-            matches!(protocol, ProtocolKind::Text)
-                && std::any::TypeId::of::<M>() == std::any::TypeId::of::<Vec<u8>>(),
-        );
-        let wrapped = move |connection: &TcpConnection, message: Message| {
-            if let Some(message) = message.into_typed::<M>() {
-                callback(connection, message);
-            }
-        };
-        *self.shared.callbacks.on_message.borrow_mut() = Some(Rc::new(wrapped));
+        self.shared.set_on_message(callback);
     }
 
     /// Called once per connection when it closes, whoever closed it.

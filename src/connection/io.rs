@@ -108,7 +108,7 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
     }
 }
 
-fn fire_error(handle: &TcpConnection, code: i32, message: &str) {
+pub(crate) fn fire_error(handle: &TcpConnection, code: i32, message: &str) {
     let callback = with(|reactor| {
         reactor
             .connection(handle)
@@ -716,6 +716,11 @@ fn write_or_queue(
         return (SendResult::Refused, actions);
     }
     let mut actions = Actions::default();
+    if connection.status == TcpConnection::STATUS_CONNECTING {
+        // A client connection that is not up yet: everything waits for `flush` once it is.
+        connection.send_buffer.extend_from_slice(bytes);
+        return (SendResult::Queued, actions);
+    }
     if pending == 0 && !connection.corked && connection.http.file.is_none() {
         match write_some(connection, bytes) {
             Ok(written) if written == bytes.len() => return (SendResult::Written, actions),
@@ -897,9 +902,9 @@ pub(crate) fn close(handle: &TcpConnection) {
                 // An open WebSocket says goodbye with a close frame (1000) first.
                 let goodbye = websocket::close_frame(connection);
                 let mut actions = Actions::default();
-                if let Some(goodbye) = goodbye {
+                if let Some((goodbye, length)) = goodbye {
                     connection.corked = false;
-                    actions = write_or_queue(reactor, handle, &goodbye).1;
+                    actions = write_or_queue(reactor, handle, &goodbye[..length]).1;
                 }
                 let connection = reactor.connection_mut(handle)?;
                 connection.status = TcpConnection::STATUS_CLOSING;

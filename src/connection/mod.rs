@@ -1,9 +1,11 @@
 //! Connections: the user's [`TcpConnection`] handle and, inside the crate, the state the reactor
 //! keeps for each socket and the paths that read, dispatch and write.
 
+pub(crate) mod async_tcp;
 pub(crate) mod io;
 mod state;
 mod tcp;
 
+pub use async_tcp::AsyncTcpConnection;
 pub(crate) use state::Connection;
 pub use tcp::{SendResult, TcpConnection};

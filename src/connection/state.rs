@@ -62,9 +62,20 @@ impl Connection {
         remote_address: SocketAddr,
         worker: Rc<WorkerShared>,
     ) -> Connection {
+        let mut connection = Connection::detached(id, remote_address, worker);
+        connection.stream = Some(stream);
+        connection
+    }
+
+    /// An established connection without a socket yet (the caller sets `stream` or `status`).
+    pub(crate) fn detached(
+        id: u64,
+        remote_address: SocketAddr,
+        worker: Rc<WorkerShared>,
+    ) -> Connection {
         Connection {
             id,
-            stream: Some(stream),
+            stream: None,
             status: TcpConnection::STATUS_ESTABLISHED,
             remote_address,
             recv_buffer: Vec::new(),

@@ -254,6 +254,31 @@ pub enum Outbound<'a> {
     WebSocket(websocket::Message),
 }
 
+impl Outbound<'_> {
+    /// The same data, owning its bytes (to keep it past the borrow).
+    pub(crate) fn into_owned(self) -> Outbound<'static> {
+        match self {
+            Outbound::Bytes(bytes) => Outbound::Bytes(Cow::Owned(bytes.into_owned())),
+            Outbound::Response(response) => Outbound::Response(response),
+            Outbound::Event(event) => Outbound::Event(event),
+            Outbound::Chunk(chunk) => Outbound::Chunk(chunk),
+            Outbound::WebSocket(message) => Outbound::WebSocket(message),
+        }
+    }
+
+    /// Roughly how many bytes this sends (exact for bytes and WebSocket messages), for limits
+    /// on what is queued before a connection exists.
+    pub(crate) fn size_hint(&self) -> usize {
+        match self {
+            Outbound::Bytes(bytes) => bytes.len(),
+            Outbound::WebSocket(message) => message.as_bytes().len(),
+            Outbound::Event(event) => event.to_bytes().len(),
+            Outbound::Chunk(chunk) => chunk.to_bytes().len(),
+            Outbound::Response(_) => 256,
+        }
+    }
+}
+
 impl<'a> From<&'a str> for Outbound<'a> {
     fn from(text: &'a str) -> Self {
         Outbound::Bytes(Cow::Borrowed(text.as_bytes()))

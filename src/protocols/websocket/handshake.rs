@@ -90,6 +90,16 @@ fn has_token(request: &Request, name: &str, token: &str) -> bool {
     })
 }
 
+/// Whether `name: value` may be added to a handshake: the name a token, the value free of CR,
+/// LF and NUL.
+pub(crate) fn valid_extra_header(name: &str, value: &str) -> bool {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
+    token && !value.bytes().any(|byte| matches!(byte, b'\r' | b'\n' | 0))
+}
+
 /// The `101 Switching Protocols` answer, with `extra` header lines (each ending in CRLF).
 pub(crate) fn switching_protocols(accept: &str, extra: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(

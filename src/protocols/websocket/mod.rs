@@ -48,10 +48,13 @@ use crate::protocols::Outbound;
 use crate::protocols::http::{self, Request};
 use crate::reactor::{call_user, try_with, with};
 
+pub(crate) mod client;
 pub mod frame;
 mod handshake;
 
+pub use client::HandshakeResponse;
 pub use handshake::accept_key;
+pub(crate) use handshake::valid_extra_header;
 
 /// The handshake's checks, for the fuzz targets: the accept key, or the refusing answer.
 #[cfg(feature = "fuzzing")]
@@ -160,16 +163,38 @@ pub(crate) struct WebSocketState {
     decoder: Decoder,
     phase: Phase,
     binary: bool,
+    /// The client's end (a `ws://` `AsyncTcpConnection`): frames out are masked, frames in must
+    /// not be, and the handshake is the answer to our request.
+    client: bool,
     /// Only while the handshake is on, and only if used: extra 101 headers, queued frames.
     handshake: Option<Box<Pending>>,
 }
 
 #[derive(Debug, Default)]
 struct Pending {
-    /// Header lines for the 101, each ending in CRLF.
+    /// Server: header lines for the 101, each ending in CRLF. Client: the upgrade request,
+    /// until it is sent.
     headers: Vec<u8>,
-    /// Frames sent before the 101, in order.
+    /// Frames sent before the handshake completed, in order.
     queued: Vec<u8>,
+    /// Client: the `Sec-WebSocket-Accept` the answer must carry.
+    accept: String,
+}
+
+impl WebSocketState {
+    /// The decoder's role: which way frames must be masked.
+    fn role(&self) -> Role {
+        if self.client {
+            Role::Client
+        } else {
+            Role::Server
+        }
+    }
+
+    /// A masking key for a frame we send: fresh on a client, none on a server.
+    fn mask(&self) -> Option<[u8; 4]> {
+        self.client.then(client::mask)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +215,10 @@ pub(crate) enum Advance {
 enum Step {
     Wait,
     Handshake(usize, Request),
+    /// A client's handshake answer was checked and accepted.
+    Upgraded(usize, HandshakeResponse),
+    /// A client's handshake failed.
+    UpgradeFailed(String),
     HttpError(http::HttpError),
     Frame(usize, Event, Option<Message>),
 }
@@ -202,7 +231,19 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
             return Some(Step::Wait);
         }
         let max_message = connection.max_package_size;
-        match connection.websocket.as_ref()?.phase {
+        let state = connection.websocket.as_ref()?;
+        match state.phase {
+            Phase::Handshake if state.client => {
+                let expected = state
+                    .handshake
+                    .as_ref()
+                    .map_or("", |pending| &pending.accept);
+                Some(match client::check_response(data, expected) {
+                    Ok(None) => Step::Wait,
+                    Ok(Some((length, response))) => Step::Upgraded(length, response),
+                    Err(why) => Step::UpgradeFailed(why),
+                })
+            }
             Phase::Handshake => Some(match http::input(connection, data) {
                 Ok(None) => Step::Wait,
                 Ok(Some(length)) => {
@@ -215,7 +256,8 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
             Phase::Refused => Some(Step::Wait),
             Phase::Open | Phase::Closing => {
                 let state = connection.websocket.as_mut()?;
-                let (consumed, event) = state.decoder.next(data, Role::Server, max_message);
+                let role = state.role();
+                let (consumed, event) = state.decoder.next(data, role, max_message);
                 let message = match event {
                     Event::Message(opcode) => {
                         let bytes = state.decoder.take_message();
@@ -245,6 +287,16 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
             Advance::Stop
         }
         Some(Step::Handshake(length, request)) => finish_handshake(handle, length, &request),
+        Some(Step::Upgraded(length, response)) => {
+            finish_client_handshake(handle, length, &response)
+        }
+        Some(Step::UpgradeFailed(why)) => {
+            let message = format!("WebSocket handshake failed: {why}");
+            log::debug!("connection {}: {message}", handle.id());
+            connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+            connection_io::destroy(handle);
+            Advance::Stop
+        }
         Some(Step::Frame(consumed, event, message)) => on_event(handle, consumed, event, message),
     }
 }
@@ -309,8 +361,7 @@ fn on_event(
             }
             // Echo the code (an empty close frame for an empty one), then end: our FIN follows
             // the close frame, and the socket closes once the client closes its side.
-            let mut answer = Vec::with_capacity(4);
-            frame::encode_close(&mut answer, payload.close_code(), "", None);
+            let answer = close_answer(handle, payload.close_code());
             fail_or_close(handle, &answer);
             Advance::Stop
         }
@@ -319,8 +370,7 @@ fn on_event(
                 "connection {}: WebSocket protocol failure, closing with {code}",
                 handle.id()
             );
-            let mut answer = Vec::with_capacity(4);
-            frame::encode_close(&mut answer, Some(code), "", None);
+            let answer = close_answer(handle, Some(code));
             fail_or_close(handle, &answer);
             Advance::Stop
         }
@@ -340,14 +390,45 @@ fn is_open(handle: &TcpConnection) -> bool {
     })
 }
 
-/// Sends a ping or pong frame built on the stack.
+/// Sends a ping or pong frame built on the stack (masked on a client).
 fn send_control(handle: &TcpConnection, opcode: u8, payload: &Control) {
     let payload = payload.payload();
-    let mut wire = [0u8; 2 + frame::MAX_CONTROL_PAYLOAD];
+    let mask = with(|reactor| {
+        reactor
+            .connection(handle)
+            .and_then(|connection| connection.websocket.as_ref())
+            .and_then(|state| state.mask())
+    });
+    let mut wire = [0u8; 6 + frame::MAX_CONTROL_PAYLOAD];
     wire[0] = 0x80 | opcode;
     wire[1] = payload.len() as u8;
-    wire[2..2 + payload.len()].copy_from_slice(payload);
-    connection_io::send_raw(handle, &wire[..2 + payload.len()]);
+    let start = match mask {
+        Some(mask) => {
+            wire[1] |= 0x80;
+            wire[2..6].copy_from_slice(&mask);
+            6
+        }
+        None => 2,
+    };
+    let end = start + payload.len();
+    wire[start..end].copy_from_slice(payload);
+    if let Some(mask) = mask {
+        frame::apply_mask(&mut wire[start..end], mask);
+    }
+    connection_io::send_raw(handle, &wire[..end]);
+}
+
+/// A close frame with `code` (none: empty), masked on a client.
+fn close_answer(handle: &TcpConnection, code: Option<u16>) -> Vec<u8> {
+    let mask = with(|reactor| {
+        reactor
+            .connection(handle)
+            .and_then(|connection| connection.websocket.as_ref())
+            .and_then(|state| state.mask())
+    });
+    let mut answer = Vec::with_capacity(8);
+    frame::encode_close(&mut answer, code, "", mask);
+    answer
 }
 
 /// Sends our close frame (if frames may still go out), then ends the connection.
@@ -446,6 +527,25 @@ fn finish_handshake(handle: &TcpConnection, length: usize, request: &Request) ->
     Advance::Consumed(length)
 }
 
+/// A `ws://` client's upgrade was answered and checked: open, send the frames held back, then
+/// the client's `on_websocket_connect`.
+fn finish_client_handshake(
+    handle: &TcpConnection,
+    length: usize,
+    response: &HandshakeResponse,
+) -> Advance {
+    let queued = with(|reactor| {
+        let state = reactor.connection_mut(handle)?.websocket.as_mut()?;
+        state.phase = Phase::Open;
+        state.handshake.take().map(|pending| pending.queued)
+    });
+    if let Some(queued) = queued.filter(|queued| !queued.is_empty()) {
+        connection_io::send_raw(handle, &queued);
+    }
+    crate::connection::async_tcp::on_websocket_open(handle, response);
+    Advance::Consumed(length)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sending
 
@@ -470,43 +570,58 @@ pub(crate) fn encode(
     let Some(state) = connection.websocket.as_deref_mut() else {
         return Encoded::Refused("not a WebSocket connection");
     };
+    let mask = state.mask();
     match state.phase {
         Phase::Open => {
-            encode_message(state.binary, outbound, out);
+            encode_message(state.binary, outbound, out, mask);
             Encoded::Write
         }
         Phase::Handshake => {
+            // On a server, a `Response` sent now is the answer that refuses the handshake.
             if let Outbound::Response(response) = outbound {
-                let options = http::EncodeOptions {
-                    head_request: false,
-                    close: true,
-                    range: None,
-                };
-                let _ = response.encode(&options, out);
-                state.phase = Phase::Refused;
-                state.handshake = None;
-                return Encoded::Write;
+                if !state.client {
+                    let options = http::EncodeOptions {
+                        head_request: false,
+                        close: true,
+                        range: None,
+                    };
+                    let _ = response.encode(&options, out);
+                    state.phase = Phase::Refused;
+                    state.handshake = None;
+                    return Encoded::Write;
+                }
+                return hold(state, Outbound::Response(response), max_queue, mask);
             }
-            let binary = state.binary;
-            let pending = state.handshake.get_or_insert_with(Box::default);
-            if pending.queued.len() >= max_queue {
-                return Encoded::Refused("the queue before the WebSocket handshake is full");
-            }
-            encode_message(binary, outbound, &mut pending.queued);
-            Encoded::Held
+            hold(state, outbound, max_queue, mask)
         }
         Phase::Refused | Phase::Closing => Encoded::Refused("the WebSocket connection is closing"),
     }
 }
 
-fn encode_message(binary: bool, outbound: Outbound<'_>, out: &mut Vec<u8>) {
+/// Queues a message until the handshake completes.
+fn hold(
+    state: &mut WebSocketState,
+    outbound: Outbound<'_>,
+    max_queue: usize,
+    mask: Option<[u8; 4]>,
+) -> Encoded {
+    let binary = state.binary;
+    let pending = state.handshake.get_or_insert_with(Box::default);
+    if pending.queued.len() >= max_queue {
+        return Encoded::Refused("the queue before the WebSocket handshake is full");
+    }
+    encode_message(binary, outbound, &mut pending.queued, mask);
+    Encoded::Held
+}
+
+fn encode_message(binary: bool, outbound: Outbound<'_>, out: &mut Vec<u8>, mask: Option<[u8; 4]>) {
     let bytes: Cow<'_, [u8]> = match outbound {
         Outbound::WebSocket(Message::Text(text)) => {
-            frame::encode_frame(out, true, frame::OP_TEXT, text.as_bytes(), None);
+            frame::encode_frame(out, true, frame::OP_TEXT, text.as_bytes(), mask);
             return;
         }
         Outbound::WebSocket(Message::Binary(bytes)) => {
-            frame::encode_frame(out, true, frame::OP_BINARY, &bytes, None);
+            frame::encode_frame(out, true, frame::OP_BINARY, &bytes, mask);
             return;
         }
         Outbound::Bytes(bytes) => bytes,
@@ -523,18 +638,27 @@ fn encode_message(binary: bool, outbound: Outbound<'_>, out: &mut Vec<u8>) {
     } else {
         frame::OP_BINARY
     };
-    frame::encode_frame(out, true, opcode, &bytes, None);
+    frame::encode_frame(out, true, opcode, &bytes, mask);
 }
 
-/// `close()` on an open WebSocket connection: the close frame (1000) to send before closing.
-pub(crate) fn close_frame(connection: &mut Connection) -> Option<[u8; 4]> {
+/// `close()` on an open WebSocket connection: the close frame (1000) to send before closing
+/// (masked on a client), and its length.
+pub(crate) fn close_frame(connection: &mut Connection) -> Option<([u8; 8], usize)> {
     let state = connection.websocket.as_mut()?;
     if state.phase != Phase::Open {
         return None;
     }
     state.phase = Phase::Closing;
     let [high, low] = frame::CLOSE_NORMAL.to_be_bytes();
-    Some([0x80 | frame::OP_CLOSE, 2, high, low])
+    Some(match state.mask() {
+        None => ([0x80 | frame::OP_CLOSE, 2, high, low, 0, 0, 0, 0], 4),
+        Some(mask) => {
+            let mut wire = [0x80 | frame::OP_CLOSE, 0x82, 0, 0, 0, 0, high, low];
+            wire[2..6].copy_from_slice(&mask);
+            frame::apply_mask(&mut wire[6..], mask);
+            (wire, 8)
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -595,11 +719,7 @@ impl TcpConnection {
     /// });
     /// ```
     pub fn add_websocket_header(&self, name: &str, value: &str) -> bool {
-        let token = !name.is_empty()
-            && name
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
-        if !token || value.bytes().any(|byte| matches!(byte, b'\r' | b'\n' | 0)) {
+        if !handshake::valid_extra_header(name, value) {
             return false;
         }
         try_with(|reactor| {
@@ -630,19 +750,19 @@ mod tests {
     #[test]
     fn bytes_go_out_as_text_unless_binary_or_not_utf8() {
         let mut out = Vec::new();
-        encode_message(false, "hé".into(), &mut out);
+        encode_message(false, "hé".into(), &mut out, None);
         assert_eq!(out[0], 0x81);
         out.clear();
-        encode_message(true, "hé".into(), &mut out);
+        encode_message(true, "hé".into(), &mut out, None);
         assert_eq!(out[0], 0x82);
         out.clear();
-        encode_message(false, (&[0xffu8][..]).into(), &mut out);
+        encode_message(false, (&[0xffu8][..]).into(), &mut out, None);
         assert_eq!(out[0], 0x82);
         out.clear();
-        encode_message(true, Message::Text("x".into()).into(), &mut out);
+        encode_message(true, Message::Text("x".into()).into(), &mut out, None);
         assert_eq!(out, [0x81, 1, b'x']);
         out.clear();
-        encode_message(false, Message::Binary(vec![b'x']).into(), &mut out);
+        encode_message(false, Message::Binary(vec![b'x']).into(), &mut out, None);
         assert_eq!(out, [0x82, 1, b'x']);
     }
 }
