@@ -346,12 +346,17 @@ fn run_with(
     }
     let setup = Reactor::new().and_then(|(mut reactor, stopper)| {
         let mut addresses = Vec::new();
-        for (index, worker) in workers.iter().enumerate() {
+        for worker in &workers {
+            if !worker.listens() {
+                // Keeps `addresses` in step with `workers` (for `Worker::spawn`).
+                addresses.push(SocketAddr::from(([0, 0, 0, 0], 0)));
+                continue;
+            }
             let socket = worker.shared().bind()?;
             let mut socket = TcpListener::from_std(socket);
             reactor.poll.registry().register(
                 &mut socket,
-                Token(LISTENER_BASE - index),
+                Token(LISTENER_BASE - reactor.listeners.len()),
                 Interest::READABLE,
             )?;
             let address = socket.local_addr()?;

@@ -206,6 +206,31 @@ impl Worker {
         Worker::create(address, listen, protocol)
     }
 
+    /// A worker that listens on nothing (Workerman's `new Worker()`): a process for timers and
+    /// client connections ([`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)), set
+    /// up in `on_worker_start`.
+    ///
+    /// ```no_run
+    /// use workerman::connection::AsyncTcpConnection;
+    /// use workerman::Worker;
+    ///
+    /// let mut worker = Worker::without_listener();
+    /// worker.on_worker_start(|_| {
+    ///     let upstream = AsyncTcpConnection::new("text://127.0.0.1:9000");
+    ///     upstream.send("hello");
+    ///     upstream.connect();
+    /// });
+    /// Worker::run_all();
+    /// ```
+    pub fn without_listener() -> Worker {
+        Worker::create("", "", ProtocolKind::Raw)
+    }
+
+    /// Whether this worker has a socket to listen on (see [`without_listener`](Self::without_listener)).
+    pub(crate) fn listens(&self) -> bool {
+        !self.shared.listen.is_empty()
+    }
+
     /// A worker speaking a custom [`Protocol`] on a `tcp://` address (Workerman's custom protocol
     /// classes); `on_message` then receives `P::Message`.
     ///
