@@ -593,8 +593,8 @@ impl AsyncTcpConnection {
 
 impl TcpConnection {
     /// On a connection made by an [`AsyncTcpConnection`]: connect again after `seconds` (see
-    /// [`AsyncTcpConnection::reconnect`]); typically called in `on_close` or `on_error`. Returns
-    /// `false`, doing nothing, on a connection a worker accepted.
+    /// [`AsyncTcpConnection::reconnect`]); typically called in `on_close` or `on_error`. Does
+    /// nothing (but log a warning) on a connection a worker accepted.
     ///
     /// ```no_run
     /// # let mut upstream = workerman::connection::AsyncTcpConnection::new("tcp://127.0.0.1:9000");
@@ -602,13 +602,13 @@ impl TcpConnection {
     ///     connection.reconnect(2.0);
     /// });
     /// ```
-    pub fn reconnect(&self, seconds: f64) -> bool {
+    pub fn reconnect(&self, seconds: f64) {
         match self.client() {
-            Some(client) => {
-                client.reconnect(seconds);
-                true
-            }
-            None => false,
+            Some(client) => client.reconnect(seconds),
+            None => log::warn!(
+                "reconnect() on connection {}, which no AsyncTcpConnection made: ignored",
+                self.id()
+            ),
         }
     }
 
