@@ -1,0 +1,30 @@
+#!/bin/sh
+# The Autobahn WebSocket test suite (fuzzingserver mode) against our ws:// client
+# (AsyncTcpConnection), driven by examples/autobahn_client.rs.
+#
+#   tests/autobahn/run_client.sh     # from the repository root; prints a summary, exits 1 on a failure
+#
+# Needs `wstest` as tests/autobahn/run.sh describes (WSTEST=... or on PATH).
+# Cases 12.* and 13.* (permessage-deflate) are excluded: the client does not offer it.
+set -eu
+cd "$(dirname "$0")/../.."
+cargo build --release --example autobahn_client
+rm -rf target/autobahn-client && mkdir -p target/autobahn-client
+eval "${WSTEST:-wstest}" -m fuzzingserver -s tests/autobahn/fuzzingserver.json > target/autobahn-client/wstest.log 2>&1 &
+suite=$!
+trap 'kill $suite 2>/dev/null || true' EXIT
+sleep 2
+target/release/examples/autobahn_client > target/autobahn-client/client.log 2>&1
+python3 - <<'PY'
+import collections, json, sys
+results = json.load(open("target/autobahn-client/reports/index.json"))["workerman-rs"]
+behaviour = collections.Counter(case["behavior"] for case in results.values())
+close = collections.Counter(case["behaviorClose"] for case in results.values())
+print(f"{len(results)} cases: {dict(behaviour)}; close handling: {dict(close)}")
+bad = sorted(k for k, v in results.items() if v["behavior"] not in ("OK", "INFORMATIONAL")
+             or v["behaviorClose"] not in ("OK", "INFORMATIONAL"))
+if bad:
+    print("not OK:", ", ".join(bad))
+    sys.exit(1)
+print("report: target/autobahn-client/reports/index.html")
+PY
