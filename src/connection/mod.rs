@@ -3,7 +3,9 @@
 
 pub(crate) mod io;
 mod state;
+pub(crate) mod stream;
 mod tcp;
+pub(crate) mod udp;
 
 pub(crate) use state::Connection;
 pub use tcp::{SendResult, TcpConnection};

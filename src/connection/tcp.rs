@@ -193,7 +193,9 @@ impl TcpConnection {
         io::destroy(self)
     }
 
-    /// The peer's address; `0.0.0.0:0` once the connection is gone (Workerman returns `''`).
+    /// The peer's address: for a `udp://` peer, the address its datagrams come from and replies
+    /// go to. `0.0.0.0:0` for a `unix://` connection (a Unix socket's peer has no IP address)
+    /// and once the connection is gone; Workerman returns `''` there.
     ///
     /// ```no_run
     /// # fn f(connection: &workerman::TcpConnection) {
@@ -203,6 +205,21 @@ impl TcpConnection {
     pub fn remote_address(&self) -> SocketAddr {
         self.read(|connection| connection.remote_address)
             .unwrap_or(UNKNOWN_ADDRESS)
+    }
+
+    /// How this connection's bytes travel: `"tcp"`, `"unix"` or `"udp"` (Workerman's
+    /// `$connection->transport`); `"tcp"` once the connection is gone.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// if connection.transport() == "unix" {
+    ///     println!("a local client (no IP address)");
+    /// }
+    /// # }
+    /// ```
+    pub fn transport(&self) -> &'static str {
+        self.read(|connection| connection.worker.transport.get().name())
+            .unwrap_or("tcp")
     }
 
     /// The peer's IP address.
@@ -227,7 +244,8 @@ impl TcpConnection {
         self.remote_address().port()
     }
 
-    /// Our end's address; `0.0.0.0:0` once the connection is gone.
+    /// Our end's address: for a `udp://` peer, the worker's bound address; `0.0.0.0:0` for a
+    /// `unix://` connection and once the connection is gone.
     ///
     /// ```no_run
     /// # fn f(connection: &workerman::TcpConnection) {
@@ -239,7 +257,8 @@ impl TcpConnection {
             connection
                 .stream
                 .as_ref()
-                .and_then(|stream| stream.local_addr().ok())
+                .and_then(|stream| stream.local_addr())
+                .or_else(|| connection.worker.local_address.get())
         })
         .flatten()
         .unwrap_or(UNKNOWN_ADDRESS)
