@@ -16,6 +16,11 @@ use crate::reactor;
 /// slot is reused by a newer connection. Handles belong to the worker thread that made them (they
 /// are not `Send`).
 ///
+/// On a `udp://` worker, a handle stands for a *peer*: one remote address, kept while it sends
+/// (see [`Worker::new`](crate::Worker::new)). `send` is one `sendto` to it, never queued
+/// ([`SendResult::Written`] or [`SendResult::Refused`]); `close` ends the peer (its next datagram
+/// starts a new one); the peer also ends after the keep-alive timeout without a datagram.
+///
 /// ```no_run
 /// use workerman::{TcpConnection, Worker};
 ///
