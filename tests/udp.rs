@@ -401,3 +401,31 @@ fn http_over_udp_is_refused() {
     let mut worker = Worker::new("http://127.0.0.1:0");
     worker.set_transport("udp");
 }
+
+#[test]
+fn eviction_works_with_an_endless_idle_timeout() {
+    let (sender, closes) = mpsc::channel();
+    let server = start(move || {
+        let mut worker = Worker::new("udp://127.0.0.1:0");
+        worker.set_keep_alive_timeout(Duration::MAX);
+        worker.set_max_connections(2);
+        worker.on_close(move |connection| sender.send(connection.id()).unwrap());
+        worker.on_message(|connection: &TcpConnection, _data: Vec<u8>| {
+            connection.send(connection.id().to_string());
+        });
+        worker
+    });
+    let sockets = [client(), client(), client()];
+    let ids: Vec<String> = sockets
+        .iter()
+        .map(|socket| text(ask(socket, server.local_address(), b"x")))
+        .collect();
+    assert_eq!(
+        closes
+            .try_iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>(),
+        vec![ids[0].clone()],
+        "the longest idle peer made room"
+    );
+}

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::io::{self as connection_io, Actions};
 use super::stream::{Listen, Stream};
@@ -28,6 +28,8 @@ use crate::reactor::{READ_BUFFER_SIZE, Reactor, call_user, with};
 const RECEIVE_BATCH: usize = 1024;
 /// How many peers a `udp://` worker keeps when `max_connections` is not set.
 pub(crate) const DEFAULT_PEER_LIMIT: usize = 10_000;
+/// Idle timeouts are capped here, so a deadline always exists (`Instant` cannot hold centuries).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// A `udp://` worker's socket and its peers.
 pub(crate) struct UdpListener {
@@ -251,8 +253,8 @@ fn touch(reactor: &mut Reactor, index: usize, handle: &TcpConnection) {
     let Some(connection) = reactor.connection(handle) else {
         return;
     };
-    let timeout = connection.worker.http_settings.get().keep_alive_timeout;
-    // A timeout too large for an `Instant` means never.
+    // A timeout of years means never; capped, it still orders the peers for eviction.
+    let timeout = (connection.worker.http_settings.get().keep_alive_timeout).min(LONGEST_TIMEOUT);
     let deadline = now.checked_add(timeout);
     if connection.deadline == deadline {
         return;
