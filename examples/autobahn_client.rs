@@ -25,12 +25,18 @@ fn main() {
         worker.on_worker_start(move |_| {
             let mut count = AsyncTcpConnection::new(&format!("{base}/getCaseCount"));
             let base = base.clone();
+            let give_up = done.clone();
             let done = done.clone();
             count.on_message(move |connection: &TcpConnection, text: String| {
                 let total: u32 = text.trim().parse().unwrap_or(0);
                 println!("{total} cases");
                 connection.close();
                 run_case(base.clone(), 1, total, done.clone());
+            });
+            let give_up = give_up.clone();
+            count.on_error(move |_, code, message| {
+                eprintln!("cannot reach the suite ({code}): {message}");
+                let _ = give_up.send(());
             });
             count.connect();
         });

@@ -15,7 +15,9 @@
 //!
 //! Settings from the environment (for tests): `DEMO_PORT` (8084), `DEMO_COUNT` (2),
 //! `DEMO_REUSE_PORT=1`, and `DEMO_DIR`, a directory for the pid, log and stdout files, where each
-//! worker also writes `worker-<id>.pid` when it starts.
+//! worker also writes `worker-<id>.pid` when it starts. `DEMO_UNIX_UDP=1` adds two workers of
+//! `DEMO_COUNT` processes each that answer anything with `pid N`: `unix://<DEMO_DIR>/demo.sock`
+//! and `udp://127.0.0.1:<DEMO_PORT>`.
 
 use std::path::PathBuf;
 
@@ -79,5 +81,18 @@ fn main() {
         }
         connection.send(format!("pid {} id {}", std::process::id(), this.id()));
     });
+    if std::env::var("DEMO_UNIX_UDP").as_deref() == Ok("1") {
+        let unix_dir = std::env::var("DEMO_DIR").unwrap_or_else(|_| "/tmp".to_owned());
+        for address in [
+            format!("unix://{unix_dir}/demo.sock"),
+            format!("udp://127.0.0.1:{port}"),
+        ] {
+            let mut worker = Worker::new(&address);
+            worker.set_count(count);
+            worker.on_message(|connection: &TcpConnection, _data: Vec<u8>| {
+                connection.send(format!("pid {}", std::process::id()));
+            });
+        }
+    }
     Worker::run_all();
 }

@@ -43,6 +43,12 @@
 //! - [`protocols`]: `tcp://`, `text://`, `frame://`, `http://` ([`protocols::http`]: `Request`,
 //!   `Response`, `ServerSentEvents`, `Chunk`), `websocket://` ([`protocols::websocket`]) and the
 //!   [`protocols::Protocol`] trait for your own.
+//! - Transports: `udp://` (each datagram a message; each sender a peer with its own
+//!   [`TcpConnection`] handle, see [`Worker::new`]) and `unix://` (a Unix socket path; any
+//!   protocol over it with [`Worker::set_transport`]).
+//! - [`connection::AsyncTcpConnection`]: connections to other servers (`tcp://`, `text://`,
+//!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
+//!   process that only runs clients and timers.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP

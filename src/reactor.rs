@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::connection::io as connection_io;
+use crate::connection::stream::{Listen, Stream};
 use crate::connection::{Connection, TcpConnection};
 use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
 use crate::worker::{Worker, WorkerShared};
@@ -67,7 +67,7 @@ pub struct Statistics {
 }
 
 pub(crate) struct Listener {
-    pub(crate) socket: TcpListener,
+    pub(crate) socket: Listen,
     pub(crate) worker: Rc<WorkerShared>,
     /// Set after `EMFILE`/`ENFILE`: accepting resumes at this instant.
     pub(crate) paused_until: Option<Instant>,
@@ -352,8 +352,7 @@ fn run_with(
                 addresses.push(SocketAddr::from(([0, 0, 0, 0], 0)));
                 continue;
             }
-            let socket = worker.shared().bind()?;
-            let mut socket = TcpListener::from_std(socket);
+            let mut socket = Listen::new(worker.shared().bind()?);
             reactor.poll.registry().register(
                 &mut socket,
                 Token(LISTENER_BASE - reactor.listeners.len()),
@@ -536,7 +535,16 @@ fn fire_timers() {
 }
 
 /// Accepts on listener `index` until it would block (or a batch is done), then calls `on_connect`.
+/// A `udp://` worker's socket receives datagrams instead.
 fn accept(index: usize) {
+    if with(|reactor| {
+        reactor
+            .listeners
+            .get(index)
+            .is_some_and(|listener| listener.socket.is_datagram())
+    }) {
+        return crate::connection::udp::on_readable(index);
+    }
     let mut accepted = Vec::new();
     let more = with(|reactor| {
         let Reactor {
@@ -562,7 +570,7 @@ fn accept(index: usize) {
                         refuse(&stream, worker);
                         continue;
                     }
-                    if let Err(error) = stream.set_nodelay(true) {
+                    if let Err(error) = stream.set_nodelay() {
                         log::debug!("TCP_NODELAY on a new connection: {error}");
                     }
                     let entry = connections.vacant_entry();
@@ -617,7 +625,7 @@ fn accept(index: usize) {
 
 /// Turns away a connection over `max_connections`: `503` on HTTP (and WebSocket, whose handshake
 /// is HTTP), then close.
-fn refuse(stream: &mio::net::TcpStream, worker: &WorkerShared) {
+fn refuse(stream: &Stream, worker: &WorkerShared) {
     use std::io::Write;
     log::debug!(
         "worker {} holds max_connections ({}): refusing a connection",
@@ -663,6 +671,7 @@ fn shut_down(workers: &[Worker]) -> bool {
                 let _ = reactor.poll.registry().deregister(&mut listener.socket);
             }
             reactor.listeners.clear();
+            crate::connection::udp::end_all_peers(reactor);
         });
     }
     let close_all = with(|reactor| !reactor.graceful && reactor.stop_deadline.is_none());

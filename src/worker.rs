@@ -2,15 +2,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
-
 use crate::connection::TcpConnection;
+use crate::connection::stream::{BoundSocket, Transport};
 use crate::protocols::http::{HttpSettings, Request};
 use crate::protocols::{Message, Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
@@ -22,9 +21,6 @@ type WorkerCallback = Rc<dyn Fn(&Worker)>;
 type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &Request)>;
 type PingCallback = Rc<dyn Fn(&TcpConnection, &[u8])>;
 type CloseFrameCallback = Rc<dyn Fn(&TcpConnection, u16, &str)>;
-
-/// Workerman's listen backlog (`DEFAULT_BACKLOG`); the kernel caps it at `net.core.somaxconn`.
-const BACKLOG: i32 = 102_400;
 
 thread_local! {
     /// Every worker created on this thread and not yet run: `Worker::run_all` runs them.
@@ -52,8 +48,10 @@ pub(crate) struct Callbacks {
 pub(crate) struct WorkerShared {
     /// The address as given, e.g. `http://0.0.0.0:8080`.
     pub(crate) address: String,
-    /// The part after the scheme, e.g. `0.0.0.0:8080`.
+    /// The part after the scheme, e.g. `0.0.0.0:8080` (a path for `unix`).
     pub(crate) listen: String,
+    /// `tcp`, `udp` or `unix`: from the scheme, or set with `Worker::set_transport`.
+    pub(crate) transport: Cell<Transport>,
     pub(crate) protocol: RefCell<ProtocolKind>,
     /// `text://` with an `on_message` that takes `Vec<u8>`: deliver lines as bytes.
     pub(crate) text_as_bytes: Cell<bool>,
@@ -67,7 +65,7 @@ pub(crate) struct WorkerShared {
     pub(crate) http_settings: Cell<HttpSettings>,
     pub(crate) local_address: Cell<Option<SocketAddr>>,
     /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
-    pub(crate) prebound: RefCell<Option<std::net::TcpListener>>,
+    pub(crate) prebound: RefCell<Option<BoundSocket>>,
     /// Connections open now on this worker, and the most it accepts (`usize::MAX`: no limit).
     pub(crate) connection_count: Cell<usize>,
     pub(crate) max_connections: Cell<usize>,
@@ -79,10 +77,16 @@ pub(crate) struct WorkerShared {
 
 impl WorkerShared {
     /// A worker's (or a client connection's) settings and callbacks, at their defaults.
-    pub(crate) fn new(address: &str, listen: &str, protocol: ProtocolKind) -> WorkerShared {
+    pub(crate) fn new(
+        address: &str,
+        listen: &str,
+        transport: Transport,
+        protocol: ProtocolKind,
+    ) -> WorkerShared {
         WorkerShared {
             address: address.to_owned(),
             listen: listen.to_owned(),
+            transport: Cell::new(transport),
             protocol: RefCell::new(protocol),
             text_as_bytes: Cell::new(false),
             name: RefCell::new("none".to_owned()),
@@ -127,45 +131,38 @@ impl WorkerShared {
     }
 
     /// Binds the listen socket: non-blocking, `SO_REUSEADDR` (and `SO_REUSEPORT` when asked),
-    /// Workerman's backlog. In a worker process, the listener the master bound (inherited
-    /// through `fork`) is taken instead.
-    pub(crate) fn bind(&self) -> io::Result<std::net::TcpListener> {
+    /// Workerman's backlog; a `unix` path's stale socket file is removed first. In a worker
+    /// process, the listener the master bound (inherited through `fork`) is taken instead.
+    pub(crate) fn bind(&self) -> io::Result<BoundSocket> {
         if let Some(listener) = self.prebound.borrow_mut().take() {
             return Ok(listener);
         }
-        let address = self
-            .listen
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::other(format!("{} names no address", self.listen)))?;
-        let socket = Socket::new(
-            Domain::for_address(address),
-            Type::STREAM,
-            Some(SocketProtocol::TCP),
-        )?;
-        socket.set_reuse_address(true)?;
-        if self.reuse_port.get() {
-            socket.set_reuse_port(true)?;
-        }
-        socket.set_nonblocking(true)?;
-        socket.bind(&address.into()).map_err(|error| {
+        let transport = self.transport.get();
+        // SO_REUSEPORT means nothing for a Unix socket: the file is the one address.
+        let reuse_port = self.reuse_port.get() && transport != Transport::Unix;
+        BoundSocket::bind(transport, &self.listen, reuse_port).map_err(|error| {
             io::Error::new(
                 error.kind(),
                 format!("cannot listen on {}: {error}", self.address),
             )
-        })?;
-        socket.listen(BACKLOG)?;
-        Ok(socket.into())
+        })
+    }
+
+    /// Whether the master binds this worker's socket before forking (else each process binds
+    /// its own with `SO_REUSEPORT`). A Unix socket is always bound by the master.
+    pub(crate) fn binds_in_master(&self) -> bool {
+        !self.reuse_port.get() || self.transport.get() == Transport::Unix
     }
 }
 
 /// A listening socket and what to do with its connections (Workerman's `Worker`).
 ///
 /// The address's scheme picks the protocol: `tcp://`, `text://`, `frame://`, `http://` or
-/// `websocket://`
-/// (`Worker::with_protocol` takes a custom one). Callbacks are closures; they run on the worker's
-/// thread and need not be `Send`. `Worker` is a cheap handle: clone it into a callback to reach
-/// its connections later.
+/// `websocket://` (`Worker::with_protocol` takes a custom one); or the transport: `udp://` (each
+/// datagram a message) and `unix://` (a Unix socket path, bytes as `tcp://`).
+/// [`set_transport`](Self::set_transport) puts a protocol on `unix` or `udp`. Callbacks are
+/// closures; they run on the worker's thread and need not be `Send`. `Worker` is a cheap handle:
+/// clone it into a callback to reach its connections later.
 ///
 /// ```no_run
 /// use workerman::{TcpConnection, Worker};
@@ -186,24 +183,47 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker listening on `address` (`scheme://host:port`).
+    /// A worker listening on `address` (`scheme://host:port`, or `unix:///path/to.sock`).
+    ///
+    /// `udp://host:port` makes a datagram worker: `on_message` gets each datagram as a `Vec<u8>`
+    /// and `connection.send` answers its sender (see [`TcpConnection`] for what a UDP peer's
+    /// handle does). `unix:///path` listens on a Unix socket: a stale socket file there is
+    /// removed first, and the file is removed when the worker stops.
     ///
     /// # Panics
-    /// If the address has no `scheme://`, or the scheme is not one of `tcp`, `text`, `frame`,
-    /// `http`, `websocket` (as Workerman throws on an unknown protocol).
+    /// If the address has no `scheme://`, or the scheme is not one of `tcp`, `udp`, `unix`,
+    /// `text`, `frame`, `http`, `websocket` (as Workerman throws on an unknown protocol).
     ///
     /// ```no_run
-    /// let worker = workerman::Worker::new("http://0.0.0.0:8080");
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let web = Worker::new("http://0.0.0.0:8080");
+    /// let local = Worker::new("unix:///tmp/app.sock");
+    /// let mut echo = Worker::new("udp://0.0.0.0:9000");
+    /// echo.on_message(|connection: &TcpConnection, datagram: Vec<u8>| {
+    ///     connection.send(datagram);
+    /// });
+    /// Worker::run_all();
     /// ```
     pub fn new(address: &str) -> Worker {
         let (scheme, listen) = split_address(address);
-        let protocol = ProtocolKind::from_scheme(scheme).unwrap_or_else(|| {
+        let transport = Transport::from_name(scheme);
+        let protocol = match transport {
+            Some(_) => Some(ProtocolKind::Raw),
+            None => ProtocolKind::from_scheme(scheme),
+        };
+        let protocol = protocol.unwrap_or_else(|| {
             panic!(
-                "Worker::new({address:?}): unknown scheme {scheme}://; use tcp, text, frame, \
-                 http or websocket, or Worker::with_protocol for a custom protocol"
+                "Worker::new({address:?}): unknown scheme {scheme}://; use tcp, udp, unix, text, \
+                 frame, http or websocket, or Worker::with_protocol for a custom protocol"
             )
         });
-        Worker::create(address, listen, protocol)
+        Worker::create(
+            address,
+            listen,
+            transport.unwrap_or(Transport::Tcp),
+            protocol,
+        )
     }
 
     /// A worker that listens on nothing (Workerman's `new Worker()`): a process for timers and
@@ -223,7 +243,7 @@ impl Worker {
     /// Worker::run_all();
     /// ```
     pub fn without_listener() -> Worker {
-        Worker::create("", "", ProtocolKind::Raw)
+        Worker::create("", "", Transport::Tcp, ProtocolKind::Raw)
     }
 
     /// Whether this worker has a socket to listen on (see [`without_listener`](Self::without_listener)).
@@ -231,21 +251,29 @@ impl Worker {
         !self.shared.listen.is_empty()
     }
 
-    /// A worker speaking a custom [`Protocol`] on a `tcp://` address (Workerman's custom protocol
-    /// classes); `on_message` then receives `P::Message`.
+    /// A worker speaking a custom [`Protocol`] (Workerman's custom protocol classes);
+    /// `on_message` then receives `P::Message`. The scheme picks the transport: `udp://` (each
+    /// datagram holds whole packages), `unix://`, and `tcp://` for any other scheme.
     ///
     /// ```no_run
     /// use workerman::protocols::Text;
     /// let worker = workerman::Worker::with_protocol("tcp://0.0.0.0:8000", Text);
+    /// let lines_over_udp = workerman::Worker::with_protocol("udp://0.0.0.0:9000", Text);
     /// ```
     pub fn with_protocol<P: Protocol>(address: &str, protocol: P) -> Worker {
-        let (_, listen) = split_address(address);
-        Worker::create(address, listen, ProtocolKind::Custom(Rc::new(protocol)))
+        let (scheme, listen) = split_address(address);
+        let transport = Transport::from_name(scheme).unwrap_or(Transport::Tcp);
+        Worker::create(
+            address,
+            listen,
+            transport,
+            ProtocolKind::Custom(Rc::new(protocol)),
+        )
     }
 
-    fn create(address: &str, listen: &str, protocol: ProtocolKind) -> Worker {
+    fn create(address: &str, listen: &str, transport: Transport, protocol: ProtocolKind) -> Worker {
         let worker = Worker {
-            shared: Rc::new(WorkerShared::new(address, listen, protocol)),
+            shared: Rc::new(WorkerShared::new(address, listen, transport, protocol)),
         };
         CREATED.with(|created| created.borrow_mut().push(worker.clone()));
         worker
@@ -441,9 +469,59 @@ impl Worker {
         self.shared.reuse_port.get()
     }
 
-    /// Sets [`reuse_port`](Self::reuse_port).
+    /// Sets [`reuse_port`](Self::reuse_port). A `unix` worker ignores it: its master always
+    /// binds the one socket file its processes share.
     pub fn set_reuse_port(&mut self, reuse_port: bool) {
         self.shared.reuse_port.set(reuse_port);
+    }
+
+    /// How the worker's sockets carry bytes: `"tcp"`, `"udp"` or `"unix"` (Workerman's
+    /// `$worker->transport`), from the address's scheme unless set.
+    ///
+    /// ```
+    /// # use workerman::Worker;
+    /// assert_eq!(Worker::new("http://127.0.0.1:0").transport(), "tcp");
+    /// assert_eq!(Worker::new("udp://127.0.0.1:0").transport(), "udp");
+    /// ```
+    pub fn transport(&self) -> &'static str {
+        self.shared.transport.get().name()
+    }
+
+    /// Puts the address's protocol on another transport, as Workerman's `$worker->transport =
+    /// 'unix'`: `Worker::new("http:///tmp/app.sock")` with `"unix"` serves HTTP on a Unix socket,
+    /// `Worker::new("text://0.0.0.0:9000")` with `"udp"` takes lines in datagrams (each datagram
+    /// holds whole lines; a rest without `\n` is dropped). Set it before the worker runs.
+    ///
+    /// # Panics
+    /// If `transport` is not `tcp`, `udp` or `unix`, or for `udp` with `http://` or
+    /// `websocket://` (both need a stream).
+    ///
+    /// ```
+    /// # use workerman::Worker;
+    /// let mut worker = Worker::new("http:///tmp/app.sock");
+    /// worker.set_transport("unix");
+    /// assert_eq!(worker.transport(), "unix");
+    /// ```
+    pub fn set_transport(&mut self, transport: &str) {
+        let Some(transport) = Transport::from_name(transport) else {
+            panic!(
+                "Worker::set_transport({transport:?}) on {}: use tcp, udp or unix",
+                self.shared.address
+            );
+        };
+        if transport == Transport::Udp
+            && matches!(
+                *self.shared.protocol.borrow(),
+                ProtocolKind::Http | ProtocolKind::WebSocket
+            )
+        {
+            panic!(
+                "Worker::set_transport(\"udp\") on {}: http and websocket need a stream \
+                 (tcp or unix)",
+                self.shared.address
+            );
+        }
+        self.shared.transport.set(transport);
     }
 
     /// The user the worker processes run as (Workerman's `$worker->user`; empty: unchanged).
@@ -487,6 +565,10 @@ impl Worker {
     /// A connection beyond it is accepted and closed at once, so the client learns right away
     /// instead of waiting in the listen backlog (an `http://` worker answers it `503` first).
     ///
+    /// A `udp://` worker always has a limit on its peers (default 10,000), so a flood from
+    /// spoofed addresses cannot grow its memory: a new address beyond it ends the peer idle
+    /// the longest (its `on_close` runs) to make room.
+    ///
     /// ```
     /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
     /// worker.set_max_connections(10_000);
@@ -518,7 +600,8 @@ impl Worker {
         self.shared.http_settings.set(settings);
     }
 
-    /// `http://` only: how long an idle keep-alive connection is kept; default 60 s.
+    /// How long an idle keep-alive connection is kept on `http://`, and an idle peer on `udp://`
+    /// (a peer that sends nothing for this long is closed, and its handle with it); default 60 s.
     ///
     /// ```
     /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
@@ -561,7 +644,8 @@ impl Worker {
         *self.shared.callbacks.on_worker_reload.borrow_mut() = Some(Rc::new(callback));
     }
 
-    /// Called for each new connection.
+    /// Called for each new connection; on `udp://`, for each new peer, when its first datagram
+    /// arrives and before `on_message` (Workerman calls it for no UDP datagram).
     ///
     /// ```no_run
     /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
@@ -573,8 +657,9 @@ impl Worker {
 
     /// Called for each whole message; its type is the protocol's (see
     /// [`protocols`](crate::protocols)): `Request` for `http://`, `String` for `text://`,
-    /// `Vec<u8>` for `frame://` and `tcp://`; for `websocket://`, `String` (text messages),
-    /// `Vec<u8>` (any message's bytes) or [`websocket::Message`](crate::protocols::websocket::Message).
+    /// `Vec<u8>` for `frame://`, `tcp://`, `unix://` and `udp://` (one datagram, possibly empty);
+    /// for `websocket://`, `String` (text messages), `Vec<u8>` (any message's bytes) or
+    /// [`websocket::Message`](crate::protocols::websocket::Message).
     ///
     /// # Panics
     /// If `M` is not what this worker's protocol delivers (caught here, not at the first message).
@@ -589,7 +674,9 @@ impl Worker {
         self.shared.set_on_message(callback);
     }
 
-    /// Called once per connection when it closes, whoever closed it.
+    /// Called once per connection when it closes, whoever closed it; on `udp://`, when a peer
+    /// ends: `close()`, idle for the keep-alive timeout, evicted at the peer limit, or the worker
+    /// stopped (Workerman has no UDP `onClose`).
     ///
     /// ```no_run
     /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");

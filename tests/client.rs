@@ -642,3 +642,71 @@ fn ws_client_refuses_a_wrong_accept_key() {
         server.join().unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// unix://
+
+fn socket_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "workerman-client-{}-{name}.sock",
+        std::process::id()
+    ))
+}
+
+#[test]
+fn unix_client_talks_to_a_unix_server() {
+    let path = socket_path("echo");
+    let listen = format!("unix://{}", path.display());
+    let server = support::start(move || {
+        let mut worker = Worker::new(&listen);
+        worker.on_message(|connection: &TcpConnection, bytes: Vec<u8>| {
+            connection.send([b"echo ".as_slice(), &bytes].concat());
+        });
+        worker
+    });
+    let target = format!("unix://{}", path.display());
+    let (_client, events) = client_worker(move |events| {
+        let mut client = AsyncTcpConnection::new(&target);
+        let on_connect = events.clone();
+        client.on_connect(move |connection| {
+            on_connect
+                .send(format!("connect {}", connection.transport()))
+                .unwrap();
+        });
+        client.on_message(move |connection: &TcpConnection, bytes: Vec<u8>| {
+            events
+                .send(String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap();
+            connection.close();
+        });
+        client.send("over a unix socket");
+        client.connect();
+    });
+    assert_eq!(next(&events), "connect unix");
+    assert_eq!(next(&events), "echo over a unix socket");
+    drop(server);
+}
+
+#[test]
+fn unix_client_to_a_missing_socket_reports_connect_fail() {
+    let path = socket_path("missing");
+    let target = format!("unix://{}", path.display());
+    let (_client, events) = client_worker(move |events| {
+        let mut client = AsyncTcpConnection::new(&target);
+        let on_error = events.clone();
+        client.on_error(move |_, code, message| {
+            on_error.send(format!("error {code} {message}")).unwrap();
+        });
+        client.on_close(move |_| events.send("close".into()).unwrap());
+        client.connect();
+    });
+    let error = next(&events);
+    assert!(
+        error.starts_with(&format!(
+            "error 1 connect unix://{} fail after",
+            path.display()
+        )),
+        "{error}"
+    );
+    assert_eq!(next(&events), "close");
+}

@@ -79,6 +79,8 @@ struct Demo {
     dir: PathBuf,
     port: u16,
     reuse_port: bool,
+    /// `DEMO_UNIX_UDP=1`: also the demo's `unix://` and `udp://` workers.
+    unix_udp: bool,
 }
 
 impl Demo {
@@ -91,6 +93,7 @@ impl Demo {
             dir,
             port: free_port(),
             reuse_port,
+            unix_udp: false,
         }
     }
 
@@ -100,7 +103,13 @@ impl Demo {
 
     /// Runs the demo with `arguments` and waits (at most [`COMMAND_LIMIT`]) for it to exit.
     fn run(&self, arguments: &[&str]) -> Output {
-        run_demo(&self.dir, self.port, self.reuse_port, arguments)
+        run_demo(
+            &self.dir,
+            self.port,
+            self.reuse_port,
+            self.unix_udp,
+            arguments,
+        )
     }
 
     /// `start -d`, which must succeed.
@@ -189,9 +198,10 @@ impl Drop for Demo {
 }
 
 /// Runs the demo with `arguments` and this environment, and waits (at most [`COMMAND_LIMIT`]).
-fn run_demo(dir: &Path, port: u16, reuse_port: bool, arguments: &[&str]) -> Output {
+fn run_demo(dir: &Path, port: u16, reuse_port: bool, unix_udp: bool, arguments: &[&str]) -> Output {
     let child = Command::new(demo_binary())
         .args(arguments)
+        .env("DEMO_UNIX_UDP", if unix_udp { "1" } else { "0" })
         .env("DEMO_DIR", dir)
         .env("DEMO_PORT", port.to_string())
         .env("DEMO_REUSE_PORT", if reuse_port { "1" } else { "0" })
@@ -586,7 +596,7 @@ fn graceful_stop_lets_a_slow_request_and_an_sse_stream_finish() {
 
     let stopping = {
         let (dir, port) = (demo.dir.clone(), demo.port);
-        thread::spawn(move || run_demo(&dir, port, false, &["stop", "-g"]))
+        thread::spawn(move || run_demo(&dir, port, false, false, &["stop", "-g"]))
     };
     thread::sleep(Duration::from_millis(300));
     assert!(alive(master), "the master ended with connections open");
@@ -635,4 +645,78 @@ fn with_reuse_port_both_workers_take_connections() {
     );
     let stop = demo.run(&["stop"]);
     assert!(stop.status.success());
+}
+
+/// The pid in a `pid N` answer.
+fn answer_pid(answer: &str) -> i32 {
+    answer
+        .strip_prefix("pid ")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("not a `pid N` answer: {answer:?}"))
+}
+
+#[test]
+fn unix_and_udp_workers_run_in_worker_processes_and_survive_a_reload() {
+    use std::os::unix::net::UnixStream;
+
+    let mut demo = Demo::new("unix-udp", false);
+    demo.unix_udp = true;
+    demo.start();
+    let socket_file = demo.dir.join("demo.sock");
+    let ask_unix = || -> Option<i32> {
+        let mut stream = UnixStream::connect(&socket_file).ok()?;
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.write_all(b"?").ok()?;
+        let mut answer = [0u8; 64];
+        let length = stream.read(&mut answer).ok()?;
+        Some(answer_pid(&text(&answer[..length])))
+    };
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let ask_udp = || -> Option<i32> {
+        udp.send_to(b"?", demo.address()).ok()?;
+        let mut answer = [0u8; 64];
+        let (length, _) = udp.recv_from(&mut answer).ok()?;
+        Some(answer_pid(&text(&answer[..length])))
+    };
+    let master = demo.master().unwrap();
+    let mut unix_pids = HashSet::new();
+    assert!(
+        wait_until(IO_TIMEOUT, || {
+            unix_pids.extend(ask_unix());
+            unix_pids.len() == 2
+        }),
+        "both unix workers answer (other workers' processes leave the socket file alone): \
+         {unix_pids:?}"
+    );
+    let udp_pid = (0..10)
+        .find_map(|_| ask_udp())
+        .expect("a udp worker answers");
+    assert!(alive(udp_pid) && udp_pid != master && !unix_pids.contains(&udp_pid));
+
+    let reload = demo.run(&["reload"]);
+    assert!(reload.status.success(), "{}", text(&reload.stdout));
+    assert!(
+        wait_until(Duration::from_secs(10), || unix_pids
+            .iter()
+            .all(|&pid| !alive(pid))),
+        "the unix workers were replaced"
+    );
+    assert!(
+        wait_until(IO_TIMEOUT, || ask_unix()
+            .is_some_and(|pid| !unix_pids.contains(&pid))),
+        "a replaced worker answers on the same socket file"
+    );
+    assert!(
+        (0..10).find_map(|_| ask_udp()).is_some(),
+        "udp answers after the reload"
+    );
+
+    let stop = demo.run(&["stop"]);
+    assert!(stop.status.success(), "{}", text(&stop.stdout));
+    assert!(
+        !socket_file.exists(),
+        "the master removes the socket file on stop"
+    );
 }

@@ -15,13 +15,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
 
 use super::io as connection_io;
+use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::websocket::client::{self as websocket_client, HandshakeResponse};
 use crate::protocols::{Outbound, Protocol, ProtocolKind};
@@ -70,6 +71,8 @@ pub struct AsyncTcpConnection {
 pub(crate) struct ClientState {
     host: String,
     port: u16,
+    /// `unix://`: the socket's path (then `host` and `port` are unused).
+    unix_path: Option<std::path::PathBuf>,
     /// `ws://` only: the request target (path and query) and the `Host` header's value.
     websocket_target: Option<(String, String)>,
     /// The connection made last, if any.
@@ -90,9 +93,9 @@ pub(crate) struct ClientState {
 }
 
 impl AsyncTcpConnection {
-    /// A client for `address`: `tcp://host:port`, `text://…`, `frame://…` or
-    /// `ws://host[:port][/path]` (port 80 by default). Nothing happens until
-    /// [`connect`](Self::connect).
+    /// A client for `address`: `tcp://host:port`, `text://…`, `frame://…`,
+    /// `ws://host[:port][/path]` (port 80 by default) or `unix:///path/to/socket` (bytes, as
+    /// `tcp://`). Nothing happens until [`connect`](Self::connect).
     ///
     /// # Panics
     /// If the address has no scheme, names another scheme (`wss://` needs TLS, which is not
@@ -109,21 +112,22 @@ impl AsyncTcpConnection {
         });
         let protocol = match scheme.to_ascii_lowercase().as_str() {
             "ws" => ProtocolKind::WebSocket,
+            "unix" => ProtocolKind::Raw,
             other => match ProtocolKind::from_scheme(other) {
                 Some(protocol @ (ProtocolKind::Raw | ProtocolKind::Text | ProtocolKind::Frame)) => {
                     protocol
                 }
                 _ => panic!(
                     "AsyncTcpConnection::new({address:?}): unsupported scheme {scheme}://; use \
-                     tcp, text, frame or ws, or AsyncTcpConnection::with_protocol"
+                     tcp, text, frame, ws or unix, or AsyncTcpConnection::with_protocol"
                 ),
             },
         };
         AsyncTcpConnection::create(address, rest, protocol)
     }
 
-    /// A client speaking a custom [`Protocol`] to a `tcp://host:port` address; `on_message`
-    /// then receives `P::Message`.
+    /// A client speaking a custom [`Protocol`] to a `tcp://host:port` (or `unix:///path`)
+    /// address; `on_message` then receives `P::Message`.
     ///
     /// ```
     /// use workerman::connection::AsyncTcpConnection;
@@ -137,6 +141,24 @@ impl AsyncTcpConnection {
     }
 
     fn create(address: &str, rest: &str, protocol: ProtocolKind) -> AsyncTcpConnection {
+        let unix = address
+            .split_once("://")
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("unix"));
+        if unix {
+            assert!(
+                !rest.is_empty(),
+                "AsyncTcpConnection address {address:?} needs a socket path"
+            );
+            return AsyncTcpConnection::with_client(
+                address,
+                rest,
+                Transport::Unix,
+                protocol,
+                |client| {
+                    client.unix_path = Some(rest.into());
+                },
+            );
+        }
         let websocket = matches!(protocol, ProtocolKind::WebSocket);
         let (authority, path) = match rest.find(['/', '?']) {
             Some(at) if websocket => (&rest[..at], &rest[at..]),
@@ -154,12 +176,27 @@ impl AsyncTcpConnection {
             };
             (path, authority.to_owned())
         });
-        let mut shared = WorkerShared::new(address, rest, protocol);
+        AsyncTcpConnection::with_client(address, rest, Transport::Tcp, protocol, |client| {
+            client.host = host;
+            client.port = port;
+            client.websocket_target = websocket_target;
+        })
+    }
+
+    fn with_client(
+        address: &str,
+        rest: &str,
+        transport: Transport,
+        protocol: ProtocolKind,
+        configure: impl FnOnce(&mut ClientState),
+    ) -> AsyncTcpConnection {
+        let mut shared = WorkerShared::new(address, rest, transport, protocol);
         *shared.name.get_mut() = "AsyncTcpConnection".to_owned();
-        shared.client = Some(ClientState {
-            host,
-            port,
-            websocket_target,
+        let mut client = ClientState {
+            host: String::new(),
+            port: 0,
+            unix_path: None,
+            websocket_target: None,
             current: RefCell::new(None),
             status_without_connection: Cell::new(TcpConnection::STATUS_INITIAL),
             queued: RefCell::new(Vec::new()),
@@ -171,7 +208,9 @@ impl AsyncTcpConnection {
             websocket_ping_interval: Cell::new(None),
             websocket_binary: Cell::new(false),
             on_websocket_connect: RefCell::new(None),
-        });
+        };
+        configure(&mut client);
+        shared.client = Some(client);
         AsyncTcpConnection {
             shared: Rc::new(shared),
         }
@@ -285,6 +324,10 @@ impl AsyncTcpConnection {
         let queued = std::mem::take(&mut *client.queued.borrow_mut());
         for outbound in queued {
             handle.send(outbound);
+        }
+        if let Some(path) = &client.unix_path {
+            start_connecting_unix(&handle, path);
+            return;
         }
         match client.host.parse::<IpAddr>() {
             Ok(ip) => start_connecting(&handle, Ok(vec![SocketAddr::new(ip, client.port)])),
@@ -721,7 +764,7 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
         let connection = reactor.connection_mut(handle)?;
         Some(match outcome {
             Ok((stream, address)) => {
-                connection.stream = Some(stream);
+                connection.stream = Some(Stream::Tcp(stream));
                 connection.remote_address = address;
                 Ok(())
             }
@@ -729,6 +772,25 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
         })
     });
     if let Some(Err(error)) = started {
+        connect_failed(handle, &error.to_string());
+    }
+}
+
+/// Starts a non-blocking connect to a Unix socket (which usually completes, or fails, at once).
+fn start_connecting_unix(handle: &TcpConnection, path: &std::path::Path) {
+    let outcome = with(|reactor| {
+        let mut stream = Stream::Unix(mio::net::UnixStream::connect(path)?);
+        reactor.poll.registry().register(
+            &mut stream,
+            Token(handle.key()),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        if let Some(connection) = reactor.connection_mut(handle) {
+            connection.stream = Some(stream);
+        }
+        Ok::<(), io::Error>(())
+    });
+    if let Err(error) = outcome {
         connect_failed(handle, &error.to_string());
     }
 }
@@ -741,9 +803,9 @@ pub(crate) fn on_connect_event(handle: &TcpConnection) {
             Ok(Some(error)) | Err(error) => return Some(Err(error)),
             Ok(None) => {}
         }
-        match stream.peer_addr() {
-            Ok(_) => Some(Ok(())),
-            Err(error) if error.kind() == io::ErrorKind::NotConnected => None,
+        match stream.is_connected() {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
             Err(error) => Some(Err(error)),
         }
     });
@@ -765,7 +827,7 @@ fn connected(handle: &TcpConnection) {
         let connection = reactor.connection_mut(handle)?;
         connection.status = TcpConnection::STATUS_ESTABLISHED;
         if let Some(stream) = &connection.stream {
-            if let Err(error) = stream.set_nodelay(true) {
+            if let Err(error) = stream.set_nodelay() {
                 log::debug!("TCP_NODELAY on a client connection: {error}");
             }
         }
@@ -822,9 +884,14 @@ pub(crate) fn connect_failed(handle: &TcpConnection, why: &str) {
         .as_ref()
         .and_then(|client| client.connect_started.get())
         .map_or(0.0, |started| started.elapsed().as_secs_f64());
-    let target = worker.client.as_ref().map_or_else(String::new, |client| {
-        format_target(&client.host, client.port)
-    });
+    let target =
+        worker
+            .client
+            .as_ref()
+            .map_or_else(String::new, |client| match &client.unix_path {
+                Some(path) => format!("unix://{}", path.display()),
+                None => format_target(&client.host, client.port),
+            });
     let message = format!("connect {target} fail after {elapsed:.4} seconds: {why}");
     log::debug!("{message}");
     connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
@@ -874,8 +941,7 @@ pub(crate) fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResp
 impl Connection {
     /// A client connection's slot before its socket exists: `STATUS_CONNECTING`, no stream.
     pub(crate) fn connecting(id: u64, worker: Rc<WorkerShared>) -> Connection {
-        let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-        let mut connection = Connection::detached(id, unspecified, worker);
+        let mut connection = Connection::detached(id, UNSPECIFIED_ADDRESS, worker);
         connection.status = TcpConnection::STATUS_CONNECTING;
         connection
     }

@@ -11,6 +11,7 @@ use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::stream::Stream;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
 use crate::protocols::{
@@ -499,7 +500,7 @@ fn takes_messages(connection: &Connection) -> bool {
         && !connection.http.awaiting_response
 }
 
-fn deliver(handle: &TcpConnection, message: Message) {
+pub(crate) fn deliver(handle: &TcpConnection, message: Message) {
     let (callback, pipe_to) = with(|reactor| match reactor.connection(handle) {
         Some(connection) => (
             connection.worker.callbacks.on_message.borrow().clone(),
@@ -706,6 +707,9 @@ fn write_or_queue(
     let Some(connection) = reactor.connection_mut(handle) else {
         return (SendResult::Refused, Actions::default());
     };
+    if let Some(Stream::Datagram(listener)) = connection.stream {
+        return super::udp::send_to(reactor, handle, listener as usize, bytes);
+    }
     let pending = connection.pending_send();
     if is_full(connection) {
         reactor.statistics.send_fail += 1;
@@ -934,9 +938,15 @@ fn finish_when_flushed(reactor: &mut Reactor, handle: &TcpConnection) -> Option<
 /// `end()`: no more messages are delivered; once the queue is flushed our side sends FIN, and
 /// the connection is destroyed when the peer closes too, or after a linger of one second.
 pub(crate) fn end(handle: &TcpConnection) {
+    let mut datagram = false;
     let actions = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
+            return None;
+        }
+        // A UDP peer has no FIN to send: ending is closing.
+        datagram = matches!(connection.stream, Some(Stream::Datagram(_)));
+        if datagram {
             return None;
         }
         connection.status = TcpConnection::STATUS_ENDING;
@@ -944,6 +954,9 @@ pub(crate) fn end(handle: &TcpConnection) {
         connection.recv_buffer = Vec::new();
         finish_when_flushed(reactor, handle)
     });
+    if datagram {
+        close(handle);
+    }
     if let Some(actions) = actions {
         run_actions(handle, actions);
     }
@@ -974,8 +987,14 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         worker
             .connection_count
             .set(worker.connection_count.get() - 1);
-        if let Some(mut stream) = stream {
-            let _ = reactor.poll.registry().deregister(&mut stream);
+        match stream {
+            Some(Stream::Datagram(listener)) => {
+                super::udp::forget(reactor, listener as usize, handle.key())
+            }
+            Some(mut stream) => {
+                let _ = reactor.poll.registry().deregister(&mut stream);
+            }
+            None => {}
         }
         reactor.statistics.connection_count -= 1;
         for timer in timers {

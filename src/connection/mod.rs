@@ -4,7 +4,9 @@
 pub(crate) mod async_tcp;
 pub(crate) mod io;
 mod state;
+pub(crate) mod stream;
 mod tcp;
+pub(crate) mod udp;
 
 pub use async_tcp::AsyncTcpConnection;
 pub(crate) use state::Connection;

@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use super::TcpConnection;
+use super::stream::Stream;
 use crate::protocols::http::HttpState;
 use crate::protocols::websocket::WebSocketState;
 use crate::worker::WorkerShared;
@@ -18,7 +17,7 @@ pub(crate) struct Connection {
     /// Per-thread counter from 1; doubles as the slot's generation.
     pub(crate) id: u64,
     /// `None` once destroyed (the slot lives on until `on_close` has returned).
-    pub(crate) stream: Option<TcpStream>,
+    pub(crate) stream: Option<Stream>,
     pub(crate) worker: Rc<WorkerShared>,
     pub(crate) status: u8,
     pub(crate) remote_address: SocketAddr,
@@ -58,7 +57,7 @@ pub(crate) struct Connection {
 impl Connection {
     pub(crate) fn new(
         id: u64,
-        stream: TcpStream,
+        stream: Stream,
         remote_address: SocketAddr,
         worker: Rc<WorkerShared>,
     ) -> Connection {

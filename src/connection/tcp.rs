@@ -16,6 +16,11 @@ use crate::reactor;
 /// slot is reused by a newer connection. Handles belong to the worker thread that made them (they
 /// are not `Send`).
 ///
+/// On a `udp://` worker, a handle stands for a *peer*: one remote address, kept while it sends
+/// (see [`Worker::new`](crate::Worker::new)). `send` is one `sendto` to it, never queued
+/// ([`SendResult::Written`] or [`SendResult::Refused`]); `close` ends the peer (its next datagram
+/// starts a new one); the peer also ends after the keep-alive timeout without a datagram.
+///
 /// ```no_run
 /// use workerman::{TcpConnection, Worker};
 ///
@@ -193,7 +198,9 @@ impl TcpConnection {
         io::destroy(self)
     }
 
-    /// The peer's address; `0.0.0.0:0` once the connection is gone (Workerman returns `''`).
+    /// The peer's address: for a `udp://` peer, the address its datagrams come from and replies
+    /// go to. `0.0.0.0:0` for a `unix://` connection (a Unix socket's peer has no IP address)
+    /// and once the connection is gone; Workerman returns `''` there.
     ///
     /// ```no_run
     /// # fn f(connection: &workerman::TcpConnection) {
@@ -203,6 +210,21 @@ impl TcpConnection {
     pub fn remote_address(&self) -> SocketAddr {
         self.read(|connection| connection.remote_address)
             .unwrap_or(UNKNOWN_ADDRESS)
+    }
+
+    /// How this connection's bytes travel: `"tcp"`, `"unix"` or `"udp"` (Workerman's
+    /// `$connection->transport`); `"tcp"` once the connection is gone.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// if connection.transport() == "unix" {
+    ///     println!("a local client (no IP address)");
+    /// }
+    /// # }
+    /// ```
+    pub fn transport(&self) -> &'static str {
+        self.read(|connection| connection.worker.transport.get().name())
+            .unwrap_or("tcp")
     }
 
     /// The peer's IP address.
@@ -227,7 +249,8 @@ impl TcpConnection {
         self.remote_address().port()
     }
 
-    /// Our end's address; `0.0.0.0:0` once the connection is gone.
+    /// Our end's address: for a `udp://` peer, the worker's bound address; `0.0.0.0:0` for a
+    /// `unix://` connection and once the connection is gone.
     ///
     /// ```no_run
     /// # fn f(connection: &workerman::TcpConnection) {
@@ -239,7 +262,8 @@ impl TcpConnection {
             connection
                 .stream
                 .as_ref()
-                .and_then(|stream| stream.local_addr().ok())
+                .and_then(|stream| stream.local_addr())
+                .or_else(|| connection.worker.local_address.get())
         })
         .flatten()
         .unwrap_or(UNKNOWN_ADDRESS)

@@ -43,6 +43,12 @@ pub(crate) fn run(
             libc::_exit(0);
         }
     }
+    // Unix socket files belong to the master, which removes them when it stops.
+    for any in all {
+        if let Some(bound) = any.shared().prebound.borrow().as_ref() {
+            bound.disown();
+        }
+    }
     // Other workers' listeners are not this process's business.
     for other in all {
         if !Rc::ptr_eq(other.shared(), worker.shared()) {

@@ -131,7 +131,7 @@ pub(crate) fn start(workers: Vec<Worker>, daemon: bool) -> ! {
     // The master binds every listener its workers share; with reuse_port each worker binds its
     // own. A bind error ends `start` here, in the user's shell.
     for worker in &workers {
-        if !worker.reuse_port() && worker.listens() {
+        if worker.shared().binds_in_master() && worker.listens() {
             match worker.shared().bind() {
                 Ok(listener) => *worker.shared().prebound.borrow_mut() = Some(listener),
                 Err(error) => {

@@ -82,9 +82,10 @@ pub(crate) fn write_connection_lines() {
                 .get()
                 .map_or_else(|| worker.listen.clone(), |address| address.to_string());
             text.push_str(&format!(
-                "connection\t{pid}\t{}\t{}\ttcp\t{protocol}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{local}\t{}\n",
+                "connection\t{pid}\t{}\t{}\t{}\t{protocol}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{local}\t{}\n",
                 worker.name.borrow(),
                 connection.id,
+                worker.transport.get().name(),
                 u8::from(connection.remote_address.is_ipv4()),
                 u8::from(connection.remote_address.is_ipv6()),
                 connection.recv_buffer.len(),

@@ -13,6 +13,12 @@
 //! | `frame://` | `Vec<u8>` | a 4-byte big-endian length that includes itself |
 //! | `http://` | [`http::Request`] | HTTP/1.1 |
 //! | `websocket://` | `String`, `Vec<u8>` or [`websocket::Message`] | RFC 6455 ([`websocket`]) |
+//! | `unix://` | `Vec<u8>` | none, as `tcp://`, over a Unix socket |
+//! | `udp://` | `Vec<u8>` | one datagram is one message |
+//!
+//! `Worker::set_transport("unix")` puts any of these protocols on a Unix socket path, and
+//! `set_transport("udp")` puts `text`, `frame` or a custom protocol on datagrams (each datagram
+//! holds whole packages).
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;

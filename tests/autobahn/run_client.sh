@@ -11,8 +11,8 @@ cd "$(dirname "$0")/../.."
 cargo build --release --example autobahn_client
 rm -rf target/autobahn-client && mkdir -p target/autobahn-client
 eval "${WSTEST:-wstest}" -m fuzzingserver -s tests/autobahn/fuzzingserver.json > target/autobahn-client/wstest.log 2>&1 &
-suite=$!
-trap 'kill $suite 2>/dev/null || true' EXIT
+# Stop the suite (it also serves a web page on port 8080 while it runs) however it was started.
+trap 'pkill -f "fuzzingserver -s tests/autobahn/fuzzingserver.json" 2>/dev/null || true' EXIT
 sleep 2
 target/release/examples/autobahn_client > target/autobahn-client/client.log 2>&1
 python3 - <<'PY'

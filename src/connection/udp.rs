@@ -1,0 +1,467 @@
+//! `udp://` workers: each datagram is a message, and a reply goes back to its sender.
+//!
+//! Every remote address that sends is a *peer*: an entry in the reactor's connection slab, like a
+//! TCP connection but with no socket of its own ([`Stream::Datagram`]), so the [`TcpConnection`]
+//! handle `on_message` gets works as everywhere else: `send` (a `sendto` on the worker's socket),
+//! `close`, `status`, `remote_address`, a context, a reply from a timer. Datagrams from the same
+//! address reuse its peer (an *association*) until it has been idle for the worker's keep-alive
+//! timeout (60 s), until `close()`, or until it is the longest idle when a new address arrives
+//! and the worker holds its limit of peers (`max_connections`, 10,000 by default for `udp://`).
+//!
+//! Nothing is buffered: a datagram is sent whole or refused. A datagram larger than the
+//! package limit is dropped; a worker with a protocol (`text`, `frame`, a custom one, set with
+//! `Worker::set_transport("udp")` or `Worker::with_protocol`) decodes the packages a datagram
+//! holds and drops an incomplete rest, as Workerman does.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::io::{self as connection_io, Actions};
+use super::stream::{Listen, Stream};
+use super::{Connection, SendResult, TcpConnection};
+use crate::protocols::{Input, Message, ProtocolKind, frame, text};
+use crate::reactor::{READ_BUFFER_SIZE, Reactor, call_user, with};
+
+/// The most datagrams one socket delivers in a row before other events get a turn.
+const RECEIVE_BATCH: usize = 1024;
+/// How many peers a `udp://` worker keeps when `max_connections` is not set.
+pub(crate) const DEFAULT_PEER_LIMIT: usize = 10_000;
+/// Idle timeouts are capped here, so a deadline always exists (`Instant` cannot hold centuries).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// A `udp://` worker's socket and its peers.
+pub(crate) struct UdpListener {
+    pub(crate) socket: mio::net::UdpSocket,
+    /// Each remote address's peer: slab key and connection id.
+    peers: HashMap<SocketAddr, (usize, u64)>,
+    /// Peers in the order they were last heard from, oldest first: (key, id, the deadline that
+    /// hearing set). An entry is current only while the peer's deadline is still that one; stale
+    /// entries are skipped, and dropped once they outnumber the peers.
+    recency: VecDeque<(usize, u64, Instant)>,
+}
+
+impl UdpListener {
+    pub(crate) fn new(socket: mio::net::UdpSocket) -> UdpListener {
+        UdpListener {
+            socket,
+            peers: HashMap::new(),
+            recency: VecDeque::new(),
+        }
+    }
+}
+
+/// The `udp://` listener at `index`, if it is still there.
+fn listener(reactor: &mut Reactor, index: usize) -> Option<&mut UdpListener> {
+    match &mut reactor.listeners.get_mut(index)?.socket {
+        Listen::Udp(udp) => Some(udp),
+        _ => None,
+    }
+}
+
+/// What one `recvfrom` brought.
+enum Received {
+    /// The socket is drained (or gone).
+    Drained,
+    /// Nothing to deliver: an error, a datagram over the size limit, or a peer that is closing.
+    Dropped,
+    /// A datagram of `length` bytes from a known peer.
+    Known(TcpConnection, usize),
+    /// A datagram from a new address; `evict` makes room for it first.
+    New {
+        from: SocketAddr,
+        length: usize,
+        evict: Option<TcpConnection>,
+    },
+}
+
+/// The socket of listener `index` is readable: deliver datagrams until it would block, or until a
+/// batch is done (then it gets another go this turn).
+pub(crate) fn on_readable(index: usize) {
+    let mut buffer = with(|reactor| std::mem::take(&mut reactor.read_buffer));
+    if buffer.len() < READ_BUFFER_SIZE {
+        buffer.resize(READ_BUFFER_SIZE, 0);
+    }
+    for _ in 0..RECEIVE_BATCH {
+        let handle = match with(|reactor| receive(reactor, index, &mut buffer)) {
+            Received::Drained => {
+                with(|reactor| reactor.read_buffer = buffer);
+                return;
+            }
+            Received::Dropped => continue,
+            Received::Known(handle, length) => Some((handle, length)),
+            Received::New {
+                from,
+                length,
+                evict,
+            } => {
+                if let Some(victim) = evict {
+                    log::debug!("udp peer {} evicted to make room", victim.id());
+                    connection_io::destroy(&victim);
+                }
+                match with(|reactor| associate(reactor, index, from, length)) {
+                    Some(handle) => {
+                        // on_connect, as for an accepted connection.
+                        connection_io::on_accepted(&handle);
+                        Some((handle, length))
+                    }
+                    None => None,
+                }
+            }
+        };
+        if let Some((handle, length)) = handle {
+            dispatch(&handle, &buffer[..length]);
+        }
+    }
+    with(|reactor| {
+        reactor.read_buffer = buffer;
+        reactor.accept_again = true;
+    });
+}
+
+/// Takes one datagram off listener `index`'s socket and finds (or plans) its peer.
+fn receive(reactor: &mut Reactor, index: usize, buffer: &mut [u8]) -> Received {
+    let Some(listener_entry) = reactor.listeners.get(index) else {
+        return Received::Drained;
+    };
+    let worker = listener_entry.worker.clone();
+    let Some(udp) = listener(reactor, index) else {
+        return Received::Drained;
+    };
+    let (length, from) = match udp.socket.recv_from(buffer) {
+        Ok(received) => received,
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Received::Drained,
+        Err(error) if error.kind() == io::ErrorKind::Interrupted => return Received::Dropped,
+        Err(error) => {
+            log::debug!("recvfrom on {}: {error}", worker.address);
+            return Received::Dropped;
+        }
+    };
+    if length > worker.max_package_size.get() {
+        log::debug!("udp datagram of {length} bytes from {from} over max_package_size: dropped");
+        return Received::Dropped;
+    }
+    let known = udp.peers.get(&from).copied();
+    if let Some((key, id)) = known {
+        let handle = TcpConnection::new(key, id);
+        let Some(connection) = reactor.connection_mut(&handle) else {
+            // Cannot happen (destroy forgets the peer); recover by starting afresh.
+            if let Some(udp) = listener(reactor, index) {
+                udp.peers.remove(&from);
+            }
+            return plan_new(reactor, index, from, length);
+        };
+        if connection.status != TcpConnection::STATUS_ESTABLISHED {
+            return Received::Dropped;
+        }
+        connection.bytes_read += length as u64;
+        touch(reactor, index, &handle);
+        return Received::Known(handle, length);
+    }
+    plan_new(reactor, index, from, length)
+}
+
+/// A datagram from a new address: at the peer limit, the longest-idle peer must go first.
+fn plan_new(reactor: &mut Reactor, index: usize, from: SocketAddr, length: usize) -> Received {
+    let Some(limit) = reactor
+        .listeners
+        .get(index)
+        .map(|listener| peer_limit(listener.worker.max_connections.get()))
+    else {
+        return Received::Drained;
+    };
+    let Reactor {
+        listeners,
+        connections,
+        ..
+    } = reactor;
+    let Some(Listen::Udp(udp)) = listeners
+        .get_mut(index)
+        .map(|listener| &mut listener.socket)
+    else {
+        return Received::Drained;
+    };
+    if udp.peers.len() < limit {
+        return Received::New {
+            from,
+            length,
+            evict: None,
+        };
+    }
+    // The longest idle: the oldest current entry of the recency queue.
+    while let Some((key, id, stamp)) = udp.recency.pop_front() {
+        let current = connections.get(key).is_some_and(|connection| {
+            connection.id == id
+                && connection.deadline == Some(stamp)
+                && connection.status == TcpConnection::STATUS_ESTABLISHED
+        });
+        if current {
+            return Received::New {
+                from,
+                length,
+                evict: Some(TcpConnection::new(key, id)),
+            };
+        }
+    }
+    log::debug!("udp datagram from {from}: the peer limit ({limit}) is reached; dropped");
+    Received::Dropped
+}
+
+/// `max_connections` as a peer limit: a `udp://` worker always has one.
+fn peer_limit(max_connections: usize) -> usize {
+    if max_connections == usize::MAX {
+        DEFAULT_PEER_LIMIT
+    } else {
+        max_connections
+    }
+}
+
+/// Creates the peer for `from` in the connection slab.
+fn associate(
+    reactor: &mut Reactor,
+    index: usize,
+    from: SocketAddr,
+    length: usize,
+) -> Option<TcpConnection> {
+    let worker = reactor.listeners.get(index)?.worker.clone();
+    let limit = peer_limit(worker.max_connections.get());
+    let udp = listener(reactor, index)?;
+    if udp.peers.len() >= limit {
+        return None;
+    }
+    let entry = reactor.connections.vacant_entry();
+    let key = entry.key();
+    reactor.next_connection_id += 1;
+    let id = reactor.next_connection_id;
+    worker
+        .connection_count
+        .set(worker.connection_count.get() + 1);
+    let mut connection = Connection::new(id, Stream::Datagram(index as u32), from, worker);
+    connection.bytes_read = length as u64;
+    entry.insert(connection);
+    reactor.statistics.connection_count += 1;
+    listener(reactor, index)?.peers.insert(from, (key, id));
+    let handle = TcpConnection::new(key, id);
+    touch(reactor, index, &handle);
+    Some(handle)
+}
+
+/// The peer was heard from: its idle deadline moves to now + the keep-alive timeout.
+fn touch(reactor: &mut Reactor, index: usize, handle: &TcpConnection) {
+    let now = reactor.now;
+    let Some(connection) = reactor.connection(handle) else {
+        return;
+    };
+    // A timeout of years means never; capped, it still orders the peers for eviction.
+    let timeout = (connection.worker.http_settings.get().keep_alive_timeout).min(LONGEST_TIMEOUT);
+    let deadline = now.checked_add(timeout);
+    if connection.deadline == deadline {
+        return;
+    }
+    reactor.set_deadline(handle.key(), deadline);
+    let live = reactor.connections.len();
+    let Reactor {
+        listeners,
+        connections,
+        ..
+    } = reactor;
+    let Some(Listen::Udp(udp)) = listeners
+        .get_mut(index)
+        .map(|listener| &mut listener.socket)
+    else {
+        return;
+    };
+    if let Some(deadline) = deadline {
+        udp.recency.push_back((handle.key(), handle.id(), deadline));
+    }
+    if udp.recency.len() > 2 * live + 64 {
+        udp.recency.retain(|&(key, id, stamp)| {
+            connections
+                .get(key)
+                .is_some_and(|connection| connection.id == id && connection.deadline == Some(stamp))
+        });
+    }
+}
+
+/// Delivers the packages of one datagram to `on_message`: the whole datagram for a raw `udp://`
+/// worker (an empty one too, as Workerman), else each package the protocol finds in it.
+fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
+    let Some((protocol, wants_bytes, max_package_size)) = with(|reactor| {
+        let connection = reactor.connection(handle)?;
+        Some((
+            connection.worker.protocol.borrow().clone(),
+            connection.worker.text_as_bytes.get(),
+            connection.max_package_size,
+        ))
+    }) else {
+        return;
+    };
+    let mut position = 0;
+    loop {
+        let established = with(|reactor| {
+            reactor
+                .connection(handle)
+                .is_some_and(|connection| connection.status == TcpConnection::STATUS_ESTABLISHED)
+        });
+        if !established {
+            return;
+        }
+        let rest = &datagram[position..];
+        if rest.is_empty() && (position > 0 || !matches!(protocol, ProtocolKind::Raw)) {
+            return;
+        }
+        let input = match &protocol {
+            ProtocolKind::Raw => Input::Package(rest.len()),
+            ProtocolKind::Text => text::input(rest, max_package_size),
+            ProtocolKind::Frame => frame::input(rest, max_package_size),
+            ProtocolKind::Custom(custom) => {
+                match call_user(
+                    &|| connection_io::describe(handle, "a custom protocol's input"),
+                    || custom.input(rest, handle),
+                ) {
+                    Some(input) => input,
+                    None => Input::Invalid,
+                }
+            }
+            // Refused when the worker was configured.
+            ProtocolKind::Http | ProtocolKind::WebSocket => Input::Invalid,
+        };
+        let length = match input {
+            Input::Package(length)
+                if length <= rest.len()
+                    && (length > 0 || matches!(protocol, ProtocolKind::Raw)) =>
+            {
+                length
+            }
+            // An incomplete or invalid rest of a datagram is dropped (more will not arrive).
+            _ => {
+                log::debug!(
+                    "udp peer {}: {} bytes hold no whole package, dropped",
+                    handle.id(),
+                    rest.len()
+                );
+                return;
+            }
+        };
+        let package = &rest[..length];
+        let message = match &protocol {
+            ProtocolKind::Raw => Message::Bytes(package.to_vec()),
+            ProtocolKind::Text if wants_bytes => Message::Bytes(text::decode_bytes(package)),
+            ProtocolKind::Text => Message::Text(text::decode(package)),
+            ProtocolKind::Frame => Message::Bytes(frame::decode(package)),
+            ProtocolKind::Custom(custom) => {
+                match call_user(
+                    &|| connection_io::describe(handle, "a custom protocol's decode"),
+                    || custom.decode(package, handle),
+                ) {
+                    Some(message) => Message::Custom(message),
+                    None => {
+                        connection_io::destroy(handle);
+                        return;
+                    }
+                }
+            }
+            ProtocolKind::Http | ProtocolKind::WebSocket => return,
+        };
+        position += length;
+        with(|reactor| reactor.statistics.total_request += 1);
+        // A panic in on_message closes this peer (on_close runs), as it closes a connection.
+        connection_io::deliver(handle, message);
+        if matches!(protocol, ProtocolKind::Raw) {
+            return;
+        }
+    }
+}
+
+/// `send` on a peer: one `sendto` on its worker's socket. Nothing is queued: a datagram the
+/// kernel will not take now (or at all) is refused and counted in `send_fail`.
+pub(crate) fn send_to(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    index: usize,
+    bytes: &[u8],
+) -> (SendResult, Actions) {
+    let Some(connection) = reactor.connection(handle) else {
+        return (SendResult::Refused, Actions::default());
+    };
+    let to = connection.remote_address;
+    let worker = connection.worker.clone();
+    let socket_of_worker = reactor
+        .listeners
+        .get(index)
+        .is_some_and(|listener| std::rc::Rc::ptr_eq(&listener.worker, &worker));
+    let result = match listener(reactor, index).filter(|_| socket_of_worker) {
+        None => Err(io::Error::other("the worker no longer listens")),
+        Some(udp) => loop {
+            match udp.socket.send_to(bytes, to) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        },
+    };
+    match result {
+        Ok(sent) if sent == bytes.len() => {
+            if let Some(connection) = reactor.connection_mut(handle) {
+                connection.bytes_written += sent as u64;
+            }
+            (SendResult::Written, Actions::default())
+        }
+        Ok(sent) => {
+            log::debug!(
+                "udp peer {}: sent {sent} of {} bytes",
+                handle.id(),
+                bytes.len()
+            );
+            reactor.statistics.send_fail += 1;
+            (SendResult::Refused, Actions::default())
+        }
+        Err(error) => {
+            log::debug!("sendto udp peer {} ({to}): {error}", handle.id());
+            reactor.statistics.send_fail += 1;
+            (SendResult::Refused, Actions::default())
+        }
+    }
+}
+
+/// A peer was destroyed: forget its address, so the next datagram from it starts a new peer.
+pub(crate) fn forget(reactor: &mut Reactor, index: usize, key: usize) {
+    let Some(address) = reactor.connections.get(key).map(|c| c.remote_address) else {
+        return;
+    };
+    if let Some(udp) = listener(reactor, index) {
+        if udp
+            .peers
+            .get(&address)
+            .is_some_and(|&(peer_key, _)| peer_key == key)
+        {
+            udp.peers.remove(&address);
+        }
+    }
+}
+
+/// The workers stopped listening: their peers end at once (in the next turn, with `on_close`),
+/// so a graceful stop does not wait for them to go idle.
+pub(crate) fn end_all_peers(reactor: &mut Reactor) {
+    let now = reactor.now;
+    let peers: Vec<usize> = reactor
+        .connections
+        .iter()
+        .filter(|(_, connection)| matches!(connection.stream, Some(Stream::Datagram(_))))
+        .map(|(key, _)| key)
+        .collect();
+    for key in peers {
+        reactor.set_deadline(key, Some(now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_limit_defaults_when_max_connections_is_unset() {
+        assert_eq!(peer_limit(usize::MAX), DEFAULT_PEER_LIMIT);
+        assert_eq!(peer_limit(3), 3);
+    }
+}
