@@ -61,6 +61,7 @@ fn run_case(base: Rc<str>, case: u32, total: u32, done: mpsc::Sender<()>) {
     let mut echo = AsyncTcpConnection::new(&format!("{base}/runCase?case={case}&agent={AGENT}"));
     echo.set_max_package_size(64 << 20);
     echo.set_max_send_buffer_size(64 << 20);
+    echo.set_websocket_deflate(true);
     echo.on_message(|connection: &TcpConnection, message: Message| {
         connection.send(message);
     });

@@ -15,6 +15,8 @@ fn main() {
     // Autobahn's largest messages are 16 MiB (section 9).
     worker.set_max_package_size(64 * 1024 * 1024);
     worker.set_max_send_buffer_size(64 * 1024 * 1024);
+    // permessage-deflate, for the suite's cases 12.* and 13.*.
+    worker.set_websocket_deflate(true);
     worker.on_message(|connection: &TcpConnection, message: Message| {
         connection.send(message);
     });

@@ -70,6 +70,8 @@ pub(crate) struct WorkerShared {
     pub(crate) connection_count: Cell<usize>,
     pub(crate) max_connections: Cell<usize>,
     pub(crate) callbacks: Callbacks,
+    /// `websocket://` accepts (a `ws://` client offers) permessage-deflate.
+    pub(crate) websocket_deflate: Cell<bool>,
     /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
     /// where it connects, and what it does between connections.
     pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
@@ -102,6 +104,7 @@ impl WorkerShared {
             connection_count: Cell::new(0),
             max_connections: Cell::new(usize::MAX),
             callbacks: Callbacks::default(),
+            websocket_deflate: Cell::new(false),
             client: None,
         }
     }
@@ -751,6 +754,23 @@ impl Worker {
         callback: impl Fn(&TcpConnection, &Request) + 'static,
     ) {
         *self.shared.callbacks.on_websocket_connected.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: accept permessage-deflate (RFC 7692) when a client offers it, as every
+    /// browser does (Workerman's `websocketType = BINARY_TYPE_BLOB_DEFLATE`). Off by default.
+    ///
+    /// Each message is compressed on its own (no context takeover either way), by one compressor
+    /// per worker process shared by all connections, so a connection costs no extra memory;
+    /// messages under 64 bytes, and those that do not shrink, go out as they are. A compressed
+    /// message from a client is limited to `max_package_size` once inflated (close 1009 beyond).
+    /// Needs the `deflate` feature (on by default).
+    ///
+    /// ```no_run
+    /// let mut worker = workerman::Worker::new("websocket://0.0.0.0:8000");
+    /// worker.set_websocket_deflate(true);
+    /// ```
+    pub fn set_websocket_deflate(&mut self, enabled: bool) {
+        self.shared.websocket_deflate.set(enabled);
     }
 
     /// `websocket://`: called with each ping's payload. The pong is sent anyway, after it

@@ -306,6 +306,7 @@ impl AsyncTcpConnection {
                     host,
                     &client.websocket_headers.borrow(),
                     client.websocket_binary.get(),
+                    self.shared.websocket_deflate.get(),
                 )));
             }
             entry.insert(connection);
@@ -611,6 +612,18 @@ impl AsyncTcpConnection {
         self.client()
             .websocket_binary
             .set(websocket_type == crate::protocols::websocket::WebSocketType::Binary);
+    }
+
+    /// `ws://`: offers permessage-deflate (RFC 7692) in the upgrade request, without context
+    /// takeover either way (see [`Worker::set_websocket_deflate`](crate::Worker::set_websocket_deflate));
+    /// the server may decline. Off by default; needs the `deflate` feature (on by default).
+    ///
+    /// ```
+    /// # let mut upstream = workerman::connection::AsyncTcpConnection::new("ws://127.0.0.1:8000/");
+    /// upstream.set_websocket_deflate(true);
+    /// ```
+    pub fn set_websocket_deflate(&mut self, enabled: bool) {
+        self.shared.websocket_deflate.set(enabled);
     }
 
     /// `ws://`: adds a header to the upgrade request (Workerman's `$connection->headers`), e.g.

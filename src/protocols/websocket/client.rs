@@ -156,7 +156,13 @@ pub(crate) fn check_response(
 
 /// A `ws://` client's state for a new connection: the upgrade request ready to go (sent once
 /// connected) and the answer it expects.
-pub(crate) fn start(path: &str, host: &str, extra_headers: &[u8], binary: bool) -> WebSocketState {
+pub(crate) fn start(
+    path: &str,
+    host: &str,
+    extra_headers: &[u8],
+    binary: bool,
+    offer_deflate: bool,
+) -> WebSocketState {
     let key = base64_encode(&random_bytes::<16>());
     let mut request = Vec::with_capacity(160 + path.len() + host.len() + extra_headers.len());
     for part in [
@@ -171,6 +177,11 @@ pub(crate) fn start(path: &str, host: &str, extra_headers: &[u8], binary: bool) 
     ] {
         request.extend_from_slice(part.as_bytes());
     }
+    if let Some(offer) = super::client_offer().filter(|_| offer_deflate) {
+        for part in ["Sec-WebSocket-Extensions: ", offer, "\r\n"] {
+            request.extend_from_slice(part.as_bytes());
+        }
+    }
     request.extend_from_slice(extra_headers);
     request.extend_from_slice(b"\r\n");
     WebSocketState {
@@ -179,7 +190,8 @@ pub(crate) fn start(path: &str, host: &str, extra_headers: &[u8], binary: bool) 
         client: true,
         handshake: Some(Box::new(Pending {
             headers: request,
-            queued: Vec::new(),
+            held: Vec::new(),
+            held_bytes: 0,
             accept: accept_key(&key),
         })),
         ..WebSocketState::default()
@@ -258,6 +270,7 @@ mod tests {
             "example.com:8000",
             b"Origin: http://a\r\n",
             false,
+            false,
         );
         let request = String::from_utf8(take_request(&mut state).unwrap()).unwrap();
         assert!(request.starts_with("GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8000\r\n"));
@@ -275,8 +288,8 @@ mod tests {
 
     #[test]
     fn keys_differ() {
-        let mut first = start("/", "h", b"", false);
-        let mut second = start("/", "h", b"", false);
+        let mut first = start("/", "h", b"", false, false);
+        let mut second = start("/", "h", b"", false, false);
         assert_ne!(take_request(&mut first), take_request(&mut second));
     }
 

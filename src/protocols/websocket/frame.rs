@@ -392,6 +392,9 @@ pub enum Event {
     Fail(u16),
 }
 
+/// RSV1 in [`Header::rsv`]: a compressed message (permessage-deflate).
+const RSV1: u8 = 4;
+
 /// Decoder flags.
 const IN_FRAME: u8 = 1;
 const FIN: u8 = 2;
@@ -418,6 +421,10 @@ pub struct Decoder {
     message_opcode: u8,
     flags: u8,
     utf8: Utf8Validator,
+    /// permessage-deflate was negotiated: RSV1 may mark a message as compressed.
+    deflate: bool,
+    /// The message in progress (or the last one) came compressed (RSV1 on its first frame).
+    compressed: bool,
 }
 
 impl Decoder {
@@ -446,6 +453,7 @@ impl Decoder {
             if header.opcode != OP_CONTINUATION {
                 self.message_opcode = header.opcode;
                 self.utf8 = Utf8Validator::default();
+                self.compressed = header.rsv & RSV1 != 0;
             }
             self.remaining = length;
             self.mask = header.mask.unwrap_or_default();
@@ -466,7 +474,11 @@ impl Decoder {
         }
         consumed += take;
         self.remaining -= take as u64;
-        if self.message_opcode == OP_TEXT && !self.utf8.feed(&self.message[start..]) {
+        // Compressed text is checked once inflated, by the receiver.
+        if self.message_opcode == OP_TEXT
+            && !self.compressed
+            && !self.utf8.feed(&self.message[start..])
+        {
             return (consumed, Event::Fail(CLOSE_INVALID_PAYLOAD));
         }
         if self.remaining > 0 {
@@ -478,7 +490,7 @@ impl Decoder {
             return (consumed, Event::More);
         }
         let opcode = std::mem::take(&mut self.message_opcode);
-        if opcode == OP_TEXT && !self.utf8.is_complete() {
+        if opcode == OP_TEXT && !self.compressed && !self.utf8.is_complete() {
             return (consumed, Event::Fail(CLOSE_INVALID_PAYLOAD));
         }
         (consumed, Event::Message(opcode))
@@ -487,6 +499,28 @@ impl Decoder {
     /// The message the last `Event::Message` reported (its buffer goes with it).
     pub fn take_message(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.message)
+    }
+
+    /// Allows RSV1 on a message's first frame, marking it compressed (permessage-deflate was
+    /// negotiated).
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::{Decoder, Event, Role};
+    /// let mut decoder = Decoder::default();
+    /// decoder.set_deflate(true);
+    /// // "Hello" compressed (RFC 7692 §7.2.3.1), RSV1 set, unmasked: a client receiving.
+    /// let frame = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// assert_eq!(decoder.next(&frame, Role::Client, 100), (9, Event::Message(1)));
+    /// assert!(decoder.compressed());
+    /// ```
+    pub fn set_deflate(&mut self, deflate: bool) {
+        self.deflate = deflate;
+    }
+
+    /// Whether the last message came compressed: its bytes must be inflated (and a text
+    /// message's UTF-8 checked) by the receiver.
+    pub fn compressed(&self) -> bool {
+        self.compressed
     }
 
     /// Whether a fragmented message has started and not yet ended (or a frame is half read).
@@ -501,7 +535,10 @@ impl Decoder {
             Role::Server => header.mask.is_some(),
             Role::Client => header.mask.is_none(),
         };
-        if header.rsv != 0 || !masked_ok || header.payload_len >> 63 != 0 {
+        // RSV1 marks a compressed message: only with permessage-deflate, on a first data frame.
+        let first_data_frame = matches!(header.opcode, OP_TEXT | OP_BINARY);
+        let rsv_ok = header.rsv == 0 || (header.rsv == RSV1 && self.deflate && first_data_frame);
+        if !rsv_ok || !masked_ok || header.payload_len >> 63 != 0 {
             return Err(CLOSE_PROTOCOL_ERROR);
         }
         let in_progress = self.message_opcode != 0;

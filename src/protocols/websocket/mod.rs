@@ -49,6 +49,8 @@ use crate::protocols::http::{self, Request};
 use crate::reactor::{call_user, try_with, with};
 
 pub(crate) mod client;
+#[cfg(feature = "deflate")]
+mod deflate;
 pub mod frame;
 mod handshake;
 
@@ -166,6 +168,8 @@ pub(crate) struct WebSocketState {
     /// The client's end (a `ws://` `AsyncTcpConnection`): frames out are masked, frames in must
     /// not be, and the handshake is the answer to our request.
     client: bool,
+    /// permessage-deflate was negotiated: the window (bits) our compressor may use.
+    deflate: Option<u8>,
     /// Only while the handshake is on, and only if used: extra 101 headers, queued frames.
     handshake: Option<Box<Pending>>,
 }
@@ -175,8 +179,11 @@ struct Pending {
     /// Server: header lines for the 101, each ending in CRLF. Client: the upgrade request,
     /// until it is sent.
     headers: Vec<u8>,
-    /// Frames sent before the handshake completed, in order.
-    queued: Vec<u8>,
+    /// Messages sent before the handshake completed, in order (opcode, payload): framed once it
+    /// completes, when it is known whether they may be compressed.
+    held: Vec<(u8, Vec<u8>)>,
+    /// Their bytes, for the send buffer's limit.
+    held_bytes: usize,
     /// Client: the `Sec-WebSocket-Accept` the answer must carry.
     accept: String,
 }
@@ -194,6 +201,105 @@ impl WebSocketState {
     /// A masking key for a frame we send: fresh on a client, none on a server.
     fn mask(&self) -> Option<[u8; 4]> {
         self.client.then(client::mask)
+    }
+
+    /// How a data message goes out on this connection.
+    fn framing(&self) -> Framing {
+        Framing {
+            binary: self.binary,
+            masked: self.client,
+            deflate: self.deflate,
+        }
+    }
+
+    /// permessage-deflate was agreed, compressing within `window` bits.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    fn start_deflate(&mut self, window: u8) {
+        self.deflate = Some(window);
+        self.decoder.set_deflate(true);
+    }
+}
+
+/// How [`encode_message`] frames a data message.
+#[derive(Debug, Default, Clone, Copy)]
+struct Framing {
+    /// Text and bytes go out as binary frames.
+    binary: bool,
+    /// Frames are masked (a client's), each with a fresh key.
+    masked: bool,
+    /// permessage-deflate's window, if agreed.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    deflate: Option<u8>,
+}
+
+/// Server: accepts the client's permessage-deflate offer if there is one it can honour, and
+/// returns the header line for the 101.
+fn negotiate_deflate(state: &mut WebSocketState, request: &Request) -> Option<String> {
+    #[cfg(feature = "deflate")]
+    {
+        let offers = request.header("sec-websocket-extensions")?;
+        let (window, answer) = deflate::accept_offer(offers)?;
+        state.start_deflate(window);
+        Some(format!("Sec-WebSocket-Extensions: {answer}\r\n"))
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = (state, request);
+        None
+    }
+}
+
+/// Client: checks the server's `Sec-WebSocket-Extensions` against what was offered.
+fn client_deflate(
+    state: &mut WebSocketState,
+    offered: bool,
+    answer: Option<&str>,
+) -> Result<(), String> {
+    let answered = answer.is_some_and(|answer| !answer.trim().is_empty());
+    if !offered || cfg!(not(feature = "deflate")) {
+        return match answered {
+            true => Err("the server answered an extension that was not offered".into()),
+            false => Ok(()),
+        };
+    }
+    #[cfg(feature = "deflate")]
+    if let Some(window) = deflate::check_answer(answer)? {
+        state.start_deflate(window);
+    }
+    #[cfg(not(feature = "deflate"))]
+    let _ = state;
+    Ok(())
+}
+
+/// The `Sec-WebSocket-Extensions` line a `ws://` client offers, when deflate is on.
+pub(crate) fn client_offer() -> Option<&'static str> {
+    #[cfg(feature = "deflate")]
+    {
+        Some(deflate::CLIENT_OFFER)
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        None
+    }
+}
+
+/// What the peer's compressed message inflates to, or the close code it earns.
+fn inflate_message(bytes: Vec<u8>, compressed: bool, limit: usize) -> Result<Vec<u8>, u16> {
+    if !compressed {
+        return Ok(bytes);
+    }
+    #[cfg(feature = "deflate")]
+    {
+        deflate::inflate(&bytes, limit).map_err(|error| match error {
+            deflate::InflateError::TooBig => frame::CLOSE_MESSAGE_TOO_BIG,
+            deflate::InflateError::Corrupt => frame::CLOSE_INVALID_PAYLOAD,
+        })
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        // Never negotiated without the feature, so the decoder never reports it.
+        let _ = limit;
+        Err(frame::CLOSE_PROTOCOL_ERROR)
     }
 }
 
@@ -257,16 +363,28 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
             Phase::Open | Phase::Closing => {
                 let state = connection.websocket.as_mut()?;
                 let role = state.role();
-                let (consumed, event) = state.decoder.next(data, role, max_message);
+                let (consumed, mut event) = state.decoder.next(data, role, max_message);
                 let message = match event {
                     Event::Message(opcode) => {
+                        let compressed = state.decoder.compressed();
                         let bytes = state.decoder.take_message();
-                        // A text message's bytes were validated as they arrived.
-                        Some(if opcode == frame::OP_TEXT {
-                            Message::Text(Message::Binary(bytes).into_text_lossy())
-                        } else {
-                            Message::Binary(bytes)
-                        })
+                        match inflate_message(bytes, compressed, max_message) {
+                            // An uncompressed text message's bytes were validated as they
+                            // arrived; an inflated one's are checked now.
+                            Ok(bytes) if opcode == frame::OP_TEXT => match String::from_utf8(bytes)
+                            {
+                                Ok(text) => Some(Message::Text(text)),
+                                Err(_) => {
+                                    event = Event::Fail(frame::CLOSE_INVALID_PAYLOAD);
+                                    None
+                                }
+                            },
+                            Ok(bytes) => Some(Message::Binary(bytes)),
+                            Err(code) => {
+                                event = Event::Fail(code);
+                                None
+                            }
+                        }
                     }
                     _ => None,
                 };
@@ -485,15 +603,21 @@ fn finish_handshake(handle: &TcpConnection, length: usize, request: &Request) ->
     let answer = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
         let established = connection.status == TcpConnection::STATUS_ESTABLISHED;
+        let deflate_wanted = connection.worker.websocket_deflate.get();
         let state = connection.websocket.as_mut()?;
         if !established || state.phase != Phase::Handshake {
             return None;
         }
         state.phase = Phase::Open;
-        let pending = state.handshake.take().unwrap_or_default();
-        let mut answer = Vec::with_capacity(160 + pending.headers.len() + pending.queued.len());
+        let mut pending = state.handshake.take().unwrap_or_default();
+        if deflate_wanted {
+            if let Some(line) = negotiate_deflate(state, request) {
+                pending.headers.extend_from_slice(line.as_bytes());
+            }
+        }
+        let mut answer = Vec::with_capacity(160 + pending.headers.len() + pending.held_bytes);
         handshake::switching_protocols(&accept, &pending.headers, &mut answer);
-        answer.extend_from_slice(&pending.queued);
+        pending.frame_held(state.framing(), &mut answer);
         // The request-head timeout ends with the handshake.
         reactor.set_deadline(handle.key(), None);
         Some(answer)
@@ -534,11 +658,33 @@ fn finish_client_handshake(
     length: usize,
     response: &HandshakeResponse,
 ) -> Advance {
+    let extensions = response.header("sec-websocket-extensions");
     let queued = with(|reactor| {
-        let state = reactor.connection_mut(handle)?.websocket.as_mut()?;
+        let connection = reactor.connection_mut(handle)?;
+        let offered = connection.worker.websocket_deflate.get();
+        let state = connection.websocket.as_mut()?;
+        if let Err(why) = client_deflate(state, offered, extensions) {
+            return Some(Err(why));
+        }
         state.phase = Phase::Open;
-        state.handshake.take().map(|pending| pending.queued)
+        let framing = state.framing();
+        Some(Ok(state.handshake.take().map(|pending| {
+            let mut frames = Vec::with_capacity(pending.held_bytes);
+            pending.frame_held(framing, &mut frames);
+            frames
+        })))
     });
+    let queued = match queued {
+        Some(Ok(queued)) => queued,
+        Some(Err(why)) => {
+            let message = format!("WebSocket handshake failed: {why}");
+            log::debug!("connection {}: {message}", handle.id());
+            connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+            connection_io::destroy(handle);
+            return Advance::Stop;
+        }
+        None => None,
+    };
     if let Some(queued) = queued.filter(|queued| !queued.is_empty()) {
         connection_io::send_raw(handle, &queued);
     }
@@ -570,10 +716,9 @@ pub(crate) fn encode(
     let Some(state) = connection.websocket.as_deref_mut() else {
         return Encoded::Refused("not a WebSocket connection");
     };
-    let mask = state.mask();
     match state.phase {
         Phase::Open => {
-            encode_message(state.binary, outbound, out, mask);
+            encode_message(state.framing(), outbound, out);
             Encoded::Write
         }
         Phase::Handshake => {
@@ -590,39 +735,41 @@ pub(crate) fn encode(
                     state.handshake = None;
                     return Encoded::Write;
                 }
-                return hold(state, Outbound::Response(response), max_queue, mask);
+                return hold(state, Outbound::Response(response), max_queue);
             }
-            hold(state, outbound, max_queue, mask)
+            hold(state, outbound, max_queue)
         }
         Phase::Refused | Phase::Closing => Encoded::Refused("the WebSocket connection is closing"),
     }
 }
 
 /// Queues a message until the handshake completes.
-fn hold(
-    state: &mut WebSocketState,
-    outbound: Outbound<'_>,
-    max_queue: usize,
-    mask: Option<[u8; 4]>,
-) -> Encoded {
-    let binary = state.binary;
+fn hold(state: &mut WebSocketState, outbound: Outbound<'_>, max_queue: usize) -> Encoded {
+    let framing = state.framing();
     let pending = state.handshake.get_or_insert_with(Box::default);
-    if pending.queued.len() >= max_queue {
+    if pending.held_bytes >= max_queue {
         return Encoded::Refused("the queue before the WebSocket handshake is full");
     }
-    encode_message(binary, outbound, &mut pending.queued, mask);
+    let (opcode, payload) = message_parts(framing.binary, outbound);
+    pending.held_bytes += payload.len();
+    pending.held.push((opcode, payload.into_owned()));
     Encoded::Held
 }
 
-fn encode_message(binary: bool, outbound: Outbound<'_>, out: &mut Vec<u8>, mask: Option<[u8; 4]>) {
+fn encode_message(framing: Framing, outbound: Outbound<'_>, out: &mut Vec<u8>) {
+    let (opcode, payload) = message_parts(framing.binary, outbound);
+    data_frame(framing, opcode, &payload, out);
+}
+
+/// A message's frame type and payload: a `Message` keeps its own type; other data is text
+/// unless the connection sends binary or the bytes are not UTF-8.
+fn message_parts(binary: bool, outbound: Outbound<'_>) -> (u8, Cow<'_, [u8]>) {
     let bytes: Cow<'_, [u8]> = match outbound {
         Outbound::WebSocket(Message::Text(text)) => {
-            frame::encode_frame(out, true, frame::OP_TEXT, text.as_bytes(), mask);
-            return;
+            return (frame::OP_TEXT, Cow::Owned(text.into_bytes()));
         }
         Outbound::WebSocket(Message::Binary(bytes)) => {
-            frame::encode_frame(out, true, frame::OP_BINARY, &bytes, mask);
-            return;
+            return (frame::OP_BINARY, Cow::Owned(bytes));
         }
         Outbound::Bytes(bytes) => bytes,
         Outbound::Response(response) => {
@@ -638,7 +785,31 @@ fn encode_message(binary: bool, outbound: Outbound<'_>, out: &mut Vec<u8>, mask:
     } else {
         frame::OP_BINARY
     };
-    frame::encode_frame(out, true, opcode, &bytes, mask);
+    (opcode, bytes)
+}
+
+impl Pending {
+    /// Frames the messages held during the handshake, in order, into `out`.
+    fn frame_held(self, framing: Framing, out: &mut Vec<u8>) {
+        for (opcode, payload) in self.held {
+            data_frame(framing, opcode, &payload, out);
+        }
+    }
+}
+
+/// One whole message in one frame: compressed (RSV1) when deflate was agreed and it pays.
+fn data_frame(framing: Framing, opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
+    let mask = framing.masked.then(client::mask);
+    #[cfg(feature = "deflate")]
+    if let Some(window) = framing.deflate {
+        if let Some(compressed) = deflate::compress(payload, window) {
+            let start = out.len();
+            frame::encode_frame(out, true, opcode, &compressed, mask);
+            out[start] |= 0x40;
+            return;
+        }
+    }
+    frame::encode_frame(out, true, opcode, payload, mask);
 }
 
 /// `close()` on an open WebSocket connection: the close frame (1000) to send before closing
@@ -749,20 +920,28 @@ mod tests {
 
     #[test]
     fn bytes_go_out_as_text_unless_binary_or_not_utf8() {
+        let binary = Framing {
+            binary: true,
+            ..Framing::default()
+        };
         let mut out = Vec::new();
-        encode_message(false, "hé".into(), &mut out, None);
+        encode_message(Framing::default(), "hé".into(), &mut out);
         assert_eq!(out[0], 0x81);
         out.clear();
-        encode_message(true, "hé".into(), &mut out, None);
+        encode_message(binary, "hé".into(), &mut out);
         assert_eq!(out[0], 0x82);
         out.clear();
-        encode_message(false, (&[0xffu8][..]).into(), &mut out, None);
+        encode_message(Framing::default(), (&[0xffu8][..]).into(), &mut out);
         assert_eq!(out[0], 0x82);
         out.clear();
-        encode_message(true, Message::Text("x".into()).into(), &mut out, None);
+        encode_message(binary, Message::Text("x".into()).into(), &mut out);
         assert_eq!(out, [0x81, 1, b'x']);
         out.clear();
-        encode_message(false, Message::Binary(vec![b'x']).into(), &mut out, None);
+        encode_message(
+            Framing::default(),
+            Message::Binary(vec![b'x']).into(),
+            &mut out,
+        );
         assert_eq!(out, [0x82, 1, b'x']);
     }
 }
