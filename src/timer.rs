@@ -113,7 +113,7 @@ impl Timer {
         reactor::with_running("Timer::once", |reactor| {
             reactor
                 .timers
-                .insert(interval, TimerCallback::Once(Box::new(callback)))
+                .insert(interval, TimerCallback::once(callback))
         })
     }
 
@@ -161,9 +161,24 @@ fn interval_from_seconds(seconds: f64, caller: &str) -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
+pub(crate) type Callback = Box<dyn FnMut(TimerId)>;
+
 pub(crate) enum TimerCallback {
-    Repeat(Box<dyn FnMut(TimerId)>),
-    Once(Box<dyn FnOnce()>),
+    Repeat(Callback),
+    /// A one-shot callback, wrapped so that it runs at most once (see [`TimerCallback::once`]):
+    /// both kinds are then one fat pointer, which keeps a timer's slot at 32 bytes.
+    Once(Callback),
+}
+
+impl TimerCallback {
+    pub(crate) fn once(callback: impl FnOnce() + 'static) -> TimerCallback {
+        let mut callback = Some(callback);
+        TimerCallback::Once(Box::new(move |_| {
+            if let Some(callback) = callback.take() {
+                callback()
+            }
+        }))
+    }
 }
 
 /// A due timer, taken out of the queue while its callback runs.
@@ -174,12 +189,15 @@ pub(crate) struct ScheduledTimer {
     pub(crate) callback: TimerCallback,
 }
 
-/// One live timer. Its callback is `None` while it runs.
+/// One live timer (32 bytes). Its callback is `None` while it runs. Its deadline is in its one
+/// queued entry (a timer is queued once, or not at all while its callback runs), and the
+/// generation tells a live entry from a deleted timer's.
 struct Slot {
     generation: u32,
-    deadline: Instant,
-    interval: Duration,
-    callback: Option<TimerCallback>,
+    once: bool,
+    /// The interval in nanoseconds (584 years at most).
+    interval: u64,
+    callback: Option<Callback>,
 }
 
 /// A queued deadline: `(deadline, slot, generation)`. Deleting a timer frees its slot at once and
@@ -230,11 +248,17 @@ enum Source {
 impl TimerQueue {
     pub(crate) fn insert(&mut self, interval: Duration, callback: TimerCallback) -> TimerId {
         self.generation = self.generation.wrapping_add(1).max(1);
+        let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        let interval = Duration::from_nanos(nanos);
         let deadline = Instant::now() + interval;
+        let (once, callback) = match callback {
+            TimerCallback::Repeat(callback) => (false, callback),
+            TimerCallback::Once(callback) => (true, callback),
+        };
         let key = self.slots.insert(Slot {
             generation: self.generation,
-            deadline,
-            interval,
+            once,
+            interval: nanos,
             callback: Some(callback),
         });
         let key = u32::try_from(key).expect("fewer than 2^32 timers");
@@ -352,7 +376,7 @@ impl TimerQueue {
             let Some(slot) = self.slots.get_mut(key as usize) else {
                 continue;
             };
-            if slot.generation != generation || slot.deadline != deadline {
+            if slot.generation != generation {
                 continue;
             }
             let Some(callback) = slot.callback.take() else {
@@ -361,8 +385,12 @@ impl TimerQueue {
             batch.push(ScheduledTimer {
                 id: TimerId::new(key, generation),
                 deadline,
-                interval: slot.interval,
-                callback,
+                interval: Duration::from_nanos(slot.interval),
+                callback: if slot.once {
+                    TimerCallback::Once(callback)
+                } else {
+                    TimerCallback::Repeat(callback)
+                },
             });
         }
     }
@@ -382,8 +410,8 @@ impl TimerQueue {
             return;
         };
         let deadline = next_deadline(timer.deadline, timer.interval, now);
-        slot.deadline = deadline;
-        slot.callback = Some(timer.callback);
+        let (TimerCallback::Repeat(callback) | TimerCallback::Once(callback)) = timer.callback;
+        slot.callback = Some(callback);
         self.enqueue(timer.interval, (deadline, key, generation));
     }
 
@@ -399,10 +427,10 @@ impl TimerQueue {
             return;
         }
         let slots = &self.slots;
-        let live = |&(deadline, key, generation): &Entry| {
+        let live = |&(_, key, generation): &Entry| {
             slots
                 .get(key as usize)
-                .is_some_and(|slot| slot.generation == generation && slot.deadline == deadline)
+                .is_some_and(|slot| slot.generation == generation)
         };
         self.heap.retain(|Reverse(entry)| live(entry));
         for lane in &mut self.lanes {
@@ -429,6 +457,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_timer_slot_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+        // As in the slab (an entry is vacant or holds a slot): the tag fits in a niche.
+        #[allow(dead_code)]
+        enum Entry {
+            Vacant(usize),
+            Occupied(Slot),
+        }
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    }
+
+    #[test]
     fn next_deadline_keeps_cadence_and_skips_whole_missed_ticks() {
         let start = Instant::now();
         let second = Duration::from_secs(1);
@@ -449,11 +489,8 @@ mod tests {
     #[test]
     fn queue_orders_by_deadline_and_skips_deleted() {
         let mut queue = TimerQueue::default();
-        let later = queue.insert(
-            Duration::from_millis(50),
-            TimerCallback::Once(Box::new(|| {})),
-        );
-        let sooner = queue.insert(Duration::ZERO, TimerCallback::Once(Box::new(|| {})));
+        let later = queue.insert(Duration::from_millis(50), TimerCallback::once(|| {}));
+        let sooner = queue.insert(Duration::ZERO, TimerCallback::once(|| {}));
         assert_eq!(queue.len(), 2);
         let mut batch = Vec::new();
         queue.take_due(Instant::now(), &mut batch);
@@ -469,9 +506,9 @@ mod tests {
     #[test]
     fn a_stale_id_never_reaches_a_later_timer_in_the_same_slot() {
         let mut queue = TimerQueue::default();
-        let first = queue.insert(Duration::from_secs(1), TimerCallback::Once(Box::new(|| {})));
+        let first = queue.insert(Duration::from_secs(1), TimerCallback::once(|| {}));
         assert!(queue.remove(first));
-        let second = queue.insert(Duration::from_secs(1), TimerCallback::Once(Box::new(|| {})));
+        let second = queue.insert(Duration::from_secs(1), TimerCallback::once(|| {}));
         assert_eq!(first.parts().0, second.parts().0, "the slot is reused");
         assert_ne!(first, second);
         assert!(!queue.remove(first));
@@ -482,17 +519,14 @@ mod tests {
     fn deleted_timers_heap_entries_are_compacted() {
         let mut queue = TimerQueue::default();
         for _ in 0..10_000 {
-            let id = queue.insert(
-                Duration::from_secs(60),
-                TimerCallback::Once(Box::new(|| {})),
-            );
+            let id = queue.insert(Duration::from_secs(60), TimerCallback::once(|| {}));
             queue.remove(id);
         }
         assert_eq!(queue.len(), 0);
         assert!(queue.queued <= 1025, "{} stale entries kept", queue.queued);
     }
     fn once() -> TimerCallback {
-        TimerCallback::Once(Box::new(|| {}))
+        TimerCallback::once(|| {})
     }
 
     fn repeat() -> TimerCallback {
@@ -545,9 +579,9 @@ mod tests {
             let deadline = start + Duration::from_millis(10 * u64::from(i));
             let key = queue.slots.insert(Slot {
                 generation: 1,
-                deadline,
-                interval: second,
-                callback: Some(repeat()),
+                once: false,
+                interval: 1_000_000_000,
+                callback: Some(Box::new(|_| {})),
             }) as u32;
             queue.enqueue(second, (deadline, key, 1));
         }
