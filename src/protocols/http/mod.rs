@@ -242,11 +242,14 @@ pub(crate) fn encode(
     outbound: Outbound<'_>,
     out: &mut Vec<u8>,
 ) -> Result<Option<bool>, &'static str> {
-    let options = EncodeOptions {
-        head_request: state.head_request,
-        close: !state.keep_alive,
-        range: state.range.as_deref(),
-    };
+    // Only a response's head reads these; an event on a stream does not.
+    fn options(state: &HttpState) -> EncodeOptions<'_> {
+        EncodeOptions {
+            head_request: state.head_request,
+            close: !state.keep_alive,
+            range: state.range.as_deref(),
+        }
+    }
     match outbound {
         Outbound::Bytes(bytes) => match state.streaming {
             Streaming::EventStream => {
@@ -261,7 +264,7 @@ pub(crate) fn encode(
             }
             Streaming::File => Err("a file is still being sent on this connection"),
             Streaming::None => {
-                let encoded = encode_body_response(&bytes, &options, out);
+                let encoded = encode_body_response(&bytes, &options(state), out);
                 Ok(start_response(state, encoded))
             }
         },
@@ -269,7 +272,7 @@ pub(crate) fn encode(
             if state.streaming != Streaming::None {
                 return Err("the previous response is still streaming on this connection");
             }
-            let encoded = response.encode(&options, out);
+            let encoded = response.encode(&options(state), out);
             Ok(start_response(state, encoded))
         }
         Outbound::Event(event) => {
