@@ -12,6 +12,10 @@
 # TOOL=cachegrind simulates a 32 KiB 8-way L1d (this machine's) and, as the last level, LL
 # (default 1 MiB 16-way: this machine's per-core L2; pass LL=33554432,16,64 for its 32 MiB L3).
 # SERVER=workerman (the seed_sse bench server) or mio_floor (benches/peers mio_sse, wheel mode).
+# With TOOL=callgrind it also prints the per-event code footprint: the 64-byte lines of machine
+# code executed, by the Δ between the two runs, at least once per two events. On a push server the
+# kernel's work in every `write` evicts the L1 instruction cache, so these lines are fetched again
+# for each event.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STREAMS=${STREAMS:-2000}
@@ -39,7 +43,7 @@ case $SERVER in
     *) echo "SERVER: workerman or mio_floor" >&2; exit 2 ;;
 esac
 case $TOOL in
-    callgrind) TOOL_ARGS=(--tool=callgrind) ;;
+    callgrind) TOOL_ARGS=(--tool=callgrind --dump-instr=yes --compress-pos=no) ;;
     cachegrind) TOOL_ARGS=(--tool=cachegrind --cache-sim=yes --D1=32768,8,64 "--LL=$LL") ;;
     *) echo "TOOL: callgrind or cachegrind" >&2; exit 2 ;;
 esac
@@ -79,6 +83,32 @@ echo "$SERVER, seed pattern, $STREAMS streams, $TOOL: $SHORT s: ${short[*]}; $LO
 per() { awk -v a="$1" -v b="$2" -v e="$events" 'BEGIN { printf "%.1f", (b - a) / e }'; }
 if [[ $TOOL == callgrind ]]; then
     echo "user-space instructions per pushed event: $(per "${short[1]}" "${long[1]}")" | tee -a "$OUT/summary.txt"
+    # The most often run instruction of each code line, per process file; the Δ between the runs.
+    python3 - "$OUT" "$SHORT" "$LONG" "$events" <<'PY' | tee -a "$OUT/summary.txt"
+import glob, sys
+out, short, long_, events = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+def lines(window):
+    counts = {}
+    for path in glob.glob(f"{out}/{window}s/callgrind.*"):
+        process = {}
+        skip = False
+        for raw in open(path, errors="replace"):
+            if raw.startswith("calls="):
+                skip = True  # the next line is the call's inclusive cost
+                continue
+            if raw[:2] == "0x":
+                if not skip:
+                    parts = raw.split()  # instruction address, source line, Ir
+                    key = int(parts[0], 16) >> 6
+                    process[key] = max(process.get(key, 0), int(parts[2]) if len(parts) > 2 else 0)
+            skip = False
+        for key, count in process.items():
+            counts[key] = counts.get(key, 0) + count
+    return counts
+a, b = lines(short), lines(long_)
+hot = sum(1 for key, count in b.items() if count - a.get(key, 0) >= 0.5 * events)
+print(f"code footprint per pushed event: {hot} lines of 64 bytes ({hot * 64} bytes)")
+PY
 else
     {
         echo "per pushed event: instructions $(per "${short[1]}" "${long[1]}")," \
