@@ -175,7 +175,8 @@ if [[ " $ONLY " == *" sse "* ]]; then
             sse_run seed axum "$streams" "$rep" http://127.0.0.1:18191/
             stop_server
             # examples/sse_broadcast.rs: one global 1 s timer, and five publishes timed for fan-out.
-            start_server 8090 "$BROADCAST"
+            # One process (COUNT=1): a publish reaches only the process that received it.
+            COUNT=1 start_server 8090 "$BROADCAST"
             sse_run broadcast workerman "$streams" "$rep" http://127.0.0.1:8090/events \
                 --publish-url http://127.0.0.1:8090/publish --publishes 5
             stop_server
@@ -189,8 +190,8 @@ fi
 
 if [[ " $ONLY " == *" storm "* ]]; then
     for rep in $(seq "$REPS"); do
-        # Publish back to back for STORM_SECS to STORM_SUBS subscribers.
-        start_server 8090 "$BROADCAST"
+        # Publish back to back for STORM_SECS to STORM_SUBS subscribers (one process, as above).
+        COUNT=1 start_server 8090 "$BROADCAST"
         sse_run storm workerman "$STORM_SUBS" "$rep" http://127.0.0.1:8090/events \
             --publish-url http://127.0.0.1:8090/publish --storm "$STORM_SECS" --duration 0
         stop_server

@@ -9,6 +9,13 @@
 //! ```
 //! Or open <http://127.0.0.1:8090/> in a browser.
 //!
+//! `COUNT=4 cargo run --release --example sse_broadcast` runs 4 worker processes on the one port
+//! (`reuse_port`: the kernel spreads the connections). Each process has its own hub, history and
+//! tick timer, so each still has one global timer, but **a publish reaches only the subscribers of
+//! the process that received the `POST`** (and `/disconnect` closes only that process's streams):
+//! processes share nothing. A real multi-process broadcast needs a channel between them (a
+//! `Channel`-style server, Redis pub/sub, ...), which this example does not have.
+//!
 //! - `GET /events` (or any request with `Accept: text/event-stream`) subscribes. The stream starts
 //!   with `retry: 1000`, so a browser reconnects one second after losing it; a reconnect carries
 //!   `Last-Event-ID`, and every event after that id still in the history is replayed first.
@@ -166,6 +173,17 @@ fn main() {
     let hub = SharedHub::default();
     let mut worker = Worker::new("http://0.0.0.0:8090");
     worker.set_name("sse_broadcast");
+    // The command line is Workerman's (start, stop, status, ...): the process count comes from
+    // the environment. Each process gets its copy of `hub`.
+    let count = std::env::var("COUNT")
+        .ok()
+        .and_then(|count| count.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    worker.set_count(count);
+    if count > 1 {
+        worker.set_reuse_port(true);
+    }
 
     let ticker = hub.clone();
     worker.on_worker_start(move |_worker| {

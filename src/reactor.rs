@@ -525,9 +525,9 @@ fn fire_timers() {
                 call_user(&|| format!("timer {id}"), || callback(id));
                 with(|reactor| reactor.timers.rearm(timer, now));
             }
-            TimerCallback::Once(callback) => {
+            TimerCallback::Once(mut callback) => {
                 with(|reactor| reactor.timers.finish(id));
-                call_user(&|| format!("timer {id}"), callback);
+                call_user(&|| format!("timer {id}"), move || callback(id));
             }
         }
     }

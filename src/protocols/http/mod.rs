@@ -6,6 +6,7 @@
 //! answers in request order for pipelined requests, streaming responses (event streams, chunked
 //! bodies, large files) during which the next request waits, and the head / idle timeouts.
 
+use std::cell::RefCell;
 use std::io;
 use std::time::Duration;
 
@@ -75,7 +76,7 @@ pub(crate) enum Streaming {
 /// One HTTP connection's state.
 #[derive(Default)]
 pub(crate) struct HttpState {
-    pub(crate) parser: RequestParser,
+    pub(crate) parser: ParserSlot,
     /// A request was delivered and its response is not complete: later requests wait.
     pub(crate) awaiting_response: bool,
     pub(crate) streaming: Streaming,
@@ -94,6 +95,83 @@ pub(crate) struct HttpState {
     pub(crate) file: Option<Box<FileStream>>,
 }
 
+/// Parsers kept for reuse by a thread's connections.
+const PARSER_POOL: usize = 64;
+
+thread_local! {
+    // The boxes themselves are what is reused (moved into and out of connections).
+    #[allow(clippy::vec_box)]
+    static PARSERS: RefCell<Vec<Box<RequestParser>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A connection's request parser, in a box taken when its first request arrives and given back
+/// when a streaming response starts (an event stream never ends, and no request is parsed while
+/// a response streams) or the connection goes. The boxes go to a small per-thread pool, so
+/// neither requests nor, in steady state, new connections allocate one; a slot holding 64 bytes
+/// of parser state inline in every connection would be idle in every open event stream.
+#[derive(Default)]
+pub(crate) struct ParserSlot(Option<Box<RequestParser>>);
+
+impl ParserSlot {
+    /// The parser, taken from the pool (or made) if the slot is empty.
+    pub(crate) fn get(&mut self) -> &mut RequestParser {
+        self.0.get_or_insert_with(|| {
+            PARSERS
+                .try_with(|pool| pool.try_borrow_mut().ok()?.pop())
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        })
+    }
+
+    /// Whether the head of the request in progress is complete (not while none is).
+    pub(crate) fn head_complete(&self) -> bool {
+        self.0.as_ref().is_some_and(|parser| parser.head_complete())
+    }
+
+    /// Whether the client of the request in progress waits for `100 Continue`.
+    pub(crate) fn expects_continue(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|parser| parser.expects_continue())
+    }
+
+    /// Builds the request the parser just framed (see [`RequestParser::decode`]).
+    pub(crate) fn decode(&mut self, raw: Vec<u8>) -> Request {
+        self.get().decode(raw)
+    }
+
+    /// Gives the parser back to the pool (reset); the next request takes one again.
+    pub(crate) fn release(&mut self) {
+        let Some(mut parser) = self.0.take() else {
+            return;
+        };
+        *parser = RequestParser::default();
+        let _ = PARSERS.try_with(|pool| {
+            let Ok(mut pool) = pool.try_borrow_mut() else {
+                return;
+            };
+            if pool.len() < PARSER_POOL {
+                if pool.capacity() == 0 {
+                    pool.reserve_exact(PARSER_POOL);
+                }
+                pool.push(parser);
+            }
+        });
+    }
+
+    #[cfg(test)]
+    fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Drop for ParserSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// The next request's length in `data`, or `None` while incomplete.
 pub(crate) fn input(
     connection: &mut crate::connection::Connection,
@@ -103,7 +181,7 @@ pub(crate) fn input(
         max_header_size: MAX_HEADER_SIZE,
         max_package_size: connection.max_package_size,
     };
-    connection.http.parser.input(data, &limits)
+    connection.http.parser.get().input(data, &limits)
 }
 
 /// Builds the request from its bytes and starts answering it: later requests wait for its
@@ -164,11 +242,14 @@ pub(crate) fn encode(
     outbound: Outbound<'_>,
     out: &mut Vec<u8>,
 ) -> Result<Option<bool>, &'static str> {
-    let options = EncodeOptions {
-        head_request: state.head_request,
-        close: !state.keep_alive,
-        range: state.range.as_deref(),
-    };
+    // Only a response's head reads these; an event on a stream does not.
+    fn options(state: &HttpState) -> EncodeOptions<'_> {
+        EncodeOptions {
+            head_request: state.head_request,
+            close: !state.keep_alive,
+            range: state.range.as_deref(),
+        }
+    }
     match outbound {
         Outbound::Bytes(bytes) => match state.streaming {
             Streaming::EventStream => {
@@ -183,7 +264,7 @@ pub(crate) fn encode(
             }
             Streaming::File => Err("a file is still being sent on this connection"),
             Streaming::None => {
-                let encoded = encode_body_response(&bytes, &options, out);
+                let encoded = encode_body_response(&bytes, &options(state), out);
                 Ok(start_response(state, encoded))
             }
         },
@@ -191,7 +272,7 @@ pub(crate) fn encode(
             if state.streaming != Streaming::None {
                 return Err("the previous response is still streaming on this connection");
             }
-            let encoded = response.encode(&options, out);
+            let encoded = response.encode(&options(state), out);
             Ok(start_response(state, encoded))
         }
         Outbound::Event(event) => {
@@ -233,6 +314,8 @@ fn start_response(state: &mut HttpState, encoded: Encoded) -> Option<bool> {
             state.streaming = Streaming::File;
         }
     }
+    // No request is parsed until the stream ends (an event stream never does).
+    state.parser.release();
     None
 }
 
@@ -314,4 +397,45 @@ pub(crate) fn encode_standalone(response: Response, out: &mut Vec<u8>) {
         range: None,
     };
     let _ = response.encode(&options, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_stream_gives_its_parser_back_and_the_next_connection_reuses_it() {
+        let mut state = HttpState::default();
+        assert!(!state.parser.is_held());
+        let raw = b"GET /events HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+        let limits = Limits {
+            max_header_size: MAX_HEADER_SIZE,
+            max_package_size: 1 << 20,
+        };
+        assert_eq!(state.parser.get().input(&raw, &limits), Ok(Some(raw.len())));
+        let request = state.parser.decode(raw);
+        assert!(state.parser.is_held(), "kept for the next request");
+        let pointer: *const RequestParser = state.parser.get();
+        let head = Response::new(200, [("Content-Type", "text/event-stream")], "");
+        let mut out = Vec::new();
+        encode(&mut state, Outbound::Response(head), &mut out).unwrap();
+        assert_eq!(state.streaming, Streaming::EventStream);
+        assert!(!state.parser.is_held(), "released while the stream lasts");
+        drop(request);
+        let mut next = HttpState::default();
+        assert!(
+            std::ptr::eq(next.parser.get(), pointer),
+            "taken from the pool"
+        );
+        assert!(!next.parser.head_complete());
+    }
+
+    #[test]
+    fn http_state_stays_small() {
+        assert!(
+            std::mem::size_of::<HttpState>() <= 40,
+            "{}",
+            std::mem::size_of::<HttpState>()
+        );
+    }
 }

@@ -129,17 +129,26 @@ impl ServerSentEvents {
         out
     }
 
-    /// Appends the wire bytes to `out` without allocating.
+    /// Appends the wire bytes to `out` (growing it at most once).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        let text_len = |text: &Option<Cow<'static, str>>| text.as_deref().map_or(0, str::len);
+        // Room for the common case (one line a field); more lines grow the buffer as they go.
+        out.reserve(
+            text_len(&self.comment)
+                + text_len(&self.event)
+                + text_len(&self.data)
+                + self.id.as_ref().map_or(0, |id| id.as_bytes().len())
+                + 64,
+        );
         let start = out.len();
         if let Some(comment) = &self.comment {
             for_each_line(comment, |line| push_field(out, b"", line));
         }
         if let Some(event) = &self.event {
-            push_stripped_field(out, b"event", event, b"\r\n");
+            push_stripped_field(out, b"event", event.as_bytes(), b"\r\n");
         }
-        if let Some(id) = self.id.as_ref().map(EventId::as_str) {
-            push_stripped_field(out, b"id", id, b"\r\n\0");
+        if let Some(id) = &self.id {
+            push_stripped_field(out, b"id", id.as_bytes(), b"\r\n\0");
         }
         if let Some(retry) = self.retry {
             out.extend_from_slice(b"retry: ");
@@ -164,9 +173,9 @@ impl fmt::Display for ServerSentEvents {
     }
 }
 
-/// `name: value\n` (`: value\n` for a comment).
+/// `name: value\n` (`: value\n` for a comment). Inlined, so the name is a constant.
+#[inline(always)]
 fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.reserve(name.len() + value.len() + 3);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -187,15 +196,17 @@ enum EventId {
 }
 
 impl EventId {
-    fn as_str(&self) -> &str {
+    fn as_bytes(&self) -> &[u8] {
         match self {
-            // Only whole `str`s are ever copied in, so the bytes are UTF-8.
-            EventId::Inline { bytes, length } => {
-                std::str::from_utf8(&bytes[..*length as usize]).unwrap_or_default()
-            }
-            EventId::Heap(text) => text,
-            EventId::Empty => "",
+            EventId::Inline { bytes, length } => &bytes[..*length as usize],
+            EventId::Heap(text) => text.as_bytes(),
+            EventId::Empty => b"",
         }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever copied in, so the bytes are UTF-8.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
@@ -240,13 +251,17 @@ impl PartialEq for EventId {
 
 impl Eq for EventId {}
 
-/// `name: value\n` with the `removed` bytes left out of the value. They are ASCII, and an ASCII
-/// byte never occurs inside a multi-byte UTF-8 sequence, so cutting there keeps the text valid.
-fn push_stripped_field(out: &mut Vec<u8>, name: &[u8], value: &str, removed: &[u8]) {
+/// `name: value\n` with the `removed` bytes left out of the value. They are ASCII control
+/// characters (at most CR), and an ASCII byte never occurs inside a multi-byte UTF-8 sequence,
+/// so cutting there keeps the text valid. Inlined, so the name and the set are constants.
+#[inline(always)]
+fn push_stripped_field(out: &mut Vec<u8>, name: &[u8], value: &[u8], removed: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    let value = value.as_bytes();
-    if value.iter().any(|byte| removed.contains(byte)) {
+    if value
+        .iter()
+        .any(|&byte| byte <= b'\r' && removed.contains(&byte))
+    {
         for piece in value.split(|byte| removed.contains(byte)) {
             out.extend_from_slice(piece);
         }

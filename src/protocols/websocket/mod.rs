@@ -355,7 +355,10 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
                 Ok(Some(length)) => {
                     let mut raw = http::take_buffer(length);
                     raw.extend_from_slice(&data[..length]);
-                    Step::Handshake(length, connection.http.parser.decode(raw))
+                    let request = connection.http.parser.decode(raw);
+                    // Nothing more is parsed as HTTP on this connection.
+                    connection.http.parser.release();
+                    Step::Handshake(length, request)
                 }
                 Err(error) => Step::HttpError(error),
             }),

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One SSE run at scale with the server's user/system CPU and context switches beside the
+# generator's figures: what docs/benchmarks.md "Issue 6" tables were made with.
+#
+#   bash benches/sse_round.sh workerman 50000 4 out.csv            # seed pattern, seed_sse
+#   bash benches/sse_round.sh mio_floor 50000 4 out.csv            # mio_sse --mode wheel
+#   SCENARIO=broadcast bash benches/sse_round.sh workerman 50000 4 out.csv   # sse_broadcast, COUNT=4
+#   SCENARIO=broadcast bash benches/sse_round.sh mio_floor 50000 4 out.csv   # mio_sse --mode global
+#   SEED_EXE=/other/build/seed_sse-<hash> bash benches/sse_round.sh workerman_before 50000 4 out.csv
+#
+# Alternate servers round after round. Needs the release builds (cargo bench --no-run, cargo
+# build --release --example sse_broadcast, the peers crate).
+set -u
+cd "$(dirname "$0")/.."
+ulimit -n "$(ulimit -Hn)"
+SCENARIO=${SCENARIO:-seed}
+json=$(cargo bench --no-run --message-format=json 2>/dev/null)
+L=$(grep -o '"executable":"[^"]*/sse_load-[0-9a-f]*"' <<<"$json" | head -1 | cut -d'"' -f4)
+SEED=${SEED_EXE:-$(grep -o '"executable":"[^"]*/seed_sse-[0-9a-f]*"' <<<"$json" | head -1 | cut -d'"' -f4)}
+server=$1 streams=$2 count=$3 csv=$4
+echo "== $SCENARIO $server $streams streams, $count processes; $(uptime)"
+path=
+if [[ $server == workerman* && $SCENARIO == seed ]]; then
+    PORT=18080 INTERVAL=2 COUNT=$count $SEED start >/tmp/sse_round.server.log 2>&1 &
+    port=18080
+elif [[ $server == workerman* ]]; then
+    COUNT=$count target/release/examples/sse_broadcast start >/tmp/sse_round.server.log 2>&1 &
+    port=8090 path=events
+elif [[ $SCENARIO == seed ]]; then
+    benches/peers/target/release/mio_sse --port 18190 --interval 2 --mode wheel --count "$count" \
+        >/tmp/sse_round.server.log 2>&1 &
+    port=18190
+else
+    benches/peers/target/release/mio_sse --port 18190 --interval 1 --mode global --count "$count" \
+        >/tmp/sse_round.server.log 2>&1 &
+    port=18190
+fi
+pid=$!
+sleep 1.5
+"$L" run --url "http://127.0.0.1:$port/$path" --streams "$streams" --rate 5000 --server-pid "$pid" \
+    --scenario "$SCENARIO" --server "$server" --duration 10 --csv "$csv" >/tmp/sse_round.load.txt 2>&1 &
+load=$!
+# Ramp, 3 s warm-up, 3 s into the 10 s window: 6 s of readings.
+sleep $((streams / 5000 + 3 + 3))
+pids="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
+snap() {
+    for p in $pids; do
+        awk '/^voluntary/{v=$2} /^nonvoluntary/{n=$2} END{printf "%d %d ", v, n}' "/proc/$p/status"
+        awk '{print $14, $15}' "/proc/$p/stat"
+    done | awk '{v+=$1; n+=$2; u+=$3; s+=$4} END {print v, n, u, s}'
+}
+a=$(snap)
+sleep 6
+b=$(snap)
+wait "$load"
+grep -E "held|failures|events_per_s|gap_p99|rss_per_stream|cpu_per_event" /tmp/sse_round.load.txt | tr -s ' ' | tr '\n' ';'
+echo
+echo "$a $b" | awk '{printf "   per s: voluntary %.0f involuntary %.0f user %.1f sys %.1f (ticks of 10 ms)\n",
+    ($5-$1)/6, ($6-$2)/6, ($7-$3)/6, ($8-$4)/6}'
+if [[ $server == workerman* ]]; then kill -INT "$pid"; else kill -TERM "$pid"; fi
+wait "$pid" 2>/dev/null
+sleep 2
