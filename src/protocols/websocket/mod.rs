@@ -411,13 +411,7 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
         Some(Step::Upgraded(length, response)) => {
             finish_client_handshake(handle, length, &response)
         }
-        Some(Step::UpgradeFailed(why)) => {
-            let message = format!("WebSocket handshake failed: {why}");
-            log::debug!("connection {}: {message}", handle.id());
-            connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-            connection_io::destroy(handle);
-            Advance::Stop
-        }
+        Some(Step::UpgradeFailed(why)) => upgrade_failed(handle, &why),
         Some(Step::Frame(consumed, event, message)) => on_event(handle, consumed, event, message),
     }
 }
@@ -511,15 +505,29 @@ fn is_open(handle: &TcpConnection) -> bool {
     })
 }
 
-/// Sends a ping or pong frame built on the stack (masked on a client).
-fn send_control(handle: &TcpConnection, opcode: u8, payload: &Control) {
-    let payload = payload.payload();
-    let mask = with(|reactor| {
+/// A masking key for a control frame on this connection: fresh on a client, none on a server.
+fn control_mask(handle: &TcpConnection) -> Option<[u8; 4]> {
+    with(|reactor| {
         reactor
             .connection(handle)
             .and_then(|connection| connection.websocket.as_ref())
             .and_then(|state| state.mask())
-    });
+    })
+}
+
+/// A `ws://` client's handshake failed: `on_error(CONNECT_FAIL)`, then the connection goes.
+fn upgrade_failed(handle: &TcpConnection, why: &str) -> Advance {
+    let message = format!("WebSocket handshake failed: {why}");
+    log::debug!("connection {}: {message}", handle.id());
+    connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    connection_io::destroy(handle);
+    Advance::Stop
+}
+
+/// Sends a ping or pong frame built on the stack (masked on a client).
+fn send_control(handle: &TcpConnection, opcode: u8, payload: &Control) {
+    let payload = payload.payload();
+    let mask = control_mask(handle);
     let mut wire = [0u8; 6 + frame::MAX_CONTROL_PAYLOAD];
     wire[0] = 0x80 | opcode;
     wire[1] = payload.len() as u8;
@@ -541,12 +549,7 @@ fn send_control(handle: &TcpConnection, opcode: u8, payload: &Control) {
 
 /// A close frame with `code` (none: empty), masked on a client.
 fn close_answer(handle: &TcpConnection, code: Option<u16>) -> Vec<u8> {
-    let mask = with(|reactor| {
-        reactor
-            .connection(handle)
-            .and_then(|connection| connection.websocket.as_ref())
-            .and_then(|state| state.mask())
-    });
+    let mask = control_mask(handle);
     let mut answer = Vec::with_capacity(8);
     frame::encode_close(&mut answer, code, "", mask);
     answer
@@ -679,13 +682,7 @@ fn finish_client_handshake(
     });
     let queued = match queued {
         Some(Ok(queued)) => queued,
-        Some(Err(why)) => {
-            let message = format!("WebSocket handshake failed: {why}");
-            log::debug!("connection {}: {message}", handle.id());
-            connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-            connection_io::destroy(handle);
-            return Advance::Stop;
-        }
+        Some(Err(why)) => return upgrade_failed(handle, &why),
         None => None,
     };
     if let Some(queued) = queued.filter(|queued| !queued.is_empty()) {
