@@ -193,3 +193,22 @@ impl HttpClient {
         peer_closes(&mut self.reader)
     }
 }
+
+/// The path of an installed program that a test needs (`redis-server`, `nginx`, ...), found on
+/// `PATH` or in the usual system directories. A missing one fails the test, naming the command
+/// that installs it: no test is skipped silently.
+pub fn require_program(program: &str) -> std::path::PathBuf {
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    let directories = std::env::split_paths(&search)
+        .chain(["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin"].map(std::path::PathBuf::from));
+    for directory in directories {
+        let candidate = directory.join(program);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "this test needs `{program}`, which is not installed: run `bash tests/run.sh` (it installs \
+         every tool the tests use, from Debian's packages) or `apt-get install` its package"
+    )
+}
