@@ -429,3 +429,49 @@ fn eviction_works_with_an_endless_idle_timeout() {
         "the longest idle peer made room"
     );
 }
+
+/// Regression: datagrams handled in one turn share the turn's time, and a peer heard from twice
+/// in one turn kept its first place in the eviction order, so it could be evicted as the longest
+/// idle although it had just been heard from.
+#[test]
+fn a_peer_heard_from_again_in_the_same_turn_is_not_the_longest_idle() {
+    let (sender, closes) = mpsc::channel();
+    let server = start(move || {
+        let mut worker = Worker::new("udp://127.0.0.1:0");
+        worker.set_max_connections(2);
+        worker.on_close(move |connection| sender.send(connection.id()).unwrap());
+        worker.on_message(|connection: &TcpConnection, data: Vec<u8>| {
+            if data == b"hold" {
+                // Holds the reactor, so the datagrams sent meanwhile are read in this turn.
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            connection.send(format!("{}", connection.id()));
+        });
+        worker
+    });
+    let address = server.local_address();
+    let keeper = client();
+    let (first, second) = (client(), client());
+    keeper.send_to(b"hold", address).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    first.send_to(b"x", address).unwrap();
+    keeper.send_to(b"k", address).unwrap();
+    second.send_to(b"x", address).unwrap();
+    let keeper_id = text(receive(&keeper));
+    assert_eq!(
+        text(receive(&keeper)),
+        keeper_id,
+        "the keeper kept its peer"
+    );
+    let first_id = text(receive(&first));
+    let _second_id = text(receive(&second));
+    let evicted = closes
+        .recv_timeout(Duration::from_secs(2))
+        .expect("a peer was evicted to make room for `second`");
+    assert_eq!(
+        evicted.to_string(),
+        first_id,
+        "the longest idle, `first`, was evicted"
+    );
+    assert_eq!(text(ask(&keeper, address, b"k")), keeper_id);
+}

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::io::{self as connection_io, Actions};
 use super::stream::{Listen, Stream};
@@ -34,12 +34,23 @@ const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// A `udp://` worker's socket and its peers.
 pub(crate) struct UdpListener {
     pub(crate) socket: mio::net::UdpSocket,
-    /// Each remote address's peer: slab key and connection id.
-    peers: HashMap<SocketAddr, (usize, u64)>,
-    /// Peers in the order they were last heard from, oldest first: (key, id, the deadline that
-    /// hearing set). An entry is current only while the peer's deadline is still that one; stale
-    /// entries are skipped, and dropped once they outnumber the peers.
-    recency: VecDeque<(usize, u64, Instant)>,
+    /// Each remote address's peer.
+    peers: HashMap<SocketAddr, Peer>,
+    /// Peers in the order they were last heard from, oldest first: (address, the number of that
+    /// hearing). An entry is current only while it is its peer's last hearing; stale entries are
+    /// skipped, and dropped once they outnumber the peers.
+    recency: VecDeque<(SocketAddr, u64)>,
+    /// Hearings so far, numbering the entries of `recency`. A number, not a time: several
+    /// datagrams handled in one turn share the turn's time but are still heard in order.
+    hearings: u64,
+}
+
+/// A remote address's peer: its slab key, connection id and last hearing (see `recency`).
+#[derive(Clone, Copy)]
+struct Peer {
+    key: usize,
+    id: u64,
+    last_heard: u64,
 }
 
 impl UdpListener {
@@ -48,6 +59,7 @@ impl UdpListener {
             socket,
             peers: HashMap::new(),
             recency: VecDeque::new(),
+            hearings: 0,
         }
     }
 }
@@ -143,7 +155,7 @@ fn receive(reactor: &mut Reactor, index: usize, buffer: &mut [u8]) -> Received {
         return Received::Dropped;
     }
     let known = udp.peers.get(&from).copied();
-    if let Some((key, id)) = known {
+    if let Some(Peer { key, id, .. }) = known {
         let handle = TcpConnection::new(key, id);
         let Some(connection) = reactor.connection_mut(&handle) else {
             // Cannot happen (destroy forgets the peer); recover by starting afresh.
@@ -190,12 +202,19 @@ fn plan_new(reactor: &mut Reactor, index: usize, from: SocketAddr, length: usize
         };
     }
     // The longest idle: the oldest current entry of the recency queue.
-    while let Some((key, id, stamp)) = udp.recency.pop_front() {
-        let current = connections.get(key).is_some_and(|connection| {
-            connection.id == id
-                && connection.deadline == Some(stamp)
-                && connection.status == TcpConnection::STATUS_ESTABLISHED
-        });
+    while let Some((address, hearing)) = udp.recency.pop_front() {
+        let Some(&Peer {
+            key,
+            id,
+            last_heard,
+        }) = udp.peers.get(&address)
+        else {
+            continue;
+        };
+        let current = last_heard == hearing
+            && connections.get(key).is_some_and(|connection| {
+                connection.id == id && connection.status == TcpConnection::STATUS_ESTABLISHED
+            });
         if current {
             return Received::New {
                 from,
@@ -241,45 +260,46 @@ fn associate(
     connection.bytes_read = length as u64;
     entry.insert(connection);
     reactor.statistics.connection_count += 1;
-    listener(reactor, index)?.peers.insert(from, (key, id));
+    let peer = Peer {
+        key,
+        id,
+        last_heard: 0,
+    };
+    listener(reactor, index)?.peers.insert(from, peer);
     let handle = TcpConnection::new(key, id);
     touch(reactor, index, &handle);
     Some(handle)
 }
 
-/// The peer was heard from: its idle deadline moves to now + the keep-alive timeout.
+/// The peer was heard from: it goes to the back of the eviction order, and its idle deadline
+/// moves to now + the keep-alive timeout.
 fn touch(reactor: &mut Reactor, index: usize, handle: &TcpConnection) {
     let now = reactor.now;
     let Some(connection) = reactor.connection(handle) else {
         return;
     };
-    // A timeout of years means never; capped, it still orders the peers for eviction.
+    let address = connection.remote_address;
+    // A timeout of years means never; capped, it still ends an idle peer some day.
     let timeout = (connection.worker.http_settings.get().keep_alive_timeout).min(LONGEST_TIMEOUT);
     let deadline = now.checked_add(timeout);
-    if connection.deadline == deadline {
-        return;
+    if connection.deadline != deadline {
+        reactor.set_deadline(handle.key(), deadline);
     }
-    reactor.set_deadline(handle.key(), deadline);
-    let live = reactor.connections.len();
-    let Reactor {
-        listeners,
-        connections,
-        ..
-    } = reactor;
-    let Some(Listen::Udp(udp)) = listeners
-        .get_mut(index)
-        .map(|listener| &mut listener.socket)
-    else {
+    let Some(udp) = listener(reactor, index) else {
         return;
     };
-    if let Some(deadline) = deadline {
-        udp.recency.push_back((handle.key(), handle.id(), deadline));
-    }
-    if udp.recency.len() > 2 * live + 64 {
-        udp.recency.retain(|&(key, id, stamp)| {
-            connections
-                .get(key)
-                .is_some_and(|connection| connection.id == id && connection.deadline == Some(stamp))
+    let Some(peer) = udp.peers.get_mut(&address) else {
+        return;
+    };
+    udp.hearings += 1;
+    peer.last_heard = udp.hearings;
+    udp.recency.push_back((address, udp.hearings));
+    if udp.recency.len() > 2 * udp.peers.len() + 64 {
+        let peers = &udp.peers;
+        udp.recency.retain(|(address, hearing)| {
+            peers
+                .get(address)
+                .is_some_and(|peer| peer.last_heard == *hearing)
         });
     }
 }
@@ -430,11 +450,7 @@ pub(crate) fn forget(reactor: &mut Reactor, index: usize, key: usize) {
         return;
     };
     if let Some(udp) = listener(reactor, index) {
-        if udp
-            .peers
-            .get(&address)
-            .is_some_and(|&(peer_key, _)| peer_key == key)
-        {
+        if udp.peers.get(&address).is_some_and(|peer| peer.key == key) {
             udp.peers.remove(&address);
         }
     }
