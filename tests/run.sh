@@ -8,6 +8,8 @@
 #       redis-server, redis-tools    a real Redis for the Redis client and its tools
 #       nginx, libnginx-mod-nchan    a real reverse proxy (tests/deploy_nginx.rs, docs/deploy.md)
 #       curl                         an independent HTTP client
+#       logrotate, systemd           docs/deploy/'s logrotate config and systemd unit, checked by
+#                                    tests/deploy_service.rs (systemd-analyze verify)
 #     Their services are not started by the install.
 #   - npm packages of the browser harness: `npm ci --prefix tests/browser` (playwright-core; it
 #     drives Debian's Chromium, no browser download).
@@ -30,6 +32,8 @@ debian_packages=(
     "nginx:/usr/sbin/nginx"
     "libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so"
     "curl:/usr/bin/curl"
+    "logrotate:/usr/sbin/logrotate"
+    "systemd:/usr/bin/systemd-analyze"
 )
 # Python module → its PyPI package.
 python_packages=(
