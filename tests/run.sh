@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every test on a fresh Debian machine: `bash tests/run.sh`.
 #
-# It installs what the tests use when it is missing, then runs `cargo test` (arguments are passed
-# on: `bash tests/run.sh --test sse`). What it may install:
+# It installs what the tests use when it is missing, then runs `cargo test --no-fail-fast` (every
+# test binary, even after one fails; arguments are passed on: `bash tests/run.sh --test sse`).
+# What it may install:
 #   - Debian packages (apt-get, as root; `apt-get update` only when one is missing):
 #       chromium                     headless browser for tests/browser.rs
 #       redis-server, redis-tools    a real Redis for the Redis client and its tools
@@ -112,7 +113,7 @@ if [ "${#missing_python[@]}" -gt 0 ]; then
         python3 -m pip install --quiet --break-system-packages "${missing_python[@]}" </dev/null
 fi
 
-section "cargo test $*"
-cargo test "$@"
+section "cargo test --no-fail-fast $*"
+cargo test --no-fail-fast "$@"
 
 section "tests ok"
