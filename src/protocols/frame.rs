@@ -48,6 +48,12 @@ pub fn decode(package: &[u8]) -> Vec<u8> {
 
 /// Appends the 4-byte length (payload + 4) and the payload.
 ///
+/// ```
+/// let mut out = Vec::new();
+/// workerman::protocols::frame::encode(b"x", &mut out);
+/// assert_eq!(out, b"\x00\x00\x00\x05x");
+/// ```
+///
 /// # Panics
 /// If the payload does not fit a `u32` length (4 GiB), which no `max_package_size` allows.
 pub fn encode(data: &[u8], out: &mut Vec<u8>) {

@@ -84,10 +84,79 @@ pub trait Protocol: 'static {
     /// What `on_message` receives.
     type Message: 'static;
     /// How many bytes the package at the start of `buffer` takes; see [`Input`].
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use workerman::protocols::{Input, Protocol, Text};
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let server = Worker::spawn(|| {
+    ///     let mut worker = Worker::new("tcp://127.0.0.1:0");
+    ///     worker.on_connect(|connection: &TcpConnection| {
+    ///         // A text:// package is one line: 3 bytes here; "rest" waits for its line end.
+    ///         assert_eq!(Text.input(b"hi\nrest", connection), Input::Package(3));
+    ///         assert_eq!(Text.input(b"rest", connection), Input::NeedMore);
+    ///         connection.close_with("checked"); // not reached if an assertion panics
+    ///     });
+    ///     worker
+    /// })
+    /// .unwrap();
+    /// let mut client = std::net::TcpStream::connect(server.local_address()).unwrap();
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).unwrap();
+    /// assert_eq!(answer, "checked");
+    /// server.stop();
+    /// ```
     fn input(&self, buffer: &[u8], connection: &TcpConnection) -> Input;
     /// Turns one whole package (exactly the length `input` reported) into a message.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use workerman::protocols::{Protocol, Text};
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let server = Worker::spawn(|| {
+    ///     let mut worker = Worker::new("tcp://127.0.0.1:0");
+    ///     worker.on_connect(|connection: &TcpConnection| {
+    ///         // text:// strips the line end.
+    ///         assert_eq!(Text.decode(b"hi\r\n", connection), "hi");
+    ///         connection.close_with("checked"); // not reached if an assertion panics
+    ///     });
+    ///     worker
+    /// })
+    /// .unwrap();
+    /// let mut client = std::net::TcpStream::connect(server.local_address()).unwrap();
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).unwrap();
+    /// assert_eq!(answer, "checked");
+    /// server.stop();
+    /// ```
     fn decode(&self, package: &[u8], connection: &TcpConnection) -> Self::Message;
     /// Appends the wire form of `data` to `out`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use workerman::protocols::{Protocol, Text};
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let server = Worker::spawn(|| {
+    ///     let mut worker = Worker::new("tcp://127.0.0.1:0");
+    ///     worker.on_connect(|connection: &TcpConnection| {
+    ///         // text:// adds the line end.
+    ///         let mut out = Vec::new();
+    ///         Text.encode(b"hi", connection, &mut out);
+    ///         assert_eq!(out, b"hi\n");
+    ///         connection.close_with("checked"); // not reached if an assertion panics
+    ///     });
+    ///     worker
+    /// })
+    /// .unwrap();
+    /// let mut client = std::net::TcpStream::connect(server.local_address()).unwrap();
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).unwrap();
+    /// assert_eq!(answer, "checked");
+    /// server.stop();
+    /// ```
     fn encode(&self, data: &[u8], connection: &TcpConnection, out: &mut Vec<u8>);
 }
 

@@ -1,7 +1,8 @@
 //! `http://`: HTTP/1.1 on the reactor, with Server-Sent Events.
 //!
-//! The codec is split by responsibility: [`parser`] frames and validates requests, [`Request`]
-//! reads them lazily, [`Response`], [`ServerSentEvents`] and [`Chunk`] are what handlers send.
+//! The codec is split by responsibility: the (private) `parser` module frames and validates
+//! requests, [`Request`] reads them lazily, [`Response`], [`ServerSentEvents`] and [`Chunk`] are
+//! what handlers send.
 //! This module holds the per-connection state that ties them together: keep-alive (RFC 9112),
 //! answers in request order for pipelined requests, streaming responses (event streams, chunked
 //! bodies, large files) during which the next request waits, and the head / idle timeouts.

@@ -61,6 +61,14 @@ pub enum Role {
 }
 
 /// A frame header as it appears on the wire (not yet checked against the protocol's rules).
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{parse_header, Header};
+/// // A final, unmasked binary frame of 3 bytes.
+/// let header = parse_header(&[0x82, 0x03]).unwrap();
+/// let expected = Header { fin: true, rsv: 0, opcode: 2, mask: None, payload_len: 3, header_len: 2 };
+/// assert_eq!(header, expected);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     /// The FIN bit: the last frame of a message.
@@ -283,6 +291,14 @@ fn utf8_step(state: u8, byte: u8) -> u8 {
 
 impl Utf8Validator {
     /// Takes the next bytes; `false` once the input cannot be UTF-8 (and from then on).
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::Utf8Validator;
+    /// let mut utf8 = Utf8Validator::default();
+    /// assert!(utf8.feed("ünï".as_bytes()));
+    /// assert!(!utf8.feed(&[0xff]));
+    /// assert!(!utf8.feed(b"ascii")); // rejected for good
+    /// ```
     pub fn feed(&mut self, bytes: &[u8]) -> bool {
         let mut index = 0;
         // Finish a character split by the previous call, byte by byte.
@@ -315,6 +331,15 @@ impl Utf8Validator {
     }
 
     /// Whether everything fed so far is whole, valid UTF-8.
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::Utf8Validator;
+    /// let mut utf8 = Utf8Validator::default();
+    /// utf8.feed(&[0xe2, 0x9c]); // the first two of "✓"'s three bytes
+    /// assert!(!utf8.is_complete());
+    /// utf8.feed(&[0x93]);
+    /// assert!(utf8.is_complete());
+    /// ```
     pub fn is_complete(&self) -> bool {
         self.state == UTF8_ACCEPT
     }
@@ -336,6 +361,11 @@ pub struct Control {
 
 impl Control {
     /// A control payload from `bytes` (cut to 125 bytes).
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::Control;
+    /// assert_eq!(Control::new(&[7; 200]).payload().len(), 125);
+    /// ```
     pub fn new(bytes: &[u8]) -> Control {
         let length = bytes.len().min(MAX_CONTROL_PAYLOAD);
         let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
@@ -347,17 +377,34 @@ impl Control {
     }
 
     /// The payload.
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::Control;
+    /// assert_eq!(Control::new(b"ping?").payload(), b"ping?");
+    /// ```
     pub fn payload(&self) -> &[u8] {
         &self.payload[..usize::from(self.length)]
     }
 
     /// A close frame's status code, if it carried one.
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::Control;
+    /// assert_eq!(Control::new(&[0x03, 0xe9]).close_code(), Some(1001));
+    /// assert_eq!(Control::new(&[]).close_code(), None);
+    /// ```
     pub fn close_code(&self) -> Option<u16> {
         let payload = self.payload();
         (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]))
     }
 
     /// A close frame's reason (empty if none, or if it is not UTF-8, which the decoder rejects).
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::Control;
+    /// assert_eq!(Control::new(b"\x03\xe8done").close_reason(), "done");
+    /// assert_eq!(Control::new(b"\x03\xe8").close_reason(), "");
+    /// ```
     pub fn close_reason(&self) -> &str {
         let payload = self.payload();
         if payload.len() <= 2 {
@@ -374,6 +421,18 @@ impl std::fmt::Debug for Control {
 }
 
 /// What [`Decoder::next`] found.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, OP_PING};
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, true, OP_PING, b"are you there", Some([9, 8, 7, 6]));
+/// let (_, event) = Decoder::default().next(&wire, Role::Server, 1024);
+/// let Event::Ping(payload) = event else { panic!("{event:?}") };
+/// assert_eq!(payload.payload(), b"are you there");
+/// // A server's peer must mask its frames: an unmasked one is a protocol error (1002).
+/// let (_, event) = Decoder::default().next(&[0x81, 0x00], Role::Server, 1024);
+/// assert_eq!(event, Event::Fail(1002));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// Nothing to report: the bytes it consumed (if any) went into the frame in progress. Call
@@ -434,6 +493,21 @@ impl Decoder {
     ///
     /// A data frame's payload is consumed as it arrives; a header or a control frame is consumed
     /// only once complete (`(0, More)` until then). After `Fail` the decoder must not be used.
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, OP_TEXT};
+    /// let mut wire = Vec::new();
+    /// encode_frame(&mut wire, true, OP_TEXT, b"hello", None);
+    /// let mut decoder = Decoder::default();
+    /// // Half a header: nothing consumed yet.
+    /// assert_eq!(decoder.next(&wire[..1], Role::Client, 1024), (0, Event::More));
+    /// // The header and 2 payload bytes: all consumed, the message not whole yet.
+    /// assert_eq!(decoder.next(&wire[..4], Role::Client, 1024), (4, Event::More));
+    /// assert_eq!(decoder.next(&wire[4..], Role::Client, 1024), (3, Event::Message(OP_TEXT)));
+    /// assert_eq!(decoder.take_message(), b"hello");
+    /// // Over the size limit: 1009.
+    /// assert_eq!(Decoder::default().next(&wire, Role::Client, 4).1, Event::Fail(1009));
+    /// ```
     pub fn next(&mut self, data: &[u8], role: Role, max_message: usize) -> (usize, Event) {
         let mut consumed = 0;
         if self.flags & IN_FRAME == 0 {
@@ -497,6 +571,16 @@ impl Decoder {
     }
 
     /// The message the last `Event::Message` reported (its buffer goes with it).
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Role, OP_BINARY};
+    /// let mut wire = Vec::new();
+    /// encode_frame(&mut wire, true, OP_BINARY, &[1, 2, 3], None);
+    /// let mut decoder = Decoder::default();
+    /// decoder.next(&wire, Role::Client, 1024);
+    /// assert_eq!(decoder.take_message(), [1, 2, 3]);
+    /// assert!(decoder.take_message().is_empty());
+    /// ```
     pub fn take_message(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.message)
     }
@@ -519,11 +603,35 @@ impl Decoder {
 
     /// Whether the last message came compressed: its bytes must be inflated (and a text
     /// message's UTF-8 checked) by the receiver.
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Role, OP_TEXT};
+    /// let mut wire = Vec::new();
+    /// encode_frame(&mut wire, true, OP_TEXT, b"plain", None);
+    /// let mut decoder = Decoder::default();
+    /// decoder.set_deflate(true);
+    /// decoder.next(&wire, Role::Client, 1024);
+    /// assert!(!decoder.compressed()); // no RSV1 on this frame
+    /// ```
     pub fn compressed(&self) -> bool {
         self.compressed
     }
 
     /// Whether a fragmented message has started and not yet ended (or a frame is half read).
+    ///
+    /// ```
+    /// use workerman::protocols::websocket::frame::{
+    ///     encode_frame, Decoder, Role, OP_CONTINUATION, OP_TEXT,
+    /// };
+    /// let (mut first, mut last) = (Vec::new(), Vec::new());
+    /// encode_frame(&mut first, false, OP_TEXT, b"hel", None);
+    /// encode_frame(&mut last, true, OP_CONTINUATION, b"lo", None);
+    /// let mut decoder = Decoder::default();
+    /// decoder.next(&first, Role::Client, 1024);
+    /// assert!(decoder.in_message());
+    /// decoder.next(&last, Role::Client, 1024);
+    /// assert!(!decoder.in_message());
+    /// ```
     pub fn in_message(&self) -> bool {
         self.message_opcode != 0 || self.flags & IN_FRAME != 0
     }
