@@ -57,7 +57,9 @@
 //! connection stays closed even when its slot is reused.
 #![deny(missing_docs)]
 
+mod blocking;
 pub mod connection;
+mod event_loop;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -67,7 +69,9 @@ mod reactor;
 mod timer;
 mod worker;
 
+pub use blocking::BlockingError;
 pub use connection::{SendResult, TcpConnection};
+pub use event_loop::EventLoop;
 pub use reactor::Statistics;
 pub use timer::{Timer, TimerId};
 pub use worker::{RunningWorker, Worker};
