@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! cargo run --example sse_db
-//! curl -N -H 'Accept: text/event-stream' http://127.0.0.1:8090/events    # in one terminal
-//! curl -d 'hello' http://127.0.0.1:8090/items                            # in another
-//! curl http://127.0.0.1:8090/items                                       # [{"id":1,"text":"hello"}]
+//! curl -N -H 'Accept: text/event-stream' http://127.0.0.1:8092/events    # in one terminal
+//! curl -d 'hello' http://127.0.0.1:8092/items                            # in another
+//! curl http://127.0.0.1:8092/items                                       # [{"id":1,"text":"hello"}]
 //! ```
 //!
 //! - `POST /items` inserts the body as a row (on the pool, [`Worker::spawn_blocking`]), answers
@@ -18,7 +18,7 @@
 //! processes, each would poll the table for rows past the last id it sent (a `Timer` submitting a
 //! `SELECT ... WHERE id > ?` to the pool).
 //!
-//! Settings from the environment (for tests): `SSE_DB_PORT` (8090) and `SSE_DB_DIR` (the current
+//! Settings from the environment (for tests): `SSE_DB_PORT` (8092) and `SSE_DB_DIR` (the current
 //! directory), where the database `sse_db.sqlite` and the pid and log files go.
 
 use std::cell::RefCell;
@@ -35,7 +35,7 @@ use workerman::{BlockingError, TcpConnection, Timer, Worker};
 type Shared = Arc<Mutex<Database>>;
 
 fn main() {
-    let port = std::env::var("SSE_DB_PORT").unwrap_or_else(|_| "8090".to_owned());
+    let port = std::env::var("SSE_DB_PORT").unwrap_or_else(|_| "8092".to_owned());
     let dir = std::env::var_os("SSE_DB_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
     Worker::set_pid_file(dir.join("sse_db.pid"));
     Worker::set_log_file(dir.join("sse_db.log"));

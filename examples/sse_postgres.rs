@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! PG_CONFIG='host=/var/run/postgresql user=postgres' cargo run --example sse_postgres
-//! curl -N -H 'Accept: text/event-stream' http://127.0.0.1:8091/events
+//! curl -N -H 'Accept: text/event-stream' http://127.0.0.1:8093/events
 //! psql -c "NOTIFY items, 'hello'"        # every subscriber gets: event: items, data: hello
 //! ```
 //!
@@ -19,7 +19,7 @@
 //!   waiting.
 //!
 //! Settings from the environment: `PG_CONFIG` (a libpq-style string, default `host=/var/run/
-//! postgresql user=postgres`), `PG_CHANNEL` (`items`), `SSE_PG_PORT` (8091), `SSE_PG_DIR` (the
+//! postgresql user=postgres`), `PG_CHANNEL` (`items`), `SSE_PG_PORT` (8093), `SSE_PG_DIR` (the
 //! current directory, for the pid and log files).
 
 use std::cell::RefCell;
@@ -38,7 +38,7 @@ fn main() {
     let config = std::env::var("PG_CONFIG")
         .unwrap_or_else(|_| "host=/var/run/postgresql user=postgres".to_owned());
     let channel = std::env::var("PG_CHANNEL").unwrap_or_else(|_| "items".to_owned());
-    let port = std::env::var("SSE_PG_PORT").unwrap_or_else(|_| "8091".to_owned());
+    let port = std::env::var("SSE_PG_PORT").unwrap_or_else(|_| "8093".to_owned());
     let dir = std::env::var_os("SSE_PG_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
     Worker::set_pid_file(dir.join("sse_postgres.pid"));
     Worker::set_log_file(dir.join("sse_postgres.log"));

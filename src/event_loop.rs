@@ -300,7 +300,10 @@ impl EventLoop {
         if needs_slot {
             let slot = SignalSlot::lease()?;
             let fd = slot.reader.as_raw_fd();
-            update(fd, true, Some(Rc::new(on_signal_bytes)))?;
+            if let Err(error) = update(fd, true, Some(Rc::new(on_signal_bytes))) {
+                slot.release();
+                return Err(error);
+            }
             with(|reactor| reactor.sources.signal_slot = Some(slot));
         }
         let had = with(|reactor| {

@@ -49,6 +49,10 @@
 //! - [`connection::AsyncTcpConnection`]: connections to other servers (`tcp://`, `text://`,
 //!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
 //!   process that only runs clients and timers.
+//! - [`Worker::spawn_blocking`]: a job on the worker process's thread pool, its callback back on
+//!   the reactor (a database driver, a file, a password hash; see `examples/sse_db.rs`).
+//! - [`EventLoop`]: your own fds (`on_readable`, `on_writable`, level-triggered) and signals
+//!   (`on_signal`) on the reactor, as Workerman's `Worker::$globalEvent`.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
