@@ -18,8 +18,9 @@
 //! processes, each would poll the table for rows past the last id it sent (a `Timer` submitting a
 //! `SELECT ... WHERE id > ?` to the pool).
 //!
-//! Settings from the environment (for tests): `SSE_DB_PORT` (8092) and `SSE_DB_DIR` (the current
-//! directory), where the database `sse_db.sqlite` and the pid and log files go.
+//! Settings from the environment (for tests): `SSE_DB_PORT` (8092), `SSE_DB_DIR` (the current
+//! directory), where the database `sse_db.sqlite` and the pid and log files go, and
+//! `SSE_DB_INSERT_DELAY_MS` (0), a slow disk for each insert.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -40,6 +41,12 @@ fn main() {
     Worker::set_pid_file(dir.join("sse_db.pid"));
     Worker::set_log_file(dir.join("sse_db.log"));
     let path = dir.join("sse_db.sqlite");
+    let delay = std::time::Duration::from_millis(
+        std::env::var("SSE_DB_INSERT_DELAY_MS")
+            .ok()
+            .and_then(|millis| millis.parse().ok())
+            .unwrap_or(0),
+    );
 
     let mut worker = Worker::new(&format!("http://127.0.0.1:{port}"));
     worker.set_name("sse_db");
@@ -89,7 +96,10 @@ fn main() {
                 let subscribers = subscribers.clone();
                 submit(
                     connection,
-                    move || insert(&db, item),
+                    move || {
+                        std::thread::sleep(delay);
+                        insert(&db, item)
+                    },
                     move |result| match result {
                         Ok(row) => {
                             let event = ServerSentEvents::new()

@@ -16,7 +16,9 @@
 //! - A panic in a job reaches its callback as [`BlockingError::Panicked`]; the thread goes on.
 //! - A stop (`stop`, `reload`, [`RunningWorker::stop`](crate::RunningWorker::stop)) waits for the
 //!   jobs in flight and their callbacks up to the stop timeout ([`Worker::stop_timeout`]), then
-//!   goes: jobs still queued are dropped, threads still running a job end after it.
+//!   goes: jobs still queued are dropped, threads still running a job end after it. In a worker
+//!   process, a hard stop also keeps open the HTTP connections whose request has no answer yet
+//!   while jobs are in flight ([`awaits_job`]), so a job that ends in time answers its request.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -24,12 +26,14 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use mio::Waker;
 use slab::Slab;
 
-use crate::connection::TcpConnection;
-use crate::reactor::{self, call_user, panic_message, with};
+use crate::connection::{Connection, TcpConnection};
+use crate::protocols::http::Streaming;
+use crate::reactor::{self, FIRST_REQUEST_GRACE, Reactor, call_user, panic_message, with};
 use crate::worker::Worker;
 
 /// [`Worker::set_blocking_threads`]; 0: the default.
@@ -331,6 +335,25 @@ impl Drop for Blocking {
             );
         }
     }
+}
+
+/// How long a worker process's hard stop keeps connections open for their answer (see
+/// `reactor::shut_down`): the stop timeout while blocking jobs are in flight, so a request waiting
+/// for one is answered when it ends in time.
+pub(crate) fn stop_grace(reactor: &Reactor, stop_timeout: Duration) -> Duration {
+    if reactor.blocking.in_flight() > 0 {
+        stop_timeout
+    } else {
+        FIRST_REQUEST_GRACE.min(stop_timeout)
+    }
+}
+
+/// Whether `connection` is an HTTP request whose answer has not started while blocking jobs are
+/// in flight (its answer may be one of their callbacks).
+pub(crate) fn awaits_job(reactor: &Reactor, connection: &Connection) -> bool {
+    reactor.blocking.in_flight() > 0
+        && connection.http.awaiting_response
+        && connection.http.streaming == Streaming::None
 }
 
 /// The reactor was woken: run the callbacks of finished jobs (no borrow held).

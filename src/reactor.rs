@@ -700,7 +700,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             let grace = reactor
                 .signals
                 .is_some()
-                .then(|| Instant::now() + FIRST_REQUEST_GRACE.min(stop_timeout));
+                .then(|| Instant::now() + crate::blocking::stop_grace(reactor, stop_timeout));
             reactor.first_request_grace = grace;
             grace
         });
@@ -715,7 +715,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             let fresh = with(|reactor| {
                 reactor
                     .connection(&handle)
-                    .is_some_and(|c| c.bytes_read == 0)
+                    .is_some_and(|c| c.bytes_read == 0 || crate::blocking::awaits_job(reactor, c))
             });
             if !fresh {
                 handle.close();
@@ -733,7 +733,10 @@ fn shut_down(workers: &[Worker]) -> bool {
                 .filter(|(_, c)| {
                     c.status == TcpConnection::STATUS_ESTABLISHED
                         && (now >= grace
-                            || (c.bytes_read > 0 && c.pending_send() == 0 && !c.dispatching))
+                            || (c.bytes_read > 0
+                                && c.pending_send() == 0
+                                && !c.dispatching
+                                && !crate::blocking::awaits_job(reactor, c)))
                 })
                 .map(|(key, c)| TcpConnection::new(key, c.id))
                 .collect::<Vec<_>>()
@@ -761,7 +764,7 @@ fn shut_down(workers: &[Worker]) -> bool {
 
 /// How long a worker process's hard stop (`stop`, `reload`) waits for the first request of a
 /// connection accepted just before it: a client that connected expects an answer, not a close.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 fn all_handles(reactor: &mut Reactor) -> Vec<TcpConnection> {
     reactor

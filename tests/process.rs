@@ -251,7 +251,7 @@ fn status_rows(output: &str) -> HashMap<String, Vec<String>> {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
-        .filter(|cells| cells.len() == 11 && cells[0].parse::<i32>().is_ok())
+        .filter(|cells| cells.len() == 12 && cells[0].parse::<i32>().is_ok())
         .map(|cells| (cells[0].clone(), cells))
         .collect()
 }

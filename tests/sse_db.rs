@@ -39,6 +39,10 @@ struct Example {
 
 impl Example {
     fn start(dir: &Path) -> Example {
+        Example::start_with(dir, 0)
+    }
+
+    fn start_with(dir: &Path, insert_delay_ms: u64) -> Example {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .unwrap()
@@ -47,6 +51,7 @@ impl Example {
             .arg("start")
             .env("SSE_DB_PORT", port.to_string())
             .env("SSE_DB_DIR", dir)
+            .env("SSE_DB_INSERT_DELAY_MS", insert_delay_ms.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -190,6 +195,42 @@ fn rows_inserted_on_the_pool_reach_every_subscriber_and_stay_in_the_database() {
     assert_eq!(
         listed.body_text(),
         r#"[{"id":1,"text":"first row"},{"id":2,"text":"second \"row\""}]"#
+    );
+    example.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A hard stop (SIGINT to the master) while an insert runs on the pool: the worker waits for the
+/// job (within the stop timeout), the request gets its answer, and the row is in the file.
+#[test]
+fn a_stop_waits_for_the_insert_in_flight_and_answers_its_request() {
+    let dir = std::env::temp_dir().join(format!("workerman-sse-db-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let example = Example::start_with(&dir, 800);
+    let mut client = HttpClient::connect(example.address);
+    client.write(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nslow");
+    // The insert is on the pool now.
+    std::thread::sleep(Duration::from_millis(200));
+    let stopping = std::time::Instant::now();
+    let pid = example.child.id() as i32;
+    // SAFETY: `kill` has no memory effects; the pid is our child's.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let answer = read_response(&mut client.reader, false);
+    assert_eq!(answer.status, 201, "{}", answer.body_text());
+    assert_eq!(answer.body_text(), r#"{"id":1,"text":"slow"}"#);
+    assert!(
+        stopping.elapsed() >= Duration::from_millis(400),
+        "answered before the insert could have ended"
+    );
+    example.stop();
+
+    let example = Example::start(&dir);
+    let mut client = HttpClient::connect(example.address);
+    assert_eq!(
+        client.get("/items").body_text(),
+        r#"[{"id":1,"text":"slow"}]"#
     );
     example.stop();
     let _ = std::fs::remove_dir_all(&dir);
