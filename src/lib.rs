@@ -49,6 +49,10 @@
 //! - [`connection::AsyncTcpConnection`]: connections to other servers (`tcp://`, `text://`,
 //!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
 //!   process that only runs clients and timers.
+//! - [`Worker::spawn_blocking`]: a job on the worker process's thread pool, its callback back on
+//!   the reactor (a database driver, a file, a password hash; see `examples/sse_db.rs`).
+//! - [`EventLoop`]: your own fds (`on_readable`, `on_writable`, level-triggered) and signals
+//!   (`on_signal`) on the reactor, as Workerman's `Worker::$globalEvent`.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
@@ -57,7 +61,9 @@
 //! connection stays closed even when its slot is reused.
 #![deny(missing_docs)]
 
+mod blocking;
 pub mod connection;
+mod event_loop;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -67,7 +73,9 @@ mod reactor;
 mod timer;
 mod worker;
 
+pub use blocking::BlockingError;
 pub use connection::{SendResult, TcpConnection};
+pub use event_loop::EventLoop;
 pub use reactor::Statistics;
 pub use timer::{Timer, TimerId};
 pub use worker::{RunningWorker, Worker};

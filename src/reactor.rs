@@ -64,6 +64,8 @@ pub struct Statistics {
     pub send_fail: u64,
     /// Panics caught in user callbacks and timers.
     pub panics: u64,
+    /// Submits [`Worker::spawn_blocking`] refused because the pool's queue was full.
+    pub blocking_refused: u64,
 }
 
 pub(crate) struct Listener {
@@ -108,6 +110,10 @@ pub(crate) struct Reactor {
     first_request_grace: Option<Instant>,
     /// Client connections' resolved host names, handed over by resolver threads (which wake us).
     pub(crate) resolutions: crate::connection::async_tcp::Resolutions,
+    /// `Worker::spawn_blocking`'s jobs in flight; finished ones wake us (see `crate::blocking`).
+    pub(crate) blocking: crate::blocking::Blocking,
+    /// Raw fds and signals registered by the user (see `crate::event_loop`).
+    pub(crate) sources: crate::event_loop::Sources,
 }
 
 /// Lets another thread stop a running reactor.
@@ -158,7 +164,7 @@ pub(crate) fn call_user<R>(what: &dyn Fn() -> String, f: impl FnOnce() -> R) -> 
     }
 }
 
-fn panic_message(payload: &Box<dyn Any + Send>) -> &str {
+pub(crate) fn panic_message(payload: &Box<dyn Any + Send>) -> &str {
     if let Some(text) = payload.downcast_ref::<&str>() {
         text
     } else if let Some(text) = payload.downcast_ref::<String>() {
@@ -194,6 +200,8 @@ impl Reactor {
             graceful: false,
             first_request_grace: None,
             resolutions: crate::connection::async_tcp::Resolutions::new(waker.clone()),
+            blocking: crate::blocking::Blocking::new(waker.clone()),
+            sources: crate::event_loop::Sources::default(),
         };
         Ok((reactor, Stopper { flag, waker }))
     }
@@ -430,6 +438,7 @@ fn turn(events: &mut Events) -> io::Result<()> {
         let token = event.token();
         if token == WAKER {
             crate::connection::async_tcp::on_resolved();
+            crate::blocking::on_woken();
             continue;
         }
         if token == SIGNALS {
@@ -441,6 +450,12 @@ fn turn(events: &mut Events) -> io::Result<()> {
                     .unwrap_or_default()
             });
             crate::process::child::on_signals(received);
+            continue;
+        }
+        if crate::event_loop::owns(token) {
+            let closed = event.is_read_closed() || event.is_error();
+            let readable = event.is_readable() || closed;
+            crate::event_loop::on_event(token, readable, event.is_writable() || event.is_error());
             continue;
         }
         if token.0 > LISTENER_BASE - 1024 && token.0 <= LISTENER_BASE {
@@ -685,7 +700,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             let grace = reactor
                 .signals
                 .is_some()
-                .then(|| Instant::now() + FIRST_REQUEST_GRACE.min(stop_timeout));
+                .then(|| Instant::now() + crate::blocking::stop_grace(reactor, stop_timeout));
             reactor.first_request_grace = grace;
             grace
         });
@@ -700,7 +715,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             let fresh = with(|reactor| {
                 reactor
                     .connection(&handle)
-                    .is_some_and(|c| c.bytes_read == 0)
+                    .is_some_and(|c| c.bytes_read == 0 || crate::blocking::awaits_job(reactor, c))
             });
             if !fresh {
                 handle.close();
@@ -718,7 +733,10 @@ fn shut_down(workers: &[Worker]) -> bool {
                 .filter(|(_, c)| {
                     c.status == TcpConnection::STATUS_ESTABLISHED
                         && (now >= grace
-                            || (c.bytes_read > 0 && c.pending_send() == 0 && !c.dispatching))
+                            || (c.bytes_read > 0
+                                && c.pending_send() == 0
+                                && !c.dispatching
+                                && !crate::blocking::awaits_job(reactor, c)))
                 })
                 .map(|(key, c)| TcpConnection::new(key, c.id))
                 .collect::<Vec<_>>()
@@ -727,24 +745,26 @@ fn shut_down(workers: &[Worker]) -> bool {
             handle.close();
         }
     }
-    let (empty, late) = with(|reactor| {
+    // Blocking jobs in flight (and their callbacks) are waited for as connections are.
+    let (empty, late, jobs_done) = with(|reactor| {
         (
             reactor.connections.is_empty(),
             reactor.stop_deadline.is_some_and(|d| Instant::now() >= d),
+            reactor.blocking.in_flight() == 0,
         )
     });
-    if !empty && late {
+    if late && !(empty && jobs_done) {
         for handle in with(all_handles) {
             connection_io::destroy(&handle);
         }
         return true;
     }
-    empty
+    empty && jobs_done
 }
 
 /// How long a worker process's hard stop (`stop`, `reload`) waits for the first request of a
 /// connection accepted just before it: a client that connected expects an answer, not a close.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 fn all_handles(reactor: &mut Reactor) -> Vec<TcpConnection> {
     reactor

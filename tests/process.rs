@@ -251,7 +251,7 @@ fn status_rows(output: &str) -> HashMap<String, Vec<String>> {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
-        .filter(|cells| cells.len() == 11 && cells[0].parse::<i32>().is_ok())
+        .filter(|cells| cells.len() == 12 && cells[0].parse::<i32>().is_ok())
         .map(|cells| (cells[0].clone(), cells))
         .collect()
 }
@@ -277,8 +277,9 @@ fn start_daemon_status_connections_refused_second_start_and_stop() {
         let row = rows.get(&pid).unwrap_or_else(|| panic!("no row for {pid}"));
         assert_eq!(row[2], format!("http://127.0.0.1:{}", demo.port));
         assert_eq!(row[3], "demo");
-        assert_eq!(row[10], "[idle]");
+        assert_eq!(row[11], "[idle]");
         assert_eq!(row[6], "0", "no panics yet");
+        assert_eq!(row[7], "0", "no blocking job refused");
     }
     for header in [
         "pid",
@@ -287,6 +288,7 @@ fn start_daemon_status_connections_refused_second_start_and_stop() {
         "worker_name",
         "send_fail",
         "panics",
+        "refused",
         "total_request",
         "qps",
     ] {

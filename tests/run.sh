@@ -11,6 +11,8 @@
 #       curl                         an independent HTTP client
 #       logrotate, systemd           docs/deploy/'s logrotate config and systemd unit, checked by
 #                                    tests/deploy_service.rs (systemd-analyze verify)
+#       postgresql                   initdb and pg_ctl: tests/sse_postgres.rs runs a cluster of
+#                                    its own (examples/sse_postgres.rs, LISTEN/NOTIFY to SSE)
 #     Their services are not started by the install.
 #   - npm packages of the browser harness: `npm ci --prefix tests/browser` (playwright-core; it
 #     drives Debian's Chromium, no browser download).
@@ -25,7 +27,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 section() { printf '\n==> %s\n' "$*"; }
 
-# Debian package → a file it installs (present means installed).
+# Debian package → a file it installs, or a pattern of one (present means installed).
 debian_packages=(
     "chromium:/usr/bin/chromium"
     "redis-server:/usr/bin/redis-server"
@@ -35,6 +37,7 @@ debian_packages=(
     "curl:/usr/bin/curl"
     "logrotate:/usr/sbin/logrotate"
     "systemd:/usr/bin/systemd-analyze"
+    "postgresql:/usr/lib/postgresql/*/bin/initdb"
 )
 # Python module → its PyPI package.
 python_packages=(
@@ -47,7 +50,7 @@ missing_debian=()
 for entry in "${debian_packages[@]}"; do
     package="${entry%%:*}"
     file="${entry#*:}"
-    if [ -e "$file" ]; then
+    if compgen -G "$file" >/dev/null; then
         echo "present  $package ($file)"
     else
         echo "missing  $package ($file)"

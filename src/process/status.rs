@@ -44,7 +44,7 @@ fn resident_memory() -> u64 {
 pub(crate) fn write_process_line(worker: &Worker) {
     let statistics = Worker::statistics();
     let line = format!(
-        "process\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        "process\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
         std::process::id(),
         resident_memory(),
         worker.shared().address,
@@ -53,7 +53,8 @@ pub(crate) fn write_process_line(worker: &Worker) {
         statistics.send_fail,
         Timer::count(),
         statistics.total_request,
-        statistics.panics
+        statistics.panics,
+        statistics.blocking_refused
     );
     append(&settings().status_file(), &line);
 }
@@ -224,6 +225,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
             "connections",
             "send_fail",
             "panics",
+            "refused",
             "timers",
             "total_request",
             "qps",
@@ -232,7 +234,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
         .map(str::to_owned)
         .to_vec(),
     ];
-    let mut total = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut total = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     for slot in &slots {
         let pid = &slot[0];
         match processes.get(pid) {
@@ -258,6 +260,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
                 total.4 += requests;
                 total.5 += qps;
                 total.6 += number(8);
+                total.7 += number(9);
                 rows.push(vec![
                     pid.clone(),
                     megabytes(number(1)),
@@ -266,6 +269,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
                     process[4].clone(),
                     process[5].clone(),
                     process.get(8).cloned().unwrap_or_default(),
+                    process.get(9).cloned().unwrap_or_default(),
                     process[6].clone(),
                     process[7].clone(),
                     qps.to_string(),
@@ -277,6 +281,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
                 "N/A".to_owned(),
                 slot[3].clone(),
                 slot[2].clone(),
+                "N/A".to_owned(),
                 "N/A".to_owned(),
                 "N/A".to_owned(),
                 "N/A".to_owned(),
@@ -295,6 +300,7 @@ pub(crate) fn format_status(text: &str, previous: &mut HashMap<String, (Instant,
         total.1.to_string(),
         total.2.to_string(),
         total.6.to_string(),
+        total.7.to_string(),
         total.3.to_string(),
         total.4.to_string(),
         total.5.to_string(),
