@@ -49,6 +49,8 @@
 //! - [`connection::AsyncTcpConnection`]: connections to other servers (`tcp://`, `text://`,
 //!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
 //!   process that only runs clients and timers.
+//! - [`redis::Client`]: an asynchronous Redis client (commands, pipelining, pub/sub, RESP3)
+//!   on the same reactor, as workerman/redis.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
@@ -64,6 +66,7 @@ pub mod fuzzing;
 mod process;
 pub mod protocols;
 mod reactor;
+pub mod redis;
 mod timer;
 mod worker;
 
