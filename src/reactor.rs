@@ -440,9 +440,8 @@ fn turn(events: &mut Events) -> io::Result<()> {
         read_first.retain(|&(key, id)| connections.get(key).is_some_and(|c| c.id == id));
         !read_first.is_empty()
     });
-    let is_first = |token: Token| {
-        with(|reactor| reactor.read_first.iter().any(|&(key, _)| key == token.0))
-    };
+    let is_first =
+        |token: Token| with(|reactor| reactor.read_first.iter().any(|&(key, _)| key == token.0));
     if read_first {
         for event in events.iter().filter(|event| is_first(event.token())) {
             handle_event(event);
@@ -507,8 +506,7 @@ fn handle_event(event: &mio::event::Event) {
         return;
     }
     let key = token.0;
-    let Some((id, status)) =
-        with(|reactor| reactor.connections.get(key).map(|c| (c.id, c.status)))
+    let Some((id, status)) = with(|reactor| reactor.connections.get(key).map(|c| (c.id, c.status)))
     else {
         return;
     };

@@ -10,7 +10,10 @@ use support::redis::{ClientWorker, RedisServer, describe};
 use workerman::redis::{Client, Value};
 
 /// Reports a command's result as `name=<result>`.
-fn report(events: &Sender<String>, name: &'static str) -> impl FnOnce(Result<Value, workerman::redis::Error>) + 'static {
+fn report(
+    events: &Sender<String>,
+    name: &'static str,
+) -> impl FnOnce(Result<Value, workerman::redis::Error>) + 'static {
     let events = events.clone();
     move |result| {
         events.send(format!("{name}={}", describe(&result))).ok();
@@ -108,7 +111,9 @@ fn hashes_lists_sets_and_sorted_sets_in_resp3_types() {
                 .into_iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            events_map.send(format!("hgetall map={is_map} {pairs:?}")).ok();
+            events_map
+                .send(format!("hgetall map={is_map} {pairs:?}"))
+                .ok();
         });
         redis.rpush("l", ["a", "b"], report(events, "rpush"));
         redis.lpush("l", ["z"], report(events, "lpush"));
@@ -123,7 +128,12 @@ fn hashes_lists_sets_and_sorted_sets_in_resp3_types() {
         let events_set = events.clone();
         redis.smembers("s", move |result| {
             let value = result.unwrap();
-            events_set.send(format!("smembers set={} {value}", matches!(value, Value::Set(_)))).ok();
+            events_set
+                .send(format!(
+                    "smembers set={} {value}",
+                    matches!(value, Value::Set(_))
+                ))
+                .ok();
         });
         redis.zadd("z", 1.5, "a", report(events, "zadd"));
         redis.zadd("z", 3.0, "b", report(events, "zadd2"));
@@ -132,7 +142,11 @@ fn hashes_lists_sets_and_sorted_sets_in_resp3_types() {
         redis.zscore("z", "a", move |result| {
             let value = result.unwrap();
             events_score
-                .send(format!("zscore double={} {:?}", matches!(value, Value::Double(_)), value.as_f64()))
+                .send(format!(
+                    "zscore double={} {:?}",
+                    matches!(value, Value::Double(_)),
+                    value.as_f64()
+                ))
                 .ok();
         });
         redis.zrange("z", 0, -1, report(events, "zrange"));
@@ -193,7 +207,13 @@ fn server_errors_carry_their_kind_and_the_connection_goes_on() {
         redis.lpush("s", ["x"], move |result| {
             let error = result.unwrap_err();
             events
-                .send(format!("{} {:?} {} {}", error.is_server(), error.kind(), error.is_connection(), error))
+                .send(format!(
+                    "{} {:?} {} {}",
+                    error.is_server(),
+                    error.kind(),
+                    error.is_connection(),
+                    error
+                ))
                 .ok();
         });
     });
@@ -201,7 +221,11 @@ fn server_errors_carry_their_kind_and_the_connection_goes_on() {
         client.next(),
         "true Some(\"WRONGTYPE\") false redis: WRONGTYPE Operation against a key holding the wrong kind of value"
     );
-    assert!(client.call(&["NOSUCHCOMMAND"]).starts_with("err:server:redis: ERR unknown command"));
+    assert!(
+        client
+            .call(&["NOSUCHCOMMAND"])
+            .starts_with("err:server:redis: ERR unknown command")
+    );
     assert_eq!(client.call(&["GET", "s"]), "ok:text");
 }
 
@@ -243,7 +267,9 @@ fn pipelined_callbacks_run_in_command_order() {
 #[test]
 fn resp3_is_negotiated_with_hello() {
     let server = RedisServer::start();
-    let client = ClientWorker::start(&server.url(), |redis, _| redis.set_client_name("resp3-test"));
+    let client = ClientWorker::start(&server.url(), |redis, _| {
+        redis.set_client_name("resp3-test")
+    });
     let info = client.call(&["CLIENT", "INFO"]);
     assert!(info.contains("resp=3"), "{info}");
     assert!(info.contains("name=resp3-test"), "{info}");
@@ -252,7 +278,9 @@ fn resp3_is_negotiated_with_hello() {
 #[test]
 fn a_server_that_refuses_hello_gets_resp2() {
     let server = RedisServer::with_config(&["rename-command HELLO \"\""]);
-    let client = ClientWorker::start(&server.url(), |redis, _| redis.set_client_name("resp2-test"));
+    let client = ClientWorker::start(&server.url(), |redis, _| {
+        redis.set_client_name("resp2-test")
+    });
     let info = client.call(&["CLIENT", "INFO"]);
     assert!(info.contains("resp=2"), "{info}");
     assert!(info.contains("name=resp2-test"), "{info}");
@@ -272,10 +300,7 @@ fn a_server_that_refuses_hello_gets_resp2() {
     assert_eq!(client.call(&["ZSCORE", "z", "m"]), "ok:1.5");
 }
 
-const ACL: &[&str] = &[
-    "user default off",
-    "user alice on >wonderland ~* &* +@all",
-];
+const ACL: &[&str] = &["user default off", "user alice on >wonderland ~* &* +@all"];
 
 #[test]
 fn an_acl_user_authenticates_in_hello() {
@@ -304,7 +329,10 @@ fn a_wrong_password_fails_the_queued_commands() {
     let url = format!("redis://alice:nope@127.0.0.1:{}", server.port);
     let client = ClientWorker::start(&url, |_, _| {});
     let answer = client.call(&["PING"]);
-    assert!(answer.starts_with("err:server:redis: WRONGPASS"), "{answer}");
+    assert!(
+        answer.starts_with("err:server:redis: WRONGPASS"),
+        "{answer}"
+    );
 }
 
 #[test]

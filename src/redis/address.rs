@@ -121,7 +121,10 @@ mod tests {
     fn urls() {
         let address = parse("redis://127.0.0.1:6380").unwrap();
         assert_eq!(address.target, "tcp://127.0.0.1:6380");
-        assert_eq!((address.user, address.password, address.db), (None, None, 0));
+        assert_eq!(
+            (address.user, address.password, address.db),
+            (None, None, 0)
+        );
         let address = parse("redis://alice:p%40ss@localhost:7000/3").unwrap();
         assert_eq!(address.target, "tcp://localhost:7000");
         assert_eq!(address.user.as_deref(), Some("alice"));
@@ -129,8 +132,14 @@ mod tests {
         assert_eq!(address.db, 3);
         let address = parse("redis://:secret@[::1]").unwrap();
         assert_eq!(address.target, "tcp://[::1]:6379");
-        assert_eq!((address.user, address.password.as_deref()), (None, Some("secret")));
-        assert_eq!(parse("unix:///tmp/redis.sock").unwrap().target, "unix:///tmp/redis.sock");
+        assert_eq!(
+            (address.user, address.password.as_deref()),
+            (None, Some("secret"))
+        );
+        assert_eq!(
+            parse("unix:///tmp/redis.sock").unwrap().target,
+            "unix:///tmp/redis.sock"
+        );
         assert!(parse("redis://host:port").is_err());
         assert!(parse("redis://host/x").is_err());
         assert!(parse("rediss://host").is_err());

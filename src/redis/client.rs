@@ -20,10 +20,12 @@ use super::address::{self, Address};
 use super::protocol::{Reply, Resp, encode_command};
 use super::pubsub::Subscriptions;
 use super::{Error, Value};
+use crate::TcpConnection;
 use crate::connection::AsyncTcpConnection;
 use crate::reactor::call_user;
 use crate::timer::{Timer, TimerId};
-use crate::TcpConnection;
+
+type ReconnectCallback = Rc<dyn Fn(&Client)>;
 
 /// What a command's callback receives.
 pub(crate) type Callback = Box<dyn FnOnce(Result<Value, Error>)>;
@@ -78,7 +80,7 @@ pub(crate) struct Inner {
     /// Replies are RESP3 on the main link: `None` until the first handshake says.
     pub(crate) resp3: Cell<Option<bool>>,
     pub(crate) subscriptions: RefCell<Subscriptions>,
-    on_reconnect: RefCell<Option<Rc<dyn Fn(&Client)>>>,
+    on_reconnect: RefCell<Option<ReconnectCallback>>,
     connect_timeout: Cell<Duration>,
     pub(crate) reply_timeout: Cell<Duration>,
     max_queue: Cell<usize>,
@@ -111,7 +113,10 @@ pub(crate) enum Expect {
     /// One reply.
     Reply,
     /// `(P|S)(UN)SUBSCRIBE`: one confirmation of this kind per channel.
-    Confirmations { kind: &'static str, remaining: usize },
+    Confirmations {
+        kind: &'static str,
+        remaining: usize,
+    },
 }
 
 pub(crate) struct Pending {
@@ -159,8 +164,7 @@ impl Client {
     /// # });
     /// ```
     pub fn new(url: &str) -> Client {
-        let address =
-            address::parse(url).unwrap_or_else(|why| panic!("redis::Client::new: {why}"));
+        let address = address::parse(url).unwrap_or_else(|why| panic!("redis::Client::new: {why}"));
         let db = address.db;
         let inner = Rc::new(Inner {
             main: Link::new(Role::Main, &address.target),
@@ -463,7 +467,11 @@ impl Client {
         let mut hello: Vec<Vec<u8>> = vec![b"HELLO".to_vec(), b"3".to_vec()];
         if let Some(password) = &password {
             hello.push(b"AUTH".to_vec());
-            hello.push(user.clone().unwrap_or_else(|| "default".into()).into_bytes());
+            hello.push(
+                user.clone()
+                    .unwrap_or_else(|| "default".into())
+                    .into_bytes(),
+            );
             hello.push(password.clone().into_bytes());
         }
         if let Some(name) = &name {
@@ -479,7 +487,11 @@ impl Client {
                 client.inner.resp3.set(Some(true));
                 client.handshake_rest(role, &connection, true);
             }
-            Err(error) if is_auth_failure(&error) => client.handshake_failed(role, &connection, &error),
+            // A timeout or a lost connection: that connection is being closed anyway.
+            Err(error) if !error.is_server() => {}
+            Err(error) if is_auth_failure(&error) => {
+                client.handshake_failed(role, &connection, &error)
+            }
             Err(error) => {
                 log::debug!(
                     "redis {}: HELLO 3 refused ({error}), speaking RESP2",
@@ -527,7 +539,10 @@ impl Client {
             let client = self.clone();
             let connection = handle.clone();
             self.handshake_step(role, handle, &step, move |result| match result {
-                Err(error) => client.handshake_failed(role, &connection, &error),
+                Err(error) if error.is_server() => {
+                    client.handshake_failed(role, &connection, &error)
+                }
+                Err(_) => {}
                 Ok(_) if index == last => client.ready(role, &connection),
                 Ok(_) => {}
             });
@@ -588,7 +603,11 @@ impl Client {
         log::debug!(
             "redis {}: {role:?} connection ready ({})",
             self.inner.address.target,
-            if link.resp.resp3.get() { "RESP3" } else { "RESP2" }
+            if link.resp.resp3.get() {
+                "RESP3"
+            } else {
+                "RESP2"
+            }
         );
         let queued: Vec<Queued> = link.queued.borrow_mut().drain(..).collect();
         for entry in queued {
@@ -685,7 +704,10 @@ impl Client {
         let link = self.inner.link(role);
         let was_ready = link.state.get() == LinkState::Ready;
         let current = link.handle.borrow().clone();
-        if current.as_ref().is_some_and(|current| current.id() != handle.id()) {
+        if current
+            .as_ref()
+            .is_some_and(|current| current.id() != handle.id())
+        {
             return;
         }
         link.handle.borrow_mut().take();
@@ -754,7 +776,10 @@ impl Link {
         let inner = &client.inner;
         if inner.closed.get() {
             if let Some(callback) = pending.callback {
-                defer(callback, Err(Error::Connection("the client was closed".into())));
+                defer(
+                    callback,
+                    Err(Error::Connection("the client was closed".into())),
+                );
             }
             return;
         }
@@ -764,7 +789,10 @@ impl Link {
                 self.push_waiting(pending);
                 if handle.send(command) == crate::SendResult::Refused {
                     // The connection is closing or its buffer is full: the reply will not come.
-                    log::warn!("redis {}: a command was refused by the connection", inner.address.target);
+                    log::warn!(
+                        "redis {}: a command was refused by the connection",
+                        inner.address.target
+                    );
                     handle.destroy();
                 }
                 return;
@@ -812,7 +840,12 @@ impl Link {
     /// Everything waiting or queued, for a close.
     fn take_all(&self) -> Vec<Pending> {
         let mut all: Vec<Pending> = self.waiting.borrow_mut().drain(..).collect();
-        all.extend(self.queued.borrow_mut().drain(..).map(|entry| entry.pending));
+        all.extend(
+            self.queued
+                .borrow_mut()
+                .drain(..)
+                .map(|entry| entry.pending),
+        );
         all
     }
 }
@@ -830,8 +863,13 @@ fn is_auth_failure(error: &Error) -> bool {
 
 /// How long a command's reply may take: the reply timeout, plus the command's own blocking
 /// timeout (`BLPOP k 5`, `XREAD BLOCK 5000`); `None` when it blocks without one.
-fn blocking_allowance<A: AsRef<[u8]>>(arguments: &[A], reply_timeout: Duration) -> Option<Duration> {
-    let name = arguments.first().map(|name| name.as_ref().to_ascii_uppercase())?;
+fn blocking_allowance<A: AsRef<[u8]>>(
+    arguments: &[A],
+    reply_timeout: Duration,
+) -> Option<Duration> {
+    let name = arguments
+        .first()
+        .map(|name| name.as_ref().to_ascii_uppercase())?;
     let text = |index: usize| -> Option<String> {
         arguments
             .get(index)
@@ -846,9 +884,7 @@ fn blocking_allowance<A: AsRef<[u8]>>(arguments: &[A], reply_timeout: Duration) 
         b"BLMPOP" | b"BZMPOP" => seconds(1),
         b"WAIT" | b"WAITAOF" => seconds(arguments.len() - 1).map(|ms| ms / 1000.0),
         b"XREAD" | b"XREADGROUP" => (1..arguments.len())
-            .find(|&index| {
-                arguments[index].as_ref().eq_ignore_ascii_case(b"BLOCK")
-            })
+            .find(|&index| arguments[index].as_ref().eq_ignore_ascii_case(b"BLOCK"))
             .and_then(|index| seconds(index + 1))
             .map(|ms| ms / 1000.0),
         _ => return Some(reply_timeout),
@@ -913,6 +949,9 @@ mod tests {
             blocking_allowance(&["xread", "block", "0", "STREAMS", "s", "$"], timeout),
             None
         );
-        assert_eq!(blocking_allowance(&["XREAD", "STREAMS", "s", "0"], timeout), Some(timeout));
+        assert_eq!(
+            blocking_allowance(&["XREAD", "STREAMS", "s", "0"], timeout),
+            Some(timeout)
+        );
     }
 }

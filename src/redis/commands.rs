@@ -189,7 +189,12 @@ impl Client {
     ) {
         let seconds = seconds.to_string();
         self.send(
-            &[b"SETEX".as_ref(), key.as_ref(), seconds.as_bytes(), value.as_ref()],
+            &[
+                b"SETEX".as_ref(),
+                key.as_ref(),
+                seconds.as_bytes(),
+                value.as_ref(),
+            ],
             Box::new(callback),
         );
     }
@@ -230,7 +235,12 @@ impl Client {
         callback: callback_type!(),
     ) {
         self.send(
-            &[b"HSET".as_ref(), key.as_ref(), field.as_ref(), value.as_ref()],
+            &[
+                b"HSET".as_ref(),
+                key.as_ref(),
+                field.as_ref(),
+                value.as_ref(),
+            ],
             Box::new(callback),
         );
     }
@@ -273,7 +283,12 @@ impl Client {
     ) {
         let increment = increment.to_string();
         self.send(
-            &[b"HINCRBY".as_ref(), key.as_ref(), field.as_ref(), increment.as_bytes()],
+            &[
+                b"HINCRBY".as_ref(),
+                key.as_ref(),
+                field.as_ref(),
+                increment.as_bytes(),
+            ],
             Box::new(callback),
         );
     }
@@ -294,7 +309,12 @@ impl Client {
     ) {
         let score = score.to_string();
         self.send(
-            &[b"ZADD".as_ref(), key.as_ref(), score.as_bytes(), member.as_ref()],
+            &[
+                b"ZADD".as_ref(),
+                key.as_ref(),
+                score.as_bytes(),
+                member.as_ref(),
+            ],
             Box::new(callback),
         );
     }
@@ -315,7 +335,12 @@ impl Client {
     ) {
         let increment = increment.to_string();
         self.send(
-            &[b"ZINCRBY".as_ref(), key.as_ref(), increment.as_bytes(), member.as_ref()],
+            &[
+                b"ZINCRBY".as_ref(),
+                key.as_ref(),
+                increment.as_bytes(),
+                member.as_ref(),
+            ],
             Box::new(callback),
         );
     }
@@ -335,7 +360,12 @@ impl Client {
         callback: callback_type!(),
     ) {
         self.send(
-            &[b"ZRANGEBYSCORE".as_ref(), key.as_ref(), min.as_ref(), max.as_ref()],
+            &[
+                b"ZRANGEBYSCORE".as_ref(),
+                key.as_ref(),
+                min.as_ref(),
+                max.as_ref(),
+            ],
             Box::new(callback),
         );
     }

@@ -367,7 +367,10 @@ mod tests {
 
     #[test]
     fn resp2_replies() {
-        assert_eq!(whole(b"+OK\r\n", false), Reply::Value(Value::Simple("OK".into())));
+        assert_eq!(
+            whole(b"+OK\r\n", false),
+            Reply::Value(Value::Simple("OK".into()))
+        );
         assert_eq!(whole(b"$-1\r\n", false), Reply::Value(Value::Nil));
         assert_eq!(whole(b"*-1\r\n", false), Reply::Value(Value::Nil));
         assert_eq!(whole(b":-5\r\n", false), Reply::Value(Value::Int(-5)));
@@ -426,7 +429,11 @@ mod tests {
     fn partial_frames_wait_at_every_cut() {
         let frame = b"*3\r\n$3\r\nabc\r\n%1\r\n+k\r\n:1\r\n~1\r\n,2.5\r\n";
         for cut in 0..frame.len() {
-            assert_eq!(frame_length(&frame[..cut], MAX, true), Ok(None), "cut {cut}");
+            assert_eq!(
+                frame_length(&frame[..cut], MAX, true),
+                Ok(None),
+                "cut {cut}"
+            );
         }
         assert_eq!(frame_length(frame, MAX, true), Ok(Some(frame.len())));
     }
@@ -464,7 +471,10 @@ mod tests {
         ));
         // A simple string with no end stays within the limit, then is refused.
         assert_eq!(frame_length(b"+abc", 8, false), Ok(None));
-        assert_eq!(frame_length(b"+abcdefghij", 8, false), Err(FrameError::TooLarge));
+        assert_eq!(
+            frame_length(b"+abcdefghij", 8, false),
+            Err(FrameError::TooLarge)
+        );
         assert_eq!(frame_length(b"$9\r\n", 8, false), Err(FrameError::TooLarge));
     }
 

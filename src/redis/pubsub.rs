@@ -358,7 +358,12 @@ impl Client {
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default()
         };
-        let bytes = |index: usize| items.get(index).and_then(Value::as_bytes).unwrap_or_default();
+        let bytes = |index: usize| {
+            items
+                .get(index)
+                .and_then(Value::as_bytes)
+                .unwrap_or_default()
+        };
         match kind.as_str() {
             "message" | "smessage" => {
                 let channel = bytes(1);

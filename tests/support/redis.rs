@@ -43,10 +43,8 @@ impl RedisServer {
     /// A server whose config file holds these lines (`rename-command HELLO ""`, ACL users...).
     pub fn with_config(lines: &[&str]) -> RedisServer {
         let port = free_port();
-        let directory = std::env::temp_dir().join(format!(
-            "workerman-redis-{}-{port}",
-            std::process::id()
-        ));
+        let directory =
+            std::env::temp_dir().join(format!("workerman-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&directory).unwrap();
         let mut server = RedisServer {
             port,
@@ -160,7 +158,10 @@ pub struct ClientWorker {
 
 impl ClientWorker {
     /// A worker whose `on_worker_start` makes `Client::new(url)` and passes it to `configure`.
-    pub fn start(url: &str, configure: impl Fn(&Client, &Sender<String>) + Send + 'static) -> ClientWorker {
+    pub fn start(
+        url: &str,
+        configure: impl Fn(&Client, &Sender<String>) + Send + 'static,
+    ) -> ClientWorker {
         let (jobs, job_receiver) = mpsc::channel::<Job>();
         let (report, events) = mpsc::channel();
         let url = url.to_owned();
