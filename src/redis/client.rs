@@ -144,6 +144,9 @@ pub(crate) struct Link {
     /// When the oldest waiting command became the oldest.
     front_since: Cell<Instant>,
     queued: RefCell<VecDeque<Queued>>,
+    /// Commands made this turn, written together at its end (one write for a pipeline).
+    outgoing: RefCell<Vec<u8>>,
+    flush_scheduled: Cell<bool>,
     /// Connects in a row that did not reach `Ready`.
     failures: Cell<u32>,
     was_ready: Cell<bool>,
@@ -711,6 +714,7 @@ impl Client {
             return;
         }
         link.handle.borrow_mut().take();
+        link.outgoing.borrow_mut().clear();
         let lost = std::mem::take(&mut *link.waiting.borrow_mut());
         fail_all(lost, || {
             Error::Connection("the connection closed before the reply came".into())
@@ -766,6 +770,8 @@ impl Link {
             waiting: RefCell::new(VecDeque::new()),
             front_since: Cell::new(Instant::now()),
             queued: RefCell::new(VecDeque::new()),
+            outgoing: RefCell::new(Vec::new()),
+            flush_scheduled: Cell::new(false),
             failures: Cell::new(0),
             was_ready: Cell::new(false),
         }
@@ -783,20 +789,15 @@ impl Link {
             }
             return;
         }
-        if self.state.get() == LinkState::Ready {
-            let handle = self.handle.borrow().clone();
-            if let Some(handle) = handle {
-                self.push_waiting(pending);
-                if handle.send(command) == crate::SendResult::Refused {
-                    // The connection is closing or its buffer is full: the reply will not come.
-                    log::warn!(
-                        "redis {}: a command was refused by the connection",
-                        inner.address.target
-                    );
-                    handle.destroy();
-                }
-                return;
+        if self.state.get() == LinkState::Ready && self.handle.borrow().is_some() {
+            self.push_waiting(pending);
+            self.outgoing.borrow_mut().extend_from_slice(&command);
+            if !self.flush_scheduled.replace(true) {
+                let client = client.clone();
+                let role = self.role;
+                Timer::once(0.0, move || client.inner.link(role).flush(&client));
             }
+            return;
         }
         if self.queued.borrow().len() >= inner.max_queue.get() {
             if let Some(callback) = pending.callback {
@@ -815,6 +816,24 @@ impl Link {
             pending,
             deadline: Instant::now() + inner.reply_timeout.get(),
         });
+    }
+
+    /// Writes the commands made this turn.
+    fn flush(&self, client: &Client) {
+        self.flush_scheduled.set(false);
+        let bytes = std::mem::take(&mut *self.outgoing.borrow_mut());
+        let handle = self.handle.borrow().clone();
+        let Some(handle) = handle.filter(|_| !bytes.is_empty()) else {
+            return;
+        };
+        if handle.send(bytes) == crate::SendResult::Refused {
+            // The connection is closing or its buffer is full: the replies will not come.
+            log::warn!(
+                "redis {}: commands were refused by the connection",
+                client.inner.address.target
+            );
+            handle.destroy();
+        }
     }
 
     /// Whether the link can take a command now (connected and through its handshake).

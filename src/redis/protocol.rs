@@ -354,6 +354,7 @@ impl Protocol for std::rc::Rc<Resp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const MAX: usize = 512 << 20;
 
@@ -491,5 +492,58 @@ mod tests {
         out.clear();
         encode_command(&[vec![0u8; 10]], &mut out);
         assert!(out.starts_with(b"*1\r\n$10\r\n"));
+    }
+
+    /// RESP3 wire bytes of a value (the test's own encoder).
+    fn wire(value: &Value, out: &mut Vec<u8>) {
+        match value {
+            Value::Nil => out.extend_from_slice(b"_\r\n"),
+            Value::Int(number) => out.extend_from_slice(format!(":{number}\r\n").as_bytes()),
+            Value::Bulk(bytes) => {
+                out.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
+                out.extend_from_slice(bytes);
+                out.extend_from_slice(b"\r\n");
+            }
+            Value::Array(items) => {
+                out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+                for item in items {
+                    wire(item, out);
+                }
+            }
+            other => unreachable!("not generated: {other:?}"),
+        }
+    }
+
+    fn values() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Nil),
+            any::<i64>().prop_map(Value::Int),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bulk),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            proptest::collection::vec(inner, 0..8).prop_map(Value::Array)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            for resp3 in [false, true] {
+                if let Ok(Some(length)) = frame_length(&bytes, 1 << 16, resp3) {
+                    prop_assert!(length <= bytes.len());
+                    let _ = decode(&bytes[..length], resp3);
+                }
+            }
+        }
+
+        #[test]
+        fn values_frame_at_their_end_and_decode_back(value in values(), cut in any::<prop::sample::Index>()) {
+            let mut bytes = Vec::new();
+            wire(&value, &mut bytes);
+            prop_assert_eq!(frame_length(&bytes, MAX, true), Ok(Some(bytes.len())));
+            prop_assert_eq!(decode(&bytes, true), Reply::Value(value));
+            let cut = cut.index(bytes.len());
+            prop_assert_eq!(frame_length(&bytes[..cut], MAX, true), Ok(None));
+        }
     }
 }
