@@ -150,3 +150,56 @@ fn binary_messages_arrive_intact() {
     });
     assert_eq!(client.next(), "[0, 255, 13, 10, 36]");
 }
+
+/// The Redis connection is read before other sockets that are ready in the same turn: here an
+/// HTTP request that arrived first, while the worker was busy (a deliberate stall), and a
+/// message published just after it.
+#[test]
+fn the_redis_socket_is_read_before_other_ready_sockets() {
+    use std::io::Write;
+    use workerman::protocols::http::Request;
+    use workerman::{TcpConnection, Worker};
+
+    let server = RedisServer::start();
+    let url = server.url();
+    let (events, order) = std::sync::mpsc::channel::<String>();
+    let worker = support::start(move || {
+        let mut worker = Worker::new("http://127.0.0.1:0");
+        let sender = events.clone();
+        worker.on_worker_start(move |_| {
+            let redis = Client::new(&url);
+            let sender = sender.clone();
+            redis.subscribe(["first"], move |_, _| {
+                sender.send("redis".into()).ok();
+            });
+        });
+        worker.on_message(move |connection: &TcpConnection, request: Request| {
+            connection.send("ok");
+            match request.path() {
+                // Busy for a while: what arrives meanwhile is ready together at the next poll.
+                "/stall" => std::thread::sleep(Duration::from_millis(1000)),
+                "/warm" => {}
+                path => {
+                    events.send(format!("http {path}")).ok();
+                }
+            }
+        });
+        worker
+    });
+    let address = worker.local_address();
+    wait_subscribed(&server, "first", false, false);
+    let mut stall = support::HttpClient::connect(address);
+    let mut other = support::HttpClient::connect(address);
+    assert_eq!(other.get("/warm").status, 200);
+    stall.write(b"GET /stall HTTP/1.1\r\nHost: t\r\n\r\n");
+    let _ = support::read_response(&mut stall.reader, false);
+    // While the worker sleeps: the request first, then the message.
+    other.write(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+    other.reader.get_mut().flush().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(server.cli(&["PUBLISH", "first", "m"]), "1");
+    let first = order.recv_timeout(Duration::from_secs(10)).unwrap();
+    let second = order.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((first.as_str(), second.as_str()), ("redis", "http /x"));
+    worker.stop();
+}
