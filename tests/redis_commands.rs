@@ -363,3 +363,40 @@ fn a_panicking_callback_costs_only_itself() {
     });
     assert_eq!(client.next(), "after=ok:PONG");
 }
+
+#[test]
+fn commands_that_would_take_over_the_connection_are_refused() {
+    let server = RedisServer::start();
+    let client = ClientWorker::start(&server.url(), |_, _| {});
+    for command in [&["SUBSCRIBE", "c"][..], &["hello", "3"], &["MONITOR"]] {
+        let answer = client.call(command);
+        assert!(answer.starts_with("err:server:redis: ERR"), "{answer}");
+    }
+    assert_eq!(client.call(&["PING"]), "ok:PONG");
+}
+
+#[test]
+fn a_closed_client_answers_every_callback() {
+    let server = RedisServer::start();
+    let client = ClientWorker::start(&server.url(), |_, _| {});
+    assert_eq!(client.call(&["PING"]), "ok:PONG");
+    client.run(|redis: &Client, events| {
+        redis.command(["BLPOP", "nothing", "0"], report(events, "blocked"));
+        redis.close();
+        redis.get("k", report(events, "after"));
+    });
+    let mut answers = collect(&client, 2);
+    answers.sort();
+    assert!(
+        answers[0].starts_with("after=err:connection"),
+        "{answers:?}"
+    );
+    assert!(
+        answers[1].starts_with("blocked=err:connection"),
+        "{answers:?}"
+    );
+    assert!(support::wait_until(
+        std::time::Duration::from_secs(5),
+        || { server.cli(&["CLIENT", "LIST"]).lines().count() == 1 }
+    ));
+}

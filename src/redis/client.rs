@@ -30,6 +30,20 @@ type ReconnectCallback = Rc<dyn Fn(&Client)>;
 /// What a command's callback receives.
 pub(crate) type Callback = Box<dyn FnOnce(Result<Value, Error>)>;
 
+/// Commands `command` refuses: they change what the connection's replies are (pub/sub, the
+/// protocol, `MONITOR`), which the client manages itself.
+const CLIENT_OWNED: &[&[u8]] = &[
+    b"SUBSCRIBE",
+    b"PSUBSCRIBE",
+    b"SSUBSCRIBE",
+    b"UNSUBSCRIBE",
+    b"PUNSUBSCRIBE",
+    b"SUNSUBSCRIBE",
+    b"HELLO",
+    b"MONITOR",
+    b"RESET",
+];
+
 /// The first reconnect delay; it doubles with each failed attempt up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait between reconnect attempts.
@@ -197,6 +211,9 @@ impl Client {
     }
 
     /// Runs `command` (any Redis command, its name first) and calls `callback` with the reply.
+    /// The commands that would change what the connection's replies are (`SUBSCRIBE` and its
+    /// kin, `HELLO`, `MONITOR`, `RESET`) are refused with an `ERR` error: use
+    /// [`subscribe`](Self::subscribe) and its kin.
     ///
     /// ```no_run
     /// # fn f(redis: &workerman::redis::Client) {
@@ -221,6 +238,17 @@ impl Client {
             return;
         };
         let name = name.as_ref();
+        if CLIENT_OWNED
+            .iter()
+            .any(|owned| name.eq_ignore_ascii_case(owned))
+        {
+            let error = format!(
+                "ERR {} is the client's own: use Client::subscribe and its kin",
+                String::from_utf8_lossy(name)
+            );
+            defer(callback, Err(Error::server(&error)));
+            return;
+        }
         let callback = if name.eq_ignore_ascii_case(b"SELECT") {
             // Remember the database, to select it again after a reconnect.
             let selected = arguments
@@ -330,7 +358,9 @@ impl Client {
         if let Some(timer) = self.inner.timer.take() {
             Timer::del(timer);
         }
-        self.arm_timer();
+        if !self.inner.closed.get() {
+            self.arm_timer();
+        }
     }
 
     /// The most commands held while disconnected (10,000 by default); past it a command's
@@ -721,6 +751,13 @@ impl Client {
         });
         if self.inner.closed.get() || link.state.get() == LinkState::Closed {
             link.state.set(LinkState::Closed);
+            // The connection's callbacks hold this client: let both go.
+            if let Some(mut connection) = link.connection.borrow_mut().take() {
+                connection.on_connect(|_| {});
+                connection.on_message(|_, _: Reply| {});
+                connection.on_error(|_, _, _| {});
+                connection.on_close(|_| {});
+            }
             return;
         }
         let failures = if was_ready { 0 } else { link.failures.get() };
