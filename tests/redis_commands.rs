@@ -400,3 +400,47 @@ fn a_closed_client_answers_every_callback() {
         || { server.cli(&["CLIENT", "LIST"]).lines().count() == 1 }
     ));
 }
+
+#[test]
+fn large_replies_arrive_whole_over_many_reads() {
+    let server = RedisServer::start();
+    let client = ClientWorker::start(&server.url(), |_, _| {});
+    client.run(|redis: &Client, events| {
+        let elements: Vec<String> = (0..100_000)
+            .map(|index| format!("element-{index}"))
+            .collect();
+        redis.rpush("big", &elements, report(events, "rpush"));
+        let events_list = events.clone();
+        redis.lrange("big", 0, -1, move |result| {
+            let items = result.unwrap().into_array().unwrap();
+            let last = items
+                .last()
+                .and_then(|item| item.as_str().map(str::to_owned));
+            events_list
+                .send(format!("lrange {} {last:?}", items.len()))
+                .ok();
+        });
+        redis.set("blob", vec![b'z'; 8 << 20], report(events, "set"));
+        let events_blob = events.clone();
+        redis.get("blob", move |result| {
+            let value = result.unwrap();
+            let bytes = value.as_bytes().unwrap();
+            events_blob
+                .send(format!(
+                    "get {} {}",
+                    bytes.len(),
+                    bytes.iter().all(|&b| b == b'z')
+                ))
+                .ok();
+        });
+    });
+    assert_eq!(
+        collect(&client, 4),
+        [
+            "rpush=ok:100000",
+            "lrange 100000 Some(\"element-99999\")",
+            "set=ok:OK",
+            "get 8388608 true",
+        ]
+    );
+}

@@ -487,6 +487,7 @@ impl Client {
             return;
         }
         *link.handle.borrow_mut() = Some(handle.clone());
+        link.resp.scan.set(Default::default());
         link.state.set(LinkState::Handshaking);
         let user = self.inner.address.user.clone();
         let password = self.inner.address.password.clone();
@@ -800,6 +801,7 @@ impl Link {
             resp: Rc::new(Resp {
                 resp3: Cell::new(false),
                 max_reply_size: Cell::new(512 << 20),
+                scan: Cell::new(Default::default()),
                 target: target.to_owned(),
             }),
             state: Cell::new(LinkState::Idle),

@@ -49,17 +49,50 @@ pub(crate) enum FrameError {
 /// The length of the whole frame at the start of `buffer`: `Ok(Some(n))`, `Ok(None)` when more
 /// bytes are needed, or why the input can never become a valid reply within `max_size` bytes.
 /// `resp3` decides what `$-1`/`*-1` mean (nil in RESP2; refused in RESP3, which has `_`).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn frame_length(
     buffer: &[u8],
     max_size: usize,
     resp3: bool,
 ) -> Result<Option<usize>, FrameError> {
+    frame_length_from(buffer, max_size, resp3, &mut Scan::default())
+}
+
+/// Where [`frame_length_from`] stopped in an incomplete frame: the start of the element it could
+/// not finish and the aggregates open around it. A longer buffer holding the same frame resumes
+/// there, so a big reply arriving in many reads is walked once, not once per read.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Scan {
+    position: usize,
+    depth: usize,
+    remaining: [usize; MAX_DEPTH],
+}
+
+/// [`frame_length`], resuming from (and, when more bytes are needed, saving to) `scan`, which
+/// must come from an earlier call on a prefix of this same `buffer` (or be the default).
+pub(crate) fn frame_length_from(
+    buffer: &[u8],
+    max_size: usize,
+    resp3: bool,
+    scan: &mut Scan,
+) -> Result<Option<usize>, FrameError> {
     // Elements still to read at each open aggregate level.
-    let mut remaining = [0usize; MAX_DEPTH];
-    let mut depth = 0;
-    let mut position = 0;
+    let Scan {
+        mut position,
+        mut depth,
+        mut remaining,
+    } = *scan;
+    let mut save = |position: usize, depth: usize, remaining: &[usize; MAX_DEPTH]| {
+        *scan = Scan {
+            position,
+            depth,
+            remaining: *remaining,
+        };
+    };
     loop {
+        let element_start = position;
         let Some(&kind) = buffer.get(position) else {
+            save(element_start, depth, &remaining);
             return Ok(None);
         };
         let line_start = position + 1;
@@ -79,6 +112,7 @@ pub(crate) fn frame_length(
             if buffer.len() > max_size {
                 return Err(FrameError::TooLarge);
             }
+            save(element_start, depth, &remaining);
             return Ok(None);
         };
         if line_length == 0 || buffer[line_start + line_length - 1] != b'\r' {
@@ -103,6 +137,7 @@ pub(crate) fn frame_length(
                         return Err(FrameError::TooLarge);
                     }
                     if buffer.len() < end {
+                        save(element_start, depth, &remaining);
                         return Ok(None);
                     }
                     if &buffer[end - 2..end] != b"\r\n" {
@@ -144,6 +179,7 @@ pub(crate) fn frame_length(
         // A whole element ended: it counts toward its parent, which may end with it.
         loop {
             if depth == 0 {
+                *scan = Scan::default();
                 return Ok(Some(position));
             }
             remaining[depth - 1] -= 1;
@@ -311,6 +347,8 @@ pub(crate) struct Resp {
     /// Replies are RESP3 (after a successful `HELLO 3`).
     pub(crate) resp3: Cell<bool>,
     pub(crate) max_reply_size: Cell<usize>,
+    /// How far an incomplete reply has been walked (reset for each connection).
+    pub(crate) scan: Cell<Scan>,
     /// Where this connection goes, for the log line when a reply is refused.
     pub(crate) target: String,
 }
@@ -319,7 +357,19 @@ impl Protocol for std::rc::Rc<Resp> {
     type Message = Reply;
 
     fn input(&self, buffer: &[u8], connection: &TcpConnection) -> Input {
-        match frame_length(buffer, self.max_reply_size.get(), self.resp3.get()) {
+        let mut scan = self.scan.get();
+        let found = frame_length_from(
+            buffer,
+            self.max_reply_size.get(),
+            self.resp3.get(),
+            &mut scan,
+        );
+        self.scan.set(if found.is_err() {
+            Scan::default()
+        } else {
+            scan
+        });
+        match found {
             Ok(Some(length)) => Input::Package(length),
             Ok(None) => Input::NeedMore,
             Err(FrameError::TooLarge) => {
@@ -544,6 +594,12 @@ mod tests {
             prop_assert_eq!(decode(&bytes, true), Reply::Value(value));
             let cut = cut.index(bytes.len());
             prop_assert_eq!(frame_length(&bytes[..cut], MAX, true), Ok(None));
+            // Fed in growing prefixes, resuming each time: the same answers.
+            let mut scan = Scan::default();
+            for end in [cut / 2, cut, bytes.len()] {
+                let expected = frame_length(&bytes[..end], MAX, true);
+                prop_assert_eq!(frame_length_from(&bytes[..end], MAX, true, &mut scan), expected);
+            }
         }
     }
 }
