@@ -48,3 +48,34 @@ pub fn connection_view(request: &Request) -> (bool, bool, Option<String>) {
 pub fn websocket_handshake(request: &Request) -> Result<String, Vec<u8>> {
     crate::protocols::websocket::check_handshake(request)
 }
+
+/// The Redis client's reply path on arbitrary bytes: each whole frame `frame_length` finds (at
+/// most `max_reply_size` bytes) is decoded, as the client does. Returns how many frames were
+/// decoded and whether the rest of the input was refused (`Some(true)`), incomplete
+/// (`Some(false)`) or empty (`None`).
+pub fn redis_replies(data: &[u8], max_reply_size: usize, resp3: bool) -> (usize, Option<bool>) {
+    use crate::redis::protocol::{decode, frame_length};
+    let mut position = 0;
+    let mut frames = 0;
+    while position < data.len() {
+        match frame_length(&data[position..], max_reply_size, resp3) {
+            Ok(Some(length)) => {
+                assert!(length > 0 && position + length <= data.len());
+                assert!(length <= max_reply_size + 256);
+                let _ = decode(&data[position..position + length], resp3);
+                position += length;
+                frames += 1;
+            }
+            Ok(None) => return (frames, Some(false)),
+            Err(_) => return (frames, Some(true)),
+        }
+    }
+    (frames, None)
+}
+
+/// A Redis command as the client writes it (an array of bulk strings), to check it decodes back.
+pub fn redis_command(arguments: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::redis::protocol::encode_command(arguments, &mut out);
+    out
+}

@@ -53,6 +53,8 @@
 //!   the reactor (a database driver, a file, a password hash; see `examples/sse_db.rs`).
 //! - [`EventLoop`]: your own fds (`on_readable`, `on_writable`, level-triggered) and signals
 //!   (`on_signal`) on the reactor, as Workerman's `Worker::$globalEvent`.
+//! - [`redis::Client`]: an asynchronous Redis client (commands, pipelining, pub/sub, RESP3)
+//!   on the same reactor, as workerman/redis.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
@@ -70,6 +72,7 @@ pub mod fuzzing;
 mod process;
 pub mod protocols;
 mod reactor;
+pub mod redis;
 mod timer;
 mod worker;
 

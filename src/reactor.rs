@@ -114,6 +114,9 @@ pub(crate) struct Reactor {
     pub(crate) blocking: crate::blocking::Blocking,
     /// Raw fds and signals registered by the user (see `crate::event_loop`).
     pub(crate) sources: crate::event_loop::Sources,
+    /// Connections (key, id) whose events are handled first in each turn (a Redis client's):
+    /// a broker is read before the connections it feeds. Gone ones are dropped each turn.
+    pub(crate) read_first: Vec<(usize, u64)>,
 }
 
 /// Lets another thread stop a running reactor.
@@ -202,6 +205,7 @@ impl Reactor {
             resolutions: crate::connection::async_tcp::Resolutions::new(waker.clone()),
             blocking: crate::blocking::Blocking::new(waker.clone()),
             sources: crate::event_loop::Sources::default(),
+            read_first: Vec::new(),
         };
         Ok((reactor, Stopper { flag, waker }))
     }
@@ -434,52 +438,28 @@ fn turn(events: &mut Events) -> io::Result<()> {
     let now = Instant::now();
     with(|reactor| reactor.now = now);
 
+    // Connections marked read-first are handled before every other event of this turn.
+    let read_first = with(|reactor| {
+        let Reactor {
+            read_first,
+            connections,
+            ..
+        } = reactor;
+        read_first.retain(|&(key, id)| connections.get(key).is_some_and(|c| c.id == id));
+        !read_first.is_empty()
+    });
+    let is_first =
+        |token: Token| with(|reactor| reactor.read_first.iter().any(|&(key, _)| key == token.0));
+    if read_first {
+        for event in events.iter().filter(|event| is_first(event.token())) {
+            handle_event(event);
+        }
+    }
     for event in events.iter() {
-        let token = event.token();
-        if token == WAKER {
-            crate::connection::async_tcp::on_resolved();
-            crate::blocking::on_woken();
+        if read_first && is_first(event.token()) {
             continue;
         }
-        if token == SIGNALS {
-            let received = with(|reactor| {
-                reactor
-                    .signals
-                    .as_mut()
-                    .map(crate::process::signals::take)
-                    .unwrap_or_default()
-            });
-            crate::process::child::on_signals(received);
-            continue;
-        }
-        if crate::event_loop::owns(token) {
-            let closed = event.is_read_closed() || event.is_error();
-            let readable = event.is_readable() || closed;
-            crate::event_loop::on_event(token, readable, event.is_writable() || event.is_error());
-            continue;
-        }
-        if token.0 > LISTENER_BASE - 1024 && token.0 <= LISTENER_BASE {
-            accept(LISTENER_BASE - token.0);
-            continue;
-        }
-        let key = token.0;
-        let Some((id, status)) =
-            with(|reactor| reactor.connections.get(key).map(|c| (c.id, c.status)))
-        else {
-            continue;
-        };
-        let handle = TcpConnection::new(key, id);
-        if status == TcpConnection::STATUS_CONNECTING {
-            crate::connection::async_tcp::on_connect_event(&handle);
-            continue;
-        }
-        if event.is_writable() {
-            connection_io::on_writable(&handle);
-        }
-        let peer_closed = event.is_read_closed() || event.is_error();
-        if event.is_readable() || peer_closed {
-            connection_io::on_readable(&handle, peer_closed);
-        }
+        handle_event(event);
     }
 
     run_ready();
@@ -509,6 +489,54 @@ fn turn(events: &mut Events) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One event: the waker, the signal socket, a listener, or a connection's socket.
+fn handle_event(event: &mio::event::Event) {
+    let token = event.token();
+    if token == WAKER {
+        crate::connection::async_tcp::on_resolved();
+        crate::blocking::on_woken();
+        return;
+    }
+    if token == SIGNALS {
+        let received = with(|reactor| {
+            reactor
+                .signals
+                .as_mut()
+                .map(crate::process::signals::take)
+                .unwrap_or_default()
+        });
+        crate::process::child::on_signals(received);
+        return;
+    }
+    if crate::event_loop::owns(token) {
+        let closed = event.is_read_closed() || event.is_error();
+        let readable = event.is_readable() || closed;
+        crate::event_loop::on_event(token, readable, event.is_writable() || event.is_error());
+        return;
+    }
+    if token.0 > LISTENER_BASE - 1024 && token.0 <= LISTENER_BASE {
+        accept(LISTENER_BASE - token.0);
+        return;
+    }
+    let key = token.0;
+    let Some((id, status)) = with(|reactor| reactor.connections.get(key).map(|c| (c.id, c.status)))
+    else {
+        return;
+    };
+    let handle = TcpConnection::new(key, id);
+    if status == TcpConnection::STATUS_CONNECTING {
+        crate::connection::async_tcp::on_connect_event(&handle);
+        return;
+    }
+    if event.is_writable() {
+        connection_io::on_writable(&handle);
+    }
+    let peer_closed = event.is_read_closed() || event.is_error();
+    if event.is_readable() || peer_closed {
+        connection_io::on_readable(&handle, peer_closed);
+    }
 }
 
 /// Runs every connection queued for another go this turn.

@@ -90,6 +90,8 @@ pub(crate) struct ClientState {
     websocket_ping_interval: Cell<Option<f64>>,
     websocket_binary: Cell<bool>,
     on_websocket_connect: RefCell<Option<HandshakeCallback>>,
+    /// Each turn, the reactor reads this client's socket before any other event.
+    read_first: Cell<bool>,
 }
 
 impl AsyncTcpConnection {
@@ -208,6 +210,7 @@ impl AsyncTcpConnection {
             websocket_ping_interval: Cell::new(None),
             websocket_binary: Cell::new(false),
             on_websocket_connect: RefCell::new(None),
+            read_first: Cell::new(false),
         };
         configure(&mut client);
         shared.client = Some(client);
@@ -313,6 +316,9 @@ impl AsyncTcpConnection {
             reactor.statistics.connection_count += 1;
             let count = &self.shared.connection_count;
             count.set(count.get() + 1);
+            if client.read_first.get() {
+                reactor.read_first.push((key, id));
+            }
             if let Some(timeout) = client.connect_timeout.get() {
                 let deadline = reactor.now + timeout;
                 reactor.set_deadline(key, Some(deadline));
@@ -460,6 +466,12 @@ impl AsyncTcpConnection {
     /// ```
     pub fn set_connect_timeout(&mut self, timeout: Duration) {
         self.client().connect_timeout.set(Some(timeout));
+    }
+
+    /// Has the reactor handle this client's socket events before any other in each turn (a
+    /// broker's connection, read before the streams it feeds are written to).
+    pub(crate) fn set_read_first(&mut self, first: bool) {
+        self.client().read_first.set(first);
     }
 
     /// The most bytes queued for the server before sends are refused (1 MiB by default).

@@ -212,3 +212,4 @@ pub fn require_program(program: &str) -> std::path::PathBuf {
          every tool the tests use, from Debian's packages) or `apt-get install` its package"
     )
 }
+pub mod redis;

@@ -1,0 +1,249 @@
+//! A real `redis-server` per test, on a free loopback port, and a client worker to drive a
+//! `workerman::redis::Client` from the test thread.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use workerman::redis::Client;
+use workerman::{RunningWorker, Timer, Worker};
+
+use super::require_program;
+
+/// How long a test waits for any one thing the client reports.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A `redis-server` started for one test (`--save '' --appendonly no`), stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    directory: PathBuf,
+    config: Vec<String>,
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl RedisServer {
+    /// A server with the default configuration.
+    pub fn start() -> RedisServer {
+        RedisServer::with_config(&[])
+    }
+
+    /// A server whose config file holds these lines (`rename-command HELLO ""`, ACL users...).
+    pub fn with_config(lines: &[&str]) -> RedisServer {
+        let port = free_port();
+        let directory =
+            std::env::temp_dir().join(format!("workerman-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            directory,
+            config: lines.iter().map(|line| line.to_string()).collect(),
+        };
+        server.launch();
+        server
+    }
+
+    /// The Unix socket this server also listens on.
+    pub fn unix_socket(&self) -> PathBuf {
+        self.directory.join("redis.sock")
+    }
+
+    fn launch(&mut self) {
+        let program = require_program("redis-server");
+        let config = self.directory.join("redis.conf");
+        let mut text = String::new();
+        for line in &self.config {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&config, text).unwrap();
+        let child = Command::new(program)
+            .arg(&config)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.directory)
+            .arg("--unixsocket")
+            .arg(self.unix_socket())
+            .args(["--unixsocketperm", "700", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                stream.set_read_timeout(Some(Duration::from_secs(1))).ok();
+                let mut answer = [0u8; 64];
+                if stream.write_all(b"PING\r\n").is_ok() {
+                    if let Ok(count) = stream.read(&mut answer) {
+                        // PONG, or NOAUTH on a server that wants a password: up either way.
+                        if count > 0 {
+                            return;
+                        }
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not come up on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown: its clients see the connection drop).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Starts it again on the same port (an empty dataset: nothing is saved).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
+    /// Runs `redis-cli -p PORT args...` and returns its output, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let program = require_program("redis-cli");
+        let output = Command::new(program)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill9();
+        std::fs::remove_dir_all(&self.directory).ok();
+    }
+}
+
+type Job = Box<dyn FnOnce(&Client, &Sender<String>) + Send>;
+
+/// A worker thread holding one `Client`; jobs sent from the test run on its reactor, and the
+/// callbacks report back through `events`.
+pub struct ClientWorker {
+    worker: Option<RunningWorker>,
+    jobs: Sender<Job>,
+    pub events: Receiver<String>,
+    pub report: Sender<String>,
+}
+
+impl ClientWorker {
+    /// A worker whose `on_worker_start` makes `Client::new(url)` and passes it to `configure`.
+    pub fn start(
+        url: &str,
+        configure: impl Fn(&Client, &Sender<String>) + Send + 'static,
+    ) -> ClientWorker {
+        let (jobs, job_receiver) = mpsc::channel::<Job>();
+        let (report, events) = mpsc::channel();
+        let url = url.to_owned();
+        let events_sender = report.clone();
+        let job_receiver = std::sync::Mutex::new(Some(job_receiver));
+        let worker = super::start(move || {
+            let mut worker = Worker::without_listener();
+            let receiver = job_receiver.lock().unwrap().take();
+            let events = events_sender.clone();
+            let receiver = std::cell::RefCell::new(receiver);
+            worker.on_worker_start(move |_| {
+                let client = Client::new(&url);
+                configure(&client, &events);
+                let receiver = receiver.borrow_mut().take().expect("started once");
+                let events = events.clone();
+                Timer::add(0.005, move |_| {
+                    while let Ok(job) = receiver.try_recv() {
+                        job(&client, &events);
+                    }
+                });
+            });
+            worker
+        });
+        ClientWorker {
+            worker: Some(worker),
+            jobs,
+            events,
+            report,
+        }
+    }
+
+    /// Runs `job` on the worker's reactor with its client.
+    pub fn run(&self, job: impl FnOnce(&Client, &Sender<String>) + Send + 'static) {
+        self.jobs.send(Box::new(job)).expect("the worker runs");
+    }
+
+    /// The next event reported, within [`WAIT`].
+    pub fn next(&self) -> String {
+        self.events
+            .recv_timeout(WAIT)
+            .expect("the client reports within the wait")
+    }
+
+    /// Events until one equals `wanted` (returned are those before it).
+    pub fn until(&self, wanted: &str) -> Vec<String> {
+        let mut before = Vec::new();
+        loop {
+            let event = self.next();
+            if event == wanted {
+                return before;
+            }
+            before.push(event);
+        }
+    }
+
+    /// Runs one command and returns its result as text: `ok:<value>` or `err:<error>`.
+    pub fn call(&self, command: &[&str]) -> String {
+        let command: Vec<String> = command.iter().map(|part| part.to_string()).collect();
+        self.run(move |client, events| {
+            let events = events.clone();
+            client.command(command, move |result| {
+                events.send(describe(&result)).ok();
+            });
+        });
+        self.next()
+    }
+}
+
+impl Drop for ClientWorker {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.stop();
+        }
+    }
+}
+
+/// A result as one line: `ok:<value>` (the value's Display) or `err:<kind>:<message>`.
+pub fn describe(result: &Result<workerman::redis::Value, workerman::redis::Error>) -> String {
+    match result {
+        Ok(value) => format!("ok:{value}"),
+        Err(error) if error.is_server() => format!("err:server:{error}"),
+        Err(error) if error.is_timeout() => "err:timeout".to_owned(),
+        Err(error) => format!("err:connection:{error}"),
+    }
+}
