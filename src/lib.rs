@@ -61,6 +61,7 @@ pub mod connection;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod metrics;
 mod process;
 pub mod protocols;
 mod reactor;

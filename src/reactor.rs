@@ -108,6 +108,8 @@ pub(crate) struct Reactor {
     first_request_grace: Option<Instant>,
     /// Client connections' resolved host names, handed over by resolver threads (which wake us).
     pub(crate) resolutions: crate::connection::async_tcp::Resolutions,
+    /// What the metrics count beyond `statistics`, and the slot they are published into.
+    pub(crate) metrics: crate::metrics::counters::ReactorMetrics,
 }
 
 /// Lets another thread stop a running reactor.
@@ -194,6 +196,7 @@ impl Reactor {
             graceful: false,
             first_request_grace: None,
             resolutions: crate::connection::async_tcp::Resolutions::new(waker.clone()),
+            metrics: crate::metrics::counters::ReactorMetrics::new(),
         };
         Ok((reactor, Stopper { flag, waker }))
     }
@@ -493,6 +496,10 @@ fn turn(events: &mut Events) -> io::Result<()> {
             accept(index);
         }
     }
+    with(|reactor| {
+        let timers = reactor.timers.len();
+        reactor.metrics.end_turn(now, &reactor.statistics, timers);
+    });
     Ok(())
 }
 
@@ -554,6 +561,7 @@ fn accept(index: usize) {
             next_connection_id,
             statistics,
             now,
+            metrics,
             ..
         } = reactor;
         let Some(listener) = listeners.get_mut(index) else {
@@ -592,6 +600,7 @@ fn accept(index: usize) {
                         listener.worker.clone(),
                     ));
                     statistics.connection_count += 1;
+                    metrics.opened(crate::metrics::protocol_index(&listener.worker));
                     listener
                         .worker
                         .connection_count

@@ -143,6 +143,7 @@ fn receive(reactor: &mut Reactor, index: usize, buffer: &mut [u8]) -> Received {
         return Received::Dropped;
     }
     let known = udp.peers.get(&from).copied();
+    reactor.metrics.bytes_read += length as u64;
     if let Some((key, id)) = known {
         let handle = TcpConnection::new(key, id);
         let Some(connection) = reactor.connection_mut(&handle) else {
@@ -237,10 +238,12 @@ fn associate(
     worker
         .connection_count
         .set(worker.connection_count.get() + 1);
+    let protocol = crate::metrics::protocol_index(&worker);
     let mut connection = Connection::new(id, Stream::Datagram(index as u32), from, worker);
     connection.bytes_read = length as u64;
     entry.insert(connection);
     reactor.statistics.connection_count += 1;
+    reactor.metrics.opened(protocol);
     listener(reactor, index)?.peers.insert(from, (key, id));
     let handle = TcpConnection::new(key, id);
     touch(reactor, index, &handle);
@@ -405,6 +408,7 @@ pub(crate) fn send_to(
             if let Some(connection) = reactor.connection_mut(handle) {
                 connection.bytes_written += sent as u64;
             }
+            reactor.metrics.bytes_written += sent as u64;
             (SendResult::Written, Actions::default())
         }
         Ok(sent) => {

@@ -114,7 +114,7 @@ pub(crate) fn reload(graceful: bool) -> ! {
 }
 
 /// `start [-d]`: refuse when a master runs; bind; daemonize; become the master.
-pub(crate) fn start(workers: Vec<Worker>, daemon: bool) -> ! {
+pub(crate) fn start(mut workers: Vec<Worker>, daemon: bool) -> ! {
     let program = program_name();
     if let Some(pid) = running_master() {
         log::write(&format!(
@@ -127,6 +127,14 @@ pub(crate) fn start(workers: Vec<Worker>, daemon: bool) -> ! {
             "workerman: Worker::run_all() found no worker: create one with Worker::new first"
         );
         std::process::exit(1);
+    }
+    // The metrics endpoint, when set, is one more worker (see `crate::metrics`).
+    match crate::metrics::endpoint::for_processes(&workers) {
+        Ok(endpoint) => workers.extend(endpoint),
+        Err(error) => {
+            log::write(&format!("Workerman[{program}] metrics: {error}"));
+            std::process::exit(1);
+        }
     }
     // The master binds every listener its workers share; with reuse_port each worker binds its
     // own. A bind error ends `start` here, in the user's shell.
@@ -299,6 +307,7 @@ impl Master {
         let pid = unsafe { libc::fork() };
         match pid {
             0 => {
+                crate::metrics::endpoint::attach_process(index);
                 let worker = self.workers[group].clone();
                 child::run(
                     worker,

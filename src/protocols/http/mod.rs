@@ -333,8 +333,14 @@ pub(crate) fn response_complete(
     let settings = connection.worker.http_settings.get();
     let http = &mut connection.http;
     http.awaiting_response = false;
-    http.streaming = Streaming::None;
+    let stream_ended = std::mem::take(&mut http.streaming) == Streaming::EventStream;
     http.range = None;
+    if stream_ended {
+        reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
+    }
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return Actions::default();
+    };
     if close_after {
         return Actions {
             close: true,
