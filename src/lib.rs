@@ -49,6 +49,8 @@
 //! - [`connection::AsyncTcpConnection`]: connections to other servers (`tcp://`, `text://`,
 //!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
 //!   process that only runs clients and timers.
+//! - Monitoring: `status` / `connections` (`--json` for scripts) on the command line of
+//!   [`Worker::run_all`], and a Prometheus endpoint with [`Worker::set_metrics_listen`].
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
