@@ -405,6 +405,8 @@ fn run_with(
     }
 
     let mut events = Events::with_capacity(1024);
+    // The first turn starts now (`on_worker_start` is no turn of the loop).
+    with(|reactor| reactor.now = Instant::now());
     let result = loop {
         if let Err(error) = turn(&mut events) {
             break Err(error);
@@ -413,13 +415,31 @@ fn run_with(
             break Ok(());
         }
     };
+    // The last turn's figures, published before the process ends.
+    with(|reactor| {
+        let timers = reactor.timers.len();
+        reactor
+            .metrics
+            .end_turn(reactor.now, &reactor.statistics, || timers);
+    });
     REACTOR.with(|cell| cell.borrow_mut().take());
     result
 }
 
 /// One turn of the event loop.
 fn turn(events: &mut Events) -> io::Result<()> {
-    let timeout = with(|reactor| reactor.poll_timeout());
+    let timeout = with(|reactor| {
+        // The previous turn (which began at `now`) ends here, before the wait.
+        let Reactor {
+            metrics,
+            now,
+            statistics,
+            timers,
+            ..
+        } = reactor;
+        metrics.end_turn(*now, statistics, || timers.len());
+        reactor.poll_timeout()
+    });
     let polled = with(|reactor| reactor.poll.poll(events, timeout));
     if let Err(error) = polled {
         if error.kind() != io::ErrorKind::Interrupted {
@@ -496,10 +516,6 @@ fn turn(events: &mut Events) -> io::Result<()> {
             accept(index);
         }
     }
-    with(|reactor| {
-        let timers = reactor.timers.len();
-        reactor.metrics.end_turn(now, &reactor.statistics, timers);
-    });
     Ok(())
 }
 

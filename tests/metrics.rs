@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use workerman::{TcpConnection, Worker};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a figure may take to show a change (a worker publishes at the end of its turn).
-const SETTLE: Duration = Duration::from_secs(5);
+const SETTLE: Duration = Duration::from_secs(20);
 
 /// One sample as the Python parser read it.
 #[derive(Debug, Clone)]
@@ -79,8 +80,40 @@ impl Scrape {
     }
 }
 
-/// Parses exposition text with `prometheus_client.parser.text_string_to_metric_families`.
-fn parse(text: &str) -> Scrape {
+/// One Python process for the whole test binary, parsing each scrape it is sent with
+/// `prometheus_client.parser.text_string_to_metric_families` (a Python start-up per scrape is
+/// seconds on a loaded machine).
+struct Parser {
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    _child: std::process::Child,
+}
+
+static PARSER: Mutex<Option<Parser>> = Mutex::new(None);
+
+/// Reads a length line and that many bytes of exposition text, answers one line of JSON:
+/// `{"samples": [[name, labels, value], ...], "types": {family: type}}`, or `{"error": ...}`.
+const PARSER_SCRIPT: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+while True:
+    length = sys.stdin.buffer.readline()
+    if not length:
+        break
+    text = sys.stdin.buffer.read(int(length)).decode()
+    try:
+        out = {"samples": [], "types": {}}
+        for family in text_string_to_metric_families(text):
+            out["types"][family.name] = family.type
+            for sample in family.samples:
+                out["samples"].append([sample.name, sample.labels, sample.value])
+    except Exception as error:
+        out = {"error": repr(error)}
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+"#;
+
+fn start_parser() -> Parser {
     let python = support::require_program("python3");
     let check = Command::new(&python)
         .args(["-c", "import prometheus_client.parser"])
@@ -92,37 +125,39 @@ fn parse(text: &str) -> Scrape {
          `pip install prometheus_client` (or `bash tests/run.sh`, which installs it)\n{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let script = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = {"samples": [], "types": {}}
-for family in text_string_to_metric_families(sys.stdin.read()):
-    out["types"][family.name] = family.type
-    for sample in family.samples:
-        out["samples"].append([sample.name, sample.labels, sample.value])
-print(json.dumps(out))
-"#;
     let mut child = Command::new(&python)
-        .args(["-c", script])
+        .args(["-c", PARSER_SCRIPT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("run python3");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write the scrape to python3");
-    let output = child.wait_with_output().expect("python3 ends");
+    Parser {
+        input: child.stdin.take().expect("stdin"),
+        output: std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        _child: child,
+    }
+}
+
+/// Parses exposition text with Python's `prometheus_client` text parser.
+fn parse(text: &str) -> Scrape {
+    let answer = {
+        let mut parser = PARSER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let parser = parser.get_or_insert_with(start_parser);
+        write!(parser.input, "{}\n{text}", text.len()).expect("write to the parser");
+        parser.input.flush().expect("write to the parser");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut parser.output, &mut line).expect("the parser answers");
+        line
+    };
+    let parsed: serde_json::Value = serde_json::from_str(&answer)
+        .unwrap_or_else(|error| panic!("the parser's answer {answer:?}: {error}"));
     assert!(
-        output.status.success(),
+        parsed.get("error").is_none(),
         "the Prometheus parser rejected the scrape: {}\n{text}",
-        String::from_utf8_lossy(&output.stderr)
+        parsed["error"]
     );
-    let parsed: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("the parser's JSON");
     let samples = parsed["samples"]
         .as_array()
         .expect("samples")

@@ -93,8 +93,13 @@ impl ReactorMetrics {
     }
 
     /// The end of a reactor turn that began (after the wait) at `started`: with a slot, counts
-    /// the turn and stores every figure into it.
-    pub(crate) fn end_turn(&mut self, started: Instant, statistics: &Statistics, timers: usize) {
+    /// the turn and stores every figure into it (`timers` tells how many timers are pending).
+    pub(crate) fn end_turn(
+        &mut self,
+        started: Instant,
+        statistics: &Statistics,
+        timers: impl FnOnce() -> usize,
+    ) {
         let Some(published) = &mut self.published else {
             return;
         };
@@ -129,7 +134,7 @@ impl ReactorMetrics {
         for (gauge, &value) in slot.connections.iter().zip(&self.connections) {
             gauge.store(value, Ordering::Relaxed);
         }
-        slot.timers.store(timers as u64, Ordering::Relaxed);
+        slot.timers.store(timers() as u64, Ordering::Relaxed);
         slot.send_buffer_bytes
             .store(self.send_buffer_bytes.max(0) as u64, Ordering::Relaxed);
         slot.sse_streams.store(self.sse_streams, Ordering::Relaxed);
