@@ -335,13 +335,10 @@ pub(crate) fn response_complete(
     http.awaiting_response = false;
     let stream_ended = std::mem::take(&mut http.streaming) == Streaming::EventStream;
     http.range = None;
-    if stream_ended {
-        reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
-    }
-    let Some(connection) = reactor.connection_mut(handle) else {
-        return Actions::default();
-    };
     if close_after {
+        if stream_ended {
+            reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
+        }
         return Actions {
             close: true,
             ..Actions::default()
@@ -355,6 +352,9 @@ pub(crate) fn response_complete(
         now + settings.keep_alive_timeout
     };
     let run_again = !connection.dispatching && (buffered || connection.read_pending);
+    if stream_ended {
+        reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
+    }
     reactor.set_deadline(handle.key(), Some(deadline));
     if run_again {
         reactor.ready.push_back((handle.key(), handle.id()));
