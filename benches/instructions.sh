@@ -8,6 +8,9 @@
 #   bash benches/instructions.sh            # after benches/run.sh has built everything
 #   SECS=5 CONNS=50 VARIANTS="keepalive pipeline16" bash benches/instructions.sh
 #   SERVERS=workerman bash benches/instructions.sh     # only ours (default: workerman mio_http hyper)
+#   HELLO=/other/checkout/target/release/deps/hello_server-<hash> SERVERS=workerman \
+#       bash benches/instructions.sh                   # another build of ours (e.g. main's)
+#   METRICS=127.0.0.1:18290 SERVERS=workerman bash benches/instructions.sh   # metrics endpoint on
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-5}
@@ -18,9 +21,13 @@ mkdir -p "$OUT"
 command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-bench_json=$(cargo bench --no-run --message-format=json 2>/dev/null)
-HELLO=$(grep -o '"executable":"[^"]*/hello_server-[0-9a-f]*"' <<<"$bench_json" | head -1 | cut -d'"' -f4)
-cargo build --release --manifest-path benches/peers/Cargo.toml
+if [[ -z ${HELLO:-} ]]; then
+    bench_json=$(cargo bench --no-run --message-format=json 2>/dev/null)
+    HELLO=$(grep -o '"executable":"[^"]*/hello_server-[0-9a-f]*"' <<<"$bench_json" | head -1 | cut -d'"' -f4)
+fi
+if [[ ${SERVERS:-workerman mio_http hyper} != workerman ]]; then
+    cargo build --release --manifest-path benches/peers/Cargo.toml
+fi
 PEERS=benches/peers/target/release
 export PORT=18281 COUNT=1 # our hello_server's settings; the peers get --port
 

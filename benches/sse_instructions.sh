@@ -32,7 +32,8 @@ command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
 ulimit -n "$(ulimit -Hn)"
 
 bench_json=$(cargo bench --no-run --message-format=json 2>/dev/null)
-SEED=$(grep -o '"executable":"[^"]*/seed_sse-[0-9a-f]*"' <<<"$bench_json" | head -1 | cut -d'"' -f4)
+# SEED=/other/checkout/target/release/deps/seed_sse-<hash>: another build of ours (e.g. main's).
+SEED=${SEED:-$(grep -o '"executable":"[^"]*/seed_sse-[0-9a-f]*"' <<<"$bench_json" | head -1 | cut -d'"' -f4)}
 LOAD=$(grep -o '"executable":"[^"]*/sse_load-[0-9a-f]*"' <<<"$bench_json" | head -1 | cut -d'"' -f4)
 case $SERVER in
     workerman) COMMAND=("$SEED" start) ;;

@@ -17,7 +17,8 @@
 //! `DEMO_REUSE_PORT=1`, and `DEMO_DIR`, a directory for the pid, log and stdout files, where each
 //! worker also writes `worker-<id>.pid` when it starts. `DEMO_UNIX_UDP=1` adds two workers of
 //! `DEMO_COUNT` processes each that answer anything with `pid N`: `unix://<DEMO_DIR>/demo.sock`
-//! and `udp://127.0.0.1:<DEMO_PORT>`.
+//! and `udp://127.0.0.1:<DEMO_PORT>`. `DEMO_METRICS_PORT=N` serves Prometheus metrics at
+//! `http://127.0.0.1:N/metrics` (`Worker::set_metrics_listen`).
 
 use std::path::PathBuf;
 
@@ -35,6 +36,10 @@ fn main() {
         Worker::set_pid_file(dir.join("demo.pid"));
         Worker::set_log_file(dir.join("demo.log"));
         Worker::set_stdout_file(dir.join("demo.stdout"));
+    }
+
+    if let Ok(metrics_port) = std::env::var("DEMO_METRICS_PORT") {
+        Worker::set_metrics_listen(format!("127.0.0.1:{metrics_port}"));
     }
 
     let mut worker = Worker::new(&format!("http://127.0.0.1:{port}"));

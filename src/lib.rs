@@ -55,6 +55,8 @@
 //!   (`on_signal`) on the reactor, as Workerman's `Worker::$globalEvent`.
 //! - [`redis::Client`]: an asynchronous Redis client (commands, pipelining, pub/sub, RESP3)
 //!   on the same reactor, as workerman/redis.
+//! - Monitoring: `status` / `connections` (`--json` for scripts) on the command line of
+//!   [`Worker::run_all`], and a Prometheus endpoint with [`Worker::set_metrics_listen`].
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
@@ -69,6 +71,7 @@ mod event_loop;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod metrics;
 mod process;
 pub mod protocols;
 mod reactor;

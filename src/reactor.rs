@@ -117,6 +117,8 @@ pub(crate) struct Reactor {
     /// Connections (key, id) whose events are handled first in each turn (a Redis client's):
     /// a broker is read before the connections it feeds. Gone ones are dropped each turn.
     pub(crate) read_first: Vec<(usize, u64)>,
+    /// What the metrics count beyond `statistics`, and the slot they are published into.
+    pub(crate) metrics: crate::metrics::counters::ReactorMetrics,
 }
 
 /// Lets another thread stop a running reactor.
@@ -206,6 +208,7 @@ impl Reactor {
             blocking: crate::blocking::Blocking::new(waker.clone()),
             sources: crate::event_loop::Sources::default(),
             read_first: Vec::new(),
+            metrics: crate::metrics::counters::ReactorMetrics::new(),
         };
         Ok((reactor, Stopper { flag, waker }))
     }
@@ -414,6 +417,8 @@ fn run_with(
     }
 
     let mut events = Events::with_capacity(1024);
+    // The first turn starts now (`on_worker_start` is no turn of the loop).
+    with(|reactor| reactor.now = Instant::now());
     let result = loop {
         if let Err(error) = turn(&mut events) {
             break Err(error);
@@ -422,13 +427,31 @@ fn run_with(
             break Ok(());
         }
     };
+    // The last turn's figures, published before the process ends.
+    with(|reactor| {
+        let timers = reactor.timers.len();
+        reactor
+            .metrics
+            .end_turn(reactor.now, &reactor.statistics, || timers);
+    });
     REACTOR.with(|cell| cell.borrow_mut().take());
     result
 }
 
 /// One turn of the event loop.
 fn turn(events: &mut Events) -> io::Result<()> {
-    let timeout = with(|reactor| reactor.poll_timeout());
+    let timeout = with(|reactor| {
+        // The previous turn (which began at `now`) ends here, before the wait.
+        let Reactor {
+            metrics,
+            now,
+            statistics,
+            timers,
+            ..
+        } = reactor;
+        metrics.end_turn(*now, statistics, || timers.len());
+        reactor.poll_timeout()
+    });
     let polled = with(|reactor| reactor.poll.poll(events, timeout));
     if let Err(error) = polled {
         if error.kind() != io::ErrorKind::Interrupted {
@@ -597,6 +620,7 @@ fn accept(index: usize) {
             next_connection_id,
             statistics,
             now,
+            metrics,
             ..
         } = reactor;
         let Some(listener) = listeners.get_mut(index) else {
@@ -635,6 +659,7 @@ fn accept(index: usize) {
                         listener.worker.clone(),
                     ));
                     statistics.connection_count += 1;
+                    metrics.opened(crate::metrics::protocol_index(&listener.worker));
                     listener
                         .worker
                         .connection_count

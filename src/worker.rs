@@ -336,18 +336,26 @@ impl Worker {
             .name("workerman-worker".to_owned())
             .spawn(move || {
                 let main = build();
+                // The metrics endpoint, when set, is one more worker on this thread.
+                let metrics = crate::metrics::endpoint::for_thread(&main)
+                    .unwrap_or_else(|error| {
+                        log::error!("workerman: metrics: {error}");
+                        None
+                    })
+                    .is_some();
                 let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
                 let index = workers
                     .iter()
                     .position(|worker| Rc::ptr_eq(&worker.shared, &main.shared))
                     .unwrap_or(0);
-                let _ = index_sender.send(index);
+                let metrics_index = metrics.then(|| workers.len() - 1);
+                let _ = index_sender.send((index, metrics_index));
                 drop(main);
                 if let Err(error) = reactor::run(workers, Some(started_sender)) {
                     log::error!("workerman: {error}");
                 }
             })?;
-        let index = index_receiver
+        let (index, metrics_index) = index_receiver
             .recv()
             .map_err(|_| io::Error::other("the worker's build closure panicked"))?;
         let Started { addresses, stopper } = started
@@ -359,6 +367,7 @@ impl Worker {
             .ok_or_else(|| io::Error::other("the build closure created no worker"))?;
         Ok(RunningWorker {
             local_address,
+            metrics_address: metrics_index.and_then(|index| addresses.get(index).copied()),
             addresses,
             stopper,
             thread: Some(thread),
@@ -818,6 +827,7 @@ fn split_address(address: &str) -> (&str, &str) {
 /// ```
 pub struct RunningWorker {
     local_address: SocketAddr,
+    metrics_address: Option<SocketAddr>,
     addresses: Vec<SocketAddr>,
     stopper: Stopper,
     thread: Option<JoinHandle<()>>,
@@ -829,9 +839,22 @@ impl RunningWorker {
         self.local_address
     }
 
-    /// The bound addresses of every worker `build` created, in creation order.
+    /// The bound addresses of every worker `build` created, in creation order (the metrics
+    /// endpoint, when on, last).
     pub fn local_addresses(&self) -> &[SocketAddr] {
         &self.addresses
+    }
+
+    /// Where the metrics endpoint listens, when [`Worker::set_metrics_listen`] is set.
+    ///
+    /// ```no_run
+    /// # use workerman::Worker;
+    /// Worker::set_metrics_listen("127.0.0.1:0");
+    /// let server = Worker::spawn(|| Worker::new("http://127.0.0.1:0")).unwrap();
+    /// println!("curl http://{}/metrics", server.metrics_address().unwrap());
+    /// ```
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
     }
 
     /// Stops the workers (as [`Worker::stop_all`]) and waits for their thread to end.

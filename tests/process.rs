@@ -277,15 +277,15 @@ fn start_daemon_status_connections_refused_second_start_and_stop() {
         let row = rows.get(&pid).unwrap_or_else(|| panic!("no row for {pid}"));
         assert_eq!(row[2], format!("http://127.0.0.1:{}", demo.port));
         assert_eq!(row[3], "demo");
-        assert_eq!(row[11], "[idle]");
-        assert_eq!(row[6], "0", "no panics yet");
-        assert_eq!(row[7], "0", "no blocking job refused");
+        assert_eq!(row[9], "[idle]");
+        assert_eq!(row[10], "0", "no panics yet");
+        assert_eq!(row[11], "0", "no blocking job refused");
     }
     for header in [
         "pid",
         "memory",
         "listening",
-        "worker_name",
+        "name",
         "send_fail",
         "panics",
         "refused",
@@ -309,7 +309,7 @@ fn start_daemon_status_connections_refused_second_start_and_stop() {
     let status_text = text(&demo.run(&["status"]).stdout);
     let panics: u64 = status_rows(&status_text)
         .values()
-        .map(|row| row[6].parse::<u64>().unwrap())
+        .map(|row| row[10].parse::<u64>().unwrap())
         .sum();
     assert_eq!(panics, 1, "{status_text}");
 
@@ -721,4 +721,88 @@ fn unix_and_udp_workers_run_in_worker_processes_and_survive_a_reload() {
         !socket_file.exists(),
         "the master removes the socket file on stop"
     );
+}
+
+#[test]
+fn status_json_and_connections_json_are_one_document_each_for_scripts() {
+    let demo = Demo::new("json", false);
+    demo.start();
+    let master = demo.master().expect("a pid file");
+    let mut open = connect(demo.address());
+    open.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    open.read_exact(&mut first).unwrap();
+
+    let status = demo.run(&["status", "--json"]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: serde_json::Value =
+        serde_json::from_slice(&status.stdout).expect("status --json prints one JSON document");
+    assert_eq!(status["master"]["pid"], master);
+    assert_eq!(status["master"]["daemon"], true);
+    assert_eq!(status["master"]["workers"], 1);
+    assert_eq!(status["master"]["processes"], 2);
+    assert_eq!(status["workers"][0]["name"], "demo");
+    let processes = status["processes"].as_array().expect("processes");
+    assert_eq!(processes.len(), 2, "{status}");
+    for id in 0..2 {
+        let pid = demo.worker_pid(id).expect("worker pid");
+        let process = processes
+            .iter()
+            .find(|process| process["pid"] == pid)
+            .unwrap_or_else(|| panic!("no process {pid} in {status}"));
+        assert_eq!(process["id"], id);
+        assert_eq!(process["worker_name"], "demo");
+        assert_eq!(process["status"], "idle");
+        assert_eq!(
+            process["listening"],
+            format!("http://127.0.0.1:{}", demo.port)
+        );
+        assert!(process["memory"].as_u64().unwrap() > 0);
+    }
+    let sum = |field: &str| -> u64 {
+        processes
+            .iter()
+            .map(|process| process[field].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("total_request"), 1, "{status}");
+    assert_eq!(sum("connections"), 1, "{status}");
+    assert_eq!(sum("panics"), 0, "{status}");
+
+    let listing = demo.run(&["connections", "--json"]);
+    assert!(listing.status.success());
+    let listing: serde_json::Value = serde_json::from_slice(&listing.stdout)
+        .expect("connections --json prints one JSON document");
+    let connections = listing["connections"].as_array().expect("connections");
+    assert_eq!(connections.len(), 1, "{listing}");
+    let connection = &connections[0];
+    assert_eq!(
+        connection["remote_address"],
+        open.local_addr().unwrap().to_string()
+    );
+    assert_eq!(
+        connection["local_address"],
+        format!("127.0.0.1:{}", demo.port)
+    );
+    assert_eq!(connection["status"], "ESTABLISHED");
+    assert_eq!(connection["protocol"], "http");
+    assert_eq!(connection["transport"], "tcp");
+    assert_eq!(connection["ipv4"], true);
+    assert!(connection["bytes_read"].as_u64().unwrap() >= 27);
+    assert!(connection["bytes_written"].as_u64().unwrap() > 0);
+    let pids: Vec<String> = (0..2)
+        .filter_map(|id| demo.worker_pid(id))
+        .map(|pid| pid.to_string())
+        .collect();
+    assert!(pids.contains(&connection["pid"].to_string()), "{listing}");
+
+    // --json is for status and connections only, and not with -d.
+    assert_eq!(
+        demo.run(&["status", "-d", "--json"]).status.code(),
+        Some(64)
+    );
+    assert_eq!(demo.run(&["stop", "--json"]).status.code(), Some(64));
+    drop(open);
+    assert!(demo.run(&["stop"]).status.success());
 }

@@ -6,7 +6,8 @@
 //! ```
 //! (`cargo bench --no-run` builds it and names the file; `benches/run.sh` finds it.) The command
 //! line is `Worker::run_all`'s, so the settings come from the environment; `COUNT` above 1 sets
-//! `reuse_port`. Run by a plain `cargo bench` (which passes `--bench`), it prints its usage and
+//! `reuse_port`; `METRICS=127.0.0.1:18290` turns the metrics endpoint on
+//! (`Worker::set_metrics_listen`), to measure what publishing them costs. Run by a plain `cargo bench` (which passes `--bench`), it prints its usage and
 //! exits.
 
 use workerman::protocols::http::Request;
@@ -27,6 +28,9 @@ fn main() {
     }
     let port: u16 = setting("PORT", "18081").parse().expect("PORT");
     let count: usize = setting("COUNT", "1").parse().expect("COUNT");
+    if let Ok(address) = std::env::var("METRICS") {
+        Worker::set_metrics_listen(address);
+    }
     let mut worker = Worker::new(&format!("http://0.0.0.0:{port}"));
     worker.set_name("http_hello");
     worker.set_count(count);

@@ -7,8 +7,9 @@
 //! (`cargo bench --no-run` builds it and names the file; `benches/run.sh` finds it.) The command
 //! line is `Worker::run_all`'s (`start`, `stop`, `status`, ...), so the settings come from the
 //! environment. With `COUNT` above 1 the worker sets `reuse_port`, so each worker process binds
-//! its own listen socket. Run by a plain `cargo bench` (which passes `--bench`), it prints its
-//! usage and exits.
+//! its own listen socket. `METRICS=127.0.0.1:18290` turns the metrics endpoint on
+//! (`Worker::set_metrics_listen`). Run by a plain `cargo bench` (which passes `--bench`), it
+//! prints its usage and exits.
 
 use workerman::protocols::http::{Request, Response, ServerSentEvents};
 use workerman::{TcpConnection, Timer, Worker};
@@ -30,6 +31,9 @@ fn main() {
     let interval: f64 = setting("INTERVAL", "2").parse().expect("INTERVAL");
     let count: usize = setting("COUNT", "1").parse().expect("COUNT");
 
+    if let Ok(address) = std::env::var("METRICS") {
+        Worker::set_metrics_listen(address);
+    }
     let mut worker = Worker::new(&format!("http://0.0.0.0:{port}"));
     worker.set_name("seed_sse");
     worker.set_count(count);

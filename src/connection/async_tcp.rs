@@ -314,6 +314,9 @@ impl AsyncTcpConnection {
             }
             entry.insert(connection);
             reactor.statistics.connection_count += 1;
+            reactor
+                .metrics
+                .opened(crate::metrics::protocol_index(&self.shared));
             let count = &self.shared.connection_count;
             count.set(count.get() + 1);
             if client.read_first.get() {

@@ -218,7 +218,15 @@ pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
 }
 
 fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -> ReadOutcome {
-    let Some(connection) = reactor.connection_mut(handle) else {
+    let Reactor {
+        connections,
+        metrics,
+        ..
+    } = reactor;
+    let Some(connection) = connections
+        .get_mut(handle.key())
+        .filter(|connection| connection.id == handle.id())
+    else {
         return ReadOutcome::Stopped;
     };
     if !may_read(connection) {
@@ -233,6 +241,7 @@ fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -
             Ok(0) => return ReadOutcome::Eof,
             Ok(count) => {
                 connection.bytes_read += count as u64;
+                metrics.bytes_read += count as u64;
                 connection.read_pending = false;
                 if connection.status == TcpConnection::STATUS_ENDING {
                     return ReadOutcome::Discarded;
@@ -644,14 +653,20 @@ fn encode_and_write(
         return (SendResult::Refused, Actions::default());
     };
     let mut completion = None;
+    let mut stream_started = false;
     match protocol {
-        ProtocolKind::Http => match http::encode(&mut connection.http, outbound, out) {
-            Ok(done) => completion = done,
-            Err(reason) => {
-                log::warn!("connection {}: send refused: {reason}", handle.id());
-                return (SendResult::Refused, Actions::default());
+        ProtocolKind::Http => {
+            // Only a response can start an event stream; an event on one changes nothing.
+            let head = matches!(outbound, Outbound::Response(_));
+            match http::encode(&mut connection.http, outbound, out) {
+                Ok(done) => completion = done,
+                Err(reason) => {
+                    log::warn!("connection {}: send refused: {reason}", handle.id());
+                    return (SendResult::Refused, Actions::default());
+                }
             }
-        },
+            stream_started = head && connection.http.streaming == Streaming::EventStream;
+        }
         ProtocolKind::WebSocket => match websocket::encode(connection, outbound, out) {
             websocket::Encoded::Write => {}
             websocket::Encoded::Held => return (SendResult::Queued, Actions::default()),
@@ -665,6 +680,9 @@ fn encode_and_write(
         ProtocolKind::Raw | ProtocolKind::Custom(_) => {
             out.extend_from_slice(&outbound_bytes(outbound))
         }
+    }
+    if stream_started {
+        reactor.metrics.sse_streams += 1;
     }
     let (result, mut actions) = write_or_queue(reactor, handle, out);
     if let Some(close_after) = completion {
@@ -711,6 +729,7 @@ fn write_or_queue(
         return super::udp::send_to(reactor, handle, listener as usize, bytes);
     }
     let pending = connection.pending_send();
+    let written_before = connection.bytes_written;
     if is_full(connection) {
         reactor.statistics.send_fail += 1;
         let actions = Actions {
@@ -723,11 +742,15 @@ fn write_or_queue(
     if connection.status == TcpConnection::STATUS_CONNECTING {
         // A client connection that is not up yet: everything waits for `flush` once it is.
         connection.send_buffer.extend_from_slice(bytes);
+        reactor.metrics.queued(pending, pending + bytes.len());
         return (SendResult::Queued, actions);
     }
     if pending == 0 && !connection.corked && connection.http.file.is_none() {
         match write_some(connection, bytes) {
-            Ok(written) if written == bytes.len() => return (SendResult::Written, actions),
+            Ok(written) if written == bytes.len() => {
+                reactor.metrics.bytes_written += written as u64;
+                return (SendResult::Written, actions);
+            }
             Ok(written) => {
                 connection.send_buffer.extend_from_slice(&bytes[written..]);
                 connection.waiting_writable = true;
@@ -744,20 +767,26 @@ fn write_or_queue(
         connection.send_buffer.extend_from_slice(bytes);
         let over_cork = connection.corked && connection.pending_send() >= CORK_LIMIT;
         if !connection.waiting_writable && (!connection.corked || over_cork) {
-            actions.merge(flush(reactor, key));
+            actions.merge(flush_buffer(reactor, key));
         }
     }
     let Some(connection) = reactor.connection_mut(handle) else {
         return (SendResult::Refused, actions);
     };
-    if connection.pending_send() == 0 {
-        return (SendResult::Written, actions);
-    }
-    if connection.pending_send() >= connection.max_send_buffer_size && !connection.buffer_full {
-        connection.buffer_full = true;
-        actions.buffer_full = true;
-    }
-    (SendResult::Queued, actions)
+    let queued = connection.pending_send();
+    let written = connection.bytes_written - written_before;
+    let result = if queued == 0 {
+        SendResult::Written
+    } else {
+        if queued >= connection.max_send_buffer_size && !connection.buffer_full {
+            connection.buffer_full = true;
+            actions.buffer_full = true;
+        }
+        SendResult::Queued
+    };
+    reactor.metrics.queued(pending, queued);
+    reactor.metrics.bytes_written += written;
+    (result, actions)
 }
 
 /// Writes as much of `bytes` as the kernel takes now.
@@ -783,6 +812,21 @@ fn write_some(connection: &mut Connection, bytes: &[u8]) -> io::Result<usize> {
 /// file as it goes; once empty: `on_buffer_drain` (if the kernel had pushed back), then finish a
 /// pending close or end.
 pub(crate) fn flush(reactor: &mut Reactor, key: usize) -> Actions {
+    let before = reactor
+        .connections
+        .get(key)
+        .map(|connection| (connection.pending_send(), connection.bytes_written));
+    let actions = flush_buffer(reactor, key);
+    if let (Some((queued, written)), Some(connection)) = (before, reactor.connections.get(key)) {
+        let now = (connection.pending_send(), connection.bytes_written);
+        reactor.metrics.queued(queued, now.0);
+        reactor.metrics.bytes_written += now.1 - written;
+    }
+    actions
+}
+
+/// [`flush`] without the metrics' accounting (for callers that do their own).
+fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
     let mut actions = Actions::default();
     loop {
         let Some(connection) = reactor.connections.get_mut(key) else {
@@ -972,6 +1016,9 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         }
         connection.status = TcpConnection::STATUS_CLOSED;
         connection.deadline = None;
+        let queued = connection.pending_send();
+        let streaming = std::mem::take(&mut connection.http.streaming) == Streaming::EventStream;
+        let protocol = crate::metrics::protocol_index(&connection.worker);
         connection.http.file = None;
         connection.recv_buffer = Vec::new();
         connection.send_buffer = Vec::new();
@@ -997,6 +1044,7 @@ pub(crate) fn destroy(handle: &TcpConnection) {
             None => {}
         }
         reactor.statistics.connection_count -= 1;
+        reactor.metrics.closed(protocol, queued, streaming);
         for timer in timers {
             reactor.timers.remove(timer);
         }

@@ -155,6 +155,7 @@ fn receive(reactor: &mut Reactor, index: usize, buffer: &mut [u8]) -> Received {
         return Received::Dropped;
     }
     let known = udp.peers.get(&from).copied();
+    reactor.metrics.bytes_read += length as u64;
     if let Some(Peer { key, id, .. }) = known {
         let handle = TcpConnection::new(key, id);
         let Some(connection) = reactor.connection_mut(&handle) else {
@@ -256,10 +257,12 @@ fn associate(
     worker
         .connection_count
         .set(worker.connection_count.get() + 1);
+    let protocol = crate::metrics::protocol_index(&worker);
     let mut connection = Connection::new(id, Stream::Datagram(index as u32), from, worker);
     connection.bytes_read = length as u64;
     entry.insert(connection);
     reactor.statistics.connection_count += 1;
+    reactor.metrics.opened(protocol);
     let peer = Peer {
         key,
         id,
@@ -425,6 +428,7 @@ pub(crate) fn send_to(
             if let Some(connection) = reactor.connection_mut(handle) {
                 connection.bytes_written += sent as u64;
             }
+            reactor.metrics.bytes_written += sent as u64;
             (SendResult::Written, Actions::default())
         }
         Ok(sent) => {

@@ -11,10 +11,10 @@ pub(crate) enum Command {
     Restart { daemon: bool, graceful: bool },
     /// `reload [-g]`.
     Reload { graceful: bool },
-    /// `status [-d]` (`-d`: refresh every second).
-    Status { live: bool },
-    /// `connections`.
-    Connections,
+    /// `status [-d]` (`-d`: refresh every second), or `status --json` (one JSON document).
+    Status { live: bool, json: bool },
+    /// `connections [--json]`.
+    Connections { json: bool },
 }
 
 /// Parses the arguments after the program's name. A wrong command word or flag is an error (the
@@ -25,14 +25,23 @@ pub(crate) fn parse<S: AsRef<str>>(arguments: &[S]) -> Result<Command, String> {
     };
     let mut daemon = false;
     let mut graceful = false;
+    let mut json = false;
     for flag in flags {
         match flag.as_ref() {
             "-d" => daemon = true,
             "-g" => graceful = true,
+            "--json" => json = true,
             // Workerman's "quiet" start: accepted, the start banner is short anyway.
             "-q" => {}
             other => return Err(format!("unknown option {other:?}")),
         }
+    }
+    let json_ok = matches!(word.as_ref(), "status" | "connections");
+    if json && !json_ok {
+        return Err(format!("{} takes no --json", word.as_ref()));
+    }
+    if json && daemon {
+        return Err("status takes -d or --json, not both".to_owned());
     }
     let allowed = |daemon_ok: bool, graceful_ok: bool| -> Result<(), String> {
         if daemon && !daemon_ok {
@@ -48,8 +57,8 @@ pub(crate) fn parse<S: AsRef<str>>(arguments: &[S]) -> Result<Command, String> {
         "stop" => allowed(false, true).map(|()| Command::Stop { graceful }),
         "restart" => allowed(true, true).map(|()| Command::Restart { daemon, graceful }),
         "reload" => allowed(false, true).map(|()| Command::Reload { graceful }),
-        "status" => allowed(true, false).map(|()| Command::Status { live: daemon }),
-        "connections" => allowed(false, false).map(|()| Command::Connections),
+        "status" => allowed(true, false).map(|()| Command::Status { live: daemon, json }),
+        "connections" => allowed(false, false).map(|()| Command::Connections { json }),
         other => Err(format!("unknown command {other:?}")),
     }
 }
@@ -70,7 +79,9 @@ pub(crate) fn usage(program: &str) -> String {
          \t\tUse mode -g to reload gracefully.\n\
          status\t\tGet worker status.\n\
          \t\tUse mode -d to show live status.\n\
-         connections\tGet worker connections.\n"
+         \t\tUse --json for one JSON document.\n\
+         connections\tGet worker connections.\n\
+         \t\tUse --json for one JSON document.\n"
     )
 }
 
@@ -95,8 +106,28 @@ mod tests {
             })
         );
         assert_eq!(parse(&["reload"]), Ok(Command::Reload { graceful: false }));
-        assert_eq!(parse(&["status", "-d"]), Ok(Command::Status { live: true }));
-        assert_eq!(parse(&["connections"]), Ok(Command::Connections));
+        assert_eq!(
+            parse(&["status", "-d"]),
+            Ok(Command::Status {
+                live: true,
+                json: false
+            })
+        );
+        assert_eq!(
+            parse(&["status", "--json"]),
+            Ok(Command::Status {
+                live: false,
+                json: true
+            })
+        );
+        assert_eq!(
+            parse(&["connections"]),
+            Ok(Command::Connections { json: false })
+        );
+        assert_eq!(
+            parse(&["connections", "--json"]),
+            Ok(Command::Connections { json: true })
+        );
     }
 
     #[test]
@@ -105,5 +136,7 @@ mod tests {
         assert!(parse(&["start", "-x"]).is_err());
         assert!(parse(&["stop", "-d"]).is_err());
         assert!(parse(&["connections", "-g"]).is_err());
+        assert!(parse(&["stop", "--json"]).is_err());
+        assert!(parse(&["status", "-d", "--json"]).is_err());
     }
 }

@@ -114,7 +114,7 @@ pub(crate) fn reload(graceful: bool) -> ! {
 }
 
 /// `start [-d]`: refuse when a master runs; bind; daemonize; become the master.
-pub(crate) fn start(workers: Vec<Worker>, daemon: bool) -> ! {
+pub(crate) fn start(mut workers: Vec<Worker>, daemon: bool) -> ! {
     let program = program_name();
     if let Some(pid) = running_master() {
         log::write(&format!(
@@ -127,6 +127,14 @@ pub(crate) fn start(workers: Vec<Worker>, daemon: bool) -> ! {
             "workerman: Worker::run_all() found no worker: create one with Worker::new first"
         );
         std::process::exit(1);
+    }
+    // The metrics endpoint, when set, is one more worker (see `crate::metrics`).
+    match crate::metrics::endpoint::for_processes(&workers) {
+        Ok(endpoint) => workers.extend(endpoint),
+        Err(error) => {
+            log::write(&format!("Workerman[{program}] metrics: {error}"));
+            std::process::exit(1);
+        }
     }
     // The master binds every listener its workers share; with reuse_port each worker binds its
     // own. A bind error ends `start` here, in the user's shell.
@@ -228,21 +236,30 @@ fn run(workers: Vec<Worker>, ready: Option<Ready>) -> ! {
     master.supervise()
 }
 
+/// Workerman's start screen; in colour on a terminal, as Workerman 4 (white rules and column
+/// titles, a green `[OK]`).
 fn print_banner(workers: &[Worker], daemonize: bool) {
+    use super::terminal::{green, rule, version_line, white};
     let program = program_name();
     let user = current_user();
+    let decorated = super::terminal::decorated();
     let mut out = String::new();
     out.push_str(&format!(
-        "{:-^96}\nWorkerman-rs/{}  Rust  Linux\n{:-^96}\n",
-        " WORKERMAN ",
-        env!("CARGO_PKG_VERSION"),
-        " WORKERS "
+        "{}\n{}\n{}\n",
+        rule(" WORKERMAN ", 96, decorated),
+        version_line(),
+        rule(" WORKERS ", 96, decorated)
     ));
     // A space after every column, so a long value pushes the row along but never runs into the
     // next one (`websocket` is longer than the others).
     out.push_str(&format!(
-        "{:<9} {:<15} {:<15} {:<31} {:<11} {}\n",
-        "proto", "user", "worker", "listen", "processes", "status"
+        "{} {} {} {} {} {}\n",
+        white(&format!("{:<9}", "proto"), decorated),
+        white(&format!("{:<15}", "user"), decorated),
+        white(&format!("{:<15}", "worker"), decorated),
+        white(&format!("{:<31}", "listen"), decorated),
+        white(&format!("{:<11}", "processes"), decorated),
+        white("status", decorated)
     ));
     for worker in workers {
         let shared = worker.shared();
@@ -259,7 +276,7 @@ fn print_banner(workers: &[Worker], daemonize: bool) {
             worker.name(),
             shared.address,
             worker.count(),
-            "[OK]"
+            green(" [OK] ", decorated)
         ));
     }
     out.push_str(&format!("{:-<96}\n", ""));
@@ -299,6 +316,7 @@ impl Master {
         let pid = unsafe { libc::fork() };
         match pid {
             0 => {
+                crate::metrics::endpoint::attach_process(index);
                 let worker = self.workers[group].clone();
                 child::run(
                     worker,
@@ -519,11 +537,12 @@ impl Master {
     /// The first part of the status file; each worker appends its own line.
     fn write_status_header(&self) {
         let mut text = format!(
-            "master\t{}\t{}\t{}\t{}\n",
+            "master\t{}\t{}\t{}\t{}\t{}\n",
             self.pid,
             self.started_at,
             self.workers.len(),
-            self.slots.len()
+            self.slots.len(),
+            u8::from(settings().daemonize)
         );
         for (group, worker) in self.workers.iter().enumerate() {
             let exits: Vec<String> = self.exits[group]

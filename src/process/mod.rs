@@ -8,7 +8,8 @@
 //! - [`child`] is a worker process: its reactor, and the signals it gets from the master.
 //! - [`signals`] is the self-pipe every signal goes through.
 //! - [`daemon`] does `-d`.
-//! - [`status`] writes and prints the `status` and `connections` tables.
+//! - [`status`] gathers the `status` and `connections` figures; [`status_report`] prints them
+//!   as Workerman's tables or as JSON; [`terminal`] has Workerman's colours.
 //! - [`log`] is `Worker::log`.
 //!
 //! None of this runs under [`Worker::spawn`] (tests): no fork, no signal handler, no file.
@@ -20,6 +21,8 @@ pub(crate) mod log;
 pub(crate) mod master;
 pub(crate) mod signals;
 pub(crate) mod status;
+pub(crate) mod status_report;
+pub(crate) mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -135,8 +138,8 @@ pub(crate) fn run_all(workers: Vec<Worker>) -> ! {
             std::process::exit(0)
         }
         cli::Command::Reload { graceful } => master::reload(graceful),
-        cli::Command::Status { live } => status::show_status(live),
-        cli::Command::Connections => status::show_connections(),
+        cli::Command::Status { live, json } => status::show_status(live, json),
+        cli::Command::Connections { json } => status::show_connections(json),
     }
 }
 

@@ -334,9 +334,12 @@ pub(crate) fn response_complete(
     let settings = connection.worker.http_settings.get();
     let http = &mut connection.http;
     http.awaiting_response = false;
-    http.streaming = Streaming::None;
+    let stream_ended = std::mem::take(&mut http.streaming) == Streaming::EventStream;
     http.range = None;
     if close_after {
+        if stream_ended {
+            reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
+        }
         return Actions {
             close: true,
             ..Actions::default()
@@ -350,6 +353,9 @@ pub(crate) fn response_complete(
         now + settings.keep_alive_timeout
     };
     let run_again = !connection.dispatching && (buffered || connection.read_pending);
+    if stream_ended {
+        reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
+    }
     reactor.set_deadline(handle.key(), Some(deadline));
     if run_again {
         reactor.ready.push_back((handle.key(), handle.id()));
