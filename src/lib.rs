@@ -46,7 +46,7 @@
 //! - Transports: `udp://` (each datagram a message; each sender a peer with its own
 //!   [`TcpConnection`] handle, see [`Worker::new`]) and `unix://` (a Unix socket path; any
 //!   protocol over it with [`Worker::set_transport`]).
-//! - [`connection::AsyncTcpConnection`]: connections to other servers (`tcp://`, `text://`,
+//! - [`AsyncTcpConnection`] (also [`connection::AsyncTcpConnection`]): connections to other servers (`tcp://`, `text://`,
 //!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
 //!   process that only runs clients and timers.
 //!
@@ -67,7 +67,7 @@ mod reactor;
 mod timer;
 mod worker;
 
-pub use connection::{SendResult, TcpConnection};
+pub use connection::{AsyncTcpConnection, SendResult, TcpConnection};
 pub use reactor::Statistics;
 pub use timer::{Timer, TimerId};
 pub use worker::{RunningWorker, Worker};

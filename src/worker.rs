@@ -9,7 +9,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::connection::TcpConnection;
-use crate::connection::stream::{BoundSocket, Transport};
+use crate::connection::TcpKeepalive;
+use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
 use crate::protocols::http::{HttpSettings, Request};
 use crate::protocols::{Message, Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
@@ -58,6 +59,9 @@ pub(crate) struct WorkerShared {
     pub(crate) name: RefCell<String>,
     pub(crate) count: Cell<usize>,
     pub(crate) reuse_port: Cell<bool>,
+    /// Keepalive, backlog and `IPV6_V6ONLY` for the listen socket (its `reuse_port` is unused:
+    /// the field above is).
+    pub(crate) listen_options: Cell<ListenOptions>,
     pub(crate) user: RefCell<String>,
     pub(crate) id: Cell<usize>,
     pub(crate) max_send_buffer_size: Cell<usize>,
@@ -94,6 +98,7 @@ impl WorkerShared {
             name: RefCell::new("none".to_owned()),
             count: Cell::new(1),
             reuse_port: Cell::new(false),
+            listen_options: Cell::new(ListenOptions::default()),
             user: RefCell::new(String::new()),
             id: Cell::new(0),
             max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
@@ -142,8 +147,11 @@ impl WorkerShared {
         }
         let transport = self.transport.get();
         // SO_REUSEPORT means nothing for a Unix socket: the file is the one address.
-        let reuse_port = self.reuse_port.get() && transport != Transport::Unix;
-        BoundSocket::bind(transport, &self.listen, reuse_port).map_err(|error| {
+        let options = ListenOptions {
+            reuse_port: self.reuse_port.get() && transport != Transport::Unix,
+            ..self.listen_options.get()
+        };
+        BoundSocket::bind(transport, &self.listen, options).map_err(|error| {
             io::Error::new(
                 error.kind(),
                 format!("cannot listen on {}: {error}", self.address),
@@ -476,6 +484,73 @@ impl Worker {
     /// binds the one socket file its processes share.
     pub fn set_reuse_port(&mut self, reuse_port: bool) {
         self.shared.reuse_port.set(reuse_port);
+    }
+
+    /// TCP keepalive on the connections this worker accepts: on by default with Workerman's
+    /// timing ([`TcpKeepalive::default`]: 55 s idle, 55 s between probes, one probe), so a
+    /// peer that vanished without a FIN is closed (with its `on_close`, timers and context) after
+    /// about 110 s; `None` turns it off. Set it before the worker runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workerman::connection::TcpKeepalive;
+    /// let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.set_tcp_keepalive(Some(TcpKeepalive {
+    ///     idle: Duration::from_secs(30),
+    ///     interval: Duration::from_secs(10),
+    ///     count: 3,
+    /// }));
+    /// assert_eq!(worker.tcp_keepalive().unwrap().count, 3);
+    /// ```
+    pub fn set_tcp_keepalive(&mut self, keepalive: Option<TcpKeepalive>) {
+        self.update_listen_options(|options| options.keepalive = keepalive);
+    }
+
+    /// See [`set_tcp_keepalive`](Self::set_tcp_keepalive).
+    pub fn tcp_keepalive(&self) -> Option<TcpKeepalive> {
+        self.shared.listen_options.get().keepalive
+    }
+
+    /// The listen backlog (Workerman's context `socket.backlog`; default 102400, which the kernel
+    /// caps at `net.core.somaxconn`). Set it before the worker runs.
+    ///
+    /// ```
+    /// let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_backlog(1024);
+    /// assert_eq!(worker.backlog(), 1024);
+    /// ```
+    pub fn set_backlog(&mut self, backlog: u32) {
+        let backlog = i32::try_from(backlog.max(1)).unwrap_or(i32::MAX);
+        self.update_listen_options(|options| options.backlog = backlog);
+    }
+
+    /// See [`set_backlog`](Self::set_backlog).
+    pub fn backlog(&self) -> u32 {
+        self.shared.listen_options.get().backlog as u32
+    }
+
+    /// `IPV6_V6ONLY` on an IPv6 listen address (Workerman's context `socket.ipv6_v6only`):
+    /// `true` takes IPv6 only, `false` IPv4 too on `[::]`; unset, the system's default
+    /// (`net.ipv6.bindv6only`). Ignored for IPv4 addresses. Set it before the worker runs.
+    ///
+    /// ```
+    /// let mut worker = workerman::Worker::new("http://[::]:0");
+    /// worker.set_ipv6_v6only(true);
+    /// assert_eq!(worker.ipv6_v6only(), Some(true));
+    /// ```
+    pub fn set_ipv6_v6only(&mut self, only: bool) {
+        self.update_listen_options(|options| options.ipv6_v6only = Some(only));
+    }
+
+    /// See [`set_ipv6_v6only`](Self::set_ipv6_v6only); `None` when unset.
+    pub fn ipv6_v6only(&self) -> Option<bool> {
+        self.shared.listen_options.get().ipv6_v6only
+    }
+
+    fn update_listen_options(&mut self, change: impl FnOnce(&mut ListenOptions)) {
+        let mut options = self.shared.listen_options.get();
+        change(&mut options);
+        self.shared.listen_options.set(options);
     }
 
     /// How the worker's sockets carry bytes: `"tcp"`, `"udp"` or `"unix"` (Workerman's

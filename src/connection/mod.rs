@@ -10,4 +10,5 @@ pub(crate) mod udp;
 
 pub use async_tcp::AsyncTcpConnection;
 pub(crate) use state::Connection;
+pub use stream::TcpKeepalive;
 pub use tcp::{SendResult, TcpConnection};
