@@ -42,6 +42,7 @@ pub(crate) struct Callbacks {
     pub(crate) on_websocket_connect: RefCell<Option<HandshakeCallback>>,
     pub(crate) on_websocket_connected: RefCell<Option<HandshakeCallback>>,
     pub(crate) on_websocket_ping: RefCell<Option<PingCallback>>,
+    pub(crate) on_websocket_pong: RefCell<Option<PingCallback>>,
     pub(crate) on_websocket_close: RefCell<Option<CloseFrameCallback>>,
 }
 
@@ -76,6 +77,8 @@ pub(crate) struct WorkerShared {
     pub(crate) callbacks: Callbacks,
     /// `websocket://` accepts (a `ws://` client offers) permessage-deflate.
     pub(crate) websocket_deflate: Cell<bool>,
+    /// `websocket://`: ping every `.0` seconds; no pong within `.1` seconds closes.
+    pub(crate) websocket_heartbeat: Cell<Option<(f64, f64)>>,
     /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
     /// where it connects, and what it does between connections.
     pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
@@ -110,6 +113,7 @@ impl WorkerShared {
             max_connections: Cell::new(usize::MAX),
             callbacks: Callbacks::default(),
             websocket_deflate: Cell::new(false),
+            websocket_heartbeat: Cell::new(None),
             client: None,
         }
     }
@@ -859,6 +863,56 @@ impl Worker {
     /// ```
     pub fn on_websocket_ping(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
         *self.shared.callbacks.on_websocket_ping.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: called with each pong's payload (Workerman's `onWebSocketPong`): the
+    /// answer to a [`Ping`](crate::protocols::websocket::Ping) sent, or a heartbeat's.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.on_websocket_pong(|connection, payload| println!("{} pong {payload:?}", connection.id()));
+    /// ```
+    pub fn on_websocket_pong(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
+        *self.shared.callbacks.on_websocket_pong.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: pings every open connection every `seconds`; one that has not answered
+    /// with a pong by the pong deadline ([`set_websocket_pong_timeout`](Self::set_websocket_pong_timeout),
+    /// by default the same interval) is closed as dead (`on_close` runs). 0 turns it off (the
+    /// default). Set it before connections arrive.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.set_websocket_ping_interval(25.0);
+    /// ```
+    pub fn set_websocket_ping_interval(&mut self, seconds: f64) {
+        let heartbeat = (seconds.is_finite() && seconds > 0.0).then(|| {
+            let timeout = self
+                .shared
+                .websocket_heartbeat
+                .get()
+                .map_or(seconds, |(_, t)| t);
+            (seconds, timeout)
+        });
+        self.shared.websocket_heartbeat.set(heartbeat);
+    }
+
+    /// `websocket://`: how long after a heartbeat ping its pong may take before the connection
+    /// is closed (see [`set_websocket_ping_interval`](Self::set_websocket_ping_interval)).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.set_websocket_ping_interval(25.0);
+    /// worker.set_websocket_pong_timeout(10.0);
+    /// ```
+    pub fn set_websocket_pong_timeout(&mut self, seconds: f64) {
+        if let Some((interval, _)) = self.shared.websocket_heartbeat.get() {
+            if seconds.is_finite() && seconds > 0.0 {
+                self.shared
+                    .websocket_heartbeat
+                    .set(Some((interval, seconds)));
+            }
+        }
     }
 
     /// `websocket://`: called when the client sends a close frame, with its code (1005 when it

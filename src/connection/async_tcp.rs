@@ -576,6 +576,18 @@ impl AsyncTcpConnection {
         *self.shared.callbacks.on_websocket_ping.borrow_mut() = Some(Rc::new(callback));
     }
 
+    /// `ws://`: called with each pong's payload from the server (Workerman's `onWebSocketPong`):
+    /// the answers to `set_websocket_ping_interval`'s pings or a sent
+    /// [`Ping`](crate::protocols::websocket::Ping).
+    ///
+    /// ```
+    /// # let mut upstream = workerman::connection::AsyncTcpConnection::new("ws://127.0.0.1:8000/");
+    /// upstream.on_websocket_pong(|_connection, payload| println!("pong {payload:?}"));
+    /// ```
+    pub fn on_websocket_pong(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
+        *self.shared.callbacks.on_websocket_pong.borrow_mut() = Some(Rc::new(callback));
+    }
+
     /// `ws://`: called when the server sends a close frame, with its code and reason.
     ///
     /// ```no_run

@@ -14,8 +14,9 @@ use std::time::Duration;
 use super::stream::Stream;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
+use crate::protocols::shared::SharedKind;
 use crate::protocols::{
-    ErasedProtocol, Input, Message, Outbound, ProtocolKind, frame, text, websocket,
+    ErasedProtocol, Input, Message, Outbound, ProtocolKind, SharedMessage, frame, text, websocket,
 };
 use crate::reactor::{self, READ_BUFFER_SIZE, Reactor, call_user, with};
 
@@ -575,6 +576,26 @@ pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult
             return Plan::Done(SendResult::Refused, actions);
         }
         let protocol = connection.worker.protocol.borrow().clone();
+        let outbound = match outbound {
+            Outbound::Raw(bytes) => {
+                let (result, actions) = write_or_queue(reactor, handle, &bytes);
+                return Plan::Done(result, actions);
+            }
+            Outbound::Shared(shared) => {
+                let (result, actions) = send_shared(reactor, handle, &protocol, &shared);
+                return Plan::Done(result, actions);
+            }
+            Outbound::Ping(_) | Outbound::Pong(_)
+                if !matches!(protocol, ProtocolKind::WebSocket) =>
+            {
+                log::debug!(
+                    "connection {}: a ping or pong is WebSocket only",
+                    handle.id()
+                );
+                return Plan::Done(SendResult::Refused, Actions::default());
+            }
+            outbound => outbound,
+        };
         if let ProtocolKind::Custom(custom) = protocol {
             return Plan::Custom(custom, outbound);
         }
@@ -630,7 +651,123 @@ fn outbound_bytes(outbound: Outbound<'_>) -> Cow<'_, [u8]> {
         Outbound::Event(event) => Cow::Owned(event.to_bytes()),
         Outbound::Chunk(chunk) => Cow::Owned(chunk.to_bytes()),
         Outbound::WebSocket(message) => Cow::Owned(message.into_bytes()),
+        Outbound::Raw(bytes) => bytes,
+        Outbound::Shared(shared) => Cow::Owned(shared.as_bytes().to_vec()),
+        Outbound::Ping(ping) => Cow::Owned(ping.into_payload()),
+        Outbound::Pong(pong) => Cow::Owned(pong.into_payload()),
     }
+}
+
+/// Sends a [`SharedMessage`]: its bytes by reference when the connection's protocol and state
+/// take them as they are, else a copy encoded for this connection (a `ws://` client masks its
+/// frames; a WebSocket handshake holds messages back), or refused when it was made for another
+/// protocol.
+fn send_shared(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    protocol: &ProtocolKind,
+    shared: &SharedMessage,
+) -> (SendResult, Actions) {
+    let Some(connection) = reactor.connection(handle) else {
+        return (SendResult::Refused, Actions::default());
+    };
+    enum Route {
+        Shared,
+        Encode(Outbound<'static>),
+        Refuse(&'static str),
+    }
+    let route = match (shared.kind, protocol) {
+        (SharedKind::Raw, _) => Route::Shared,
+        (SharedKind::Event, ProtocolKind::Http) => match connection.http.streaming {
+            Streaming::EventStream => Route::Shared,
+            // Each event becomes a chunk of its own: framed for this connection.
+            Streaming::Chunked => {
+                Route::Encode(Outbound::Bytes(Cow::Owned(shared.as_bytes().to_vec())))
+            }
+            _ => Route::Refuse("an event needs a text/event-stream response first"),
+        },
+        (SharedKind::Chunk, ProtocolKind::Http) => match connection.http.streaming {
+            Streaming::Chunked => Route::Shared,
+            _ => Route::Refuse("a chunk needs a chunked response first"),
+        },
+        (SharedKind::WebSocket { .. }, ProtocolKind::WebSocket) => {
+            if websocket::takes_shared_frames(connection) {
+                Route::Shared
+            } else {
+                let (opcode, payload) = shared.websocket_payload().unwrap_or_default();
+                let message = if opcode == websocket::frame::OP_TEXT {
+                    websocket::Message::Text(String::from_utf8_lossy(payload).into_owned())
+                } else {
+                    websocket::Message::Binary(payload.to_vec())
+                };
+                Route::Encode(Outbound::WebSocket(message))
+            }
+        }
+        _ => Route::Refuse("the shared message was made for another protocol"),
+    };
+    match route {
+        Route::Shared => write_shared(reactor, handle, &shared.bytes),
+        Route::Encode(outbound) => {
+            let mut out = std::mem::take(&mut reactor.write_scratch);
+            out.clear();
+            let outcome = encode_and_write(reactor, handle, protocol, outbound, &mut out);
+            reactor.write_scratch = recycle(out);
+            outcome
+        }
+        Route::Refuse(reason) => {
+            log::debug!("connection {}: send refused: {reason}", handle.id());
+            (SendResult::Refused, Actions::default())
+        }
+    }
+}
+
+/// Writes shared bytes now if nothing is queued; what the kernel does not take waits in the
+/// send queue as a reference to them, not a copy. Where a reference cannot wait (a connection
+/// not up yet, pipelined input being answered, a file being sent, a UDP peer), the bytes are
+/// copied as any send's.
+fn write_shared(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    bytes: &Rc<[u8]>,
+) -> (SendResult, Actions) {
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return (SendResult::Refused, Actions::default());
+    };
+    let by_reference = matches!(connection.stream, Some(Stream::Tcp(_) | Stream::Unix(_)))
+        && connection.status == TcpConnection::STATUS_ESTABLISHED
+        && !connection.corked
+        && connection.http.file.is_none();
+    let pending = connection.pending_send();
+    if !by_reference || (pending > 0 && !connection.waiting_writable) {
+        return write_or_queue(reactor, handle, bytes);
+    }
+    let mut actions = Actions::default();
+    if pending == 0 {
+        match write_some(connection, bytes) {
+            Ok(written) if written == bytes.len() => return (SendResult::Written, actions),
+            Ok(written) => {
+                connection
+                    .extras()
+                    .send_queue
+                    .push_shared(bytes.clone(), written);
+                connection.waiting_writable = true;
+            }
+            Err(error) => {
+                log::debug!("write on connection {}: {error}", handle.id());
+                reactor.statistics.send_fail += 1;
+                actions.error = Some((TcpConnection::SEND_FAIL, "client closed"));
+                actions.destroy = true;
+                return (SendResult::Refused, actions);
+            }
+        }
+    } else {
+        connection.extras().send_queue.push_shared(bytes.clone(), 0);
+    }
+    if connection.pending_send() >= connection.max_send_buffer_size && !connection.buffer_full {
+        connection.buffer_full = true;
+        actions.buffer_full = true;
+    }
+    (SendResult::Queued, actions)
 }
 
 fn encode_and_write(
@@ -741,7 +878,12 @@ fn write_or_queue(
             }
         }
     } else {
-        connection.send_buffer.extend_from_slice(bytes);
+        if connection.waiting_writable && connection.queued_by_reference() > 0 {
+            // Behind shared messages waiting by reference: in order, after them.
+            connection.extras().send_queue.push_owned(bytes);
+        } else {
+            connection.send_buffer.extend_from_slice(bytes);
+        }
         let over_cork = connection.corked && connection.pending_send() >= CORK_LIMIT;
         if !connection.waiting_writable && (!connection.corked || over_cork) {
             actions.merge(flush(reactor, key));
@@ -799,6 +941,19 @@ pub(crate) fn flush(reactor: &mut Reactor, key: usize) -> Actions {
                 reactor.statistics.send_fail += 1;
                 actions.destroy = true;
                 return actions;
+            }
+        }
+        // The buffer is written: then what waits by reference behind it.
+        if connection.waiting_writable && connection.queued_by_reference() > 0 {
+            match write_queue(connection) {
+                Ok(true) => {}
+                Ok(false) => return actions,
+                Err(error) => {
+                    log::debug!("write on connection {}: {error}", connection.id);
+                    reactor.statistics.send_fail += 1;
+                    actions.destroy = true;
+                    return actions;
+                }
             }
         }
         // The buffer is empty: free a large one, and pull the next piece of a streamed file.
@@ -873,6 +1028,20 @@ fn write_buffered(connection: &mut Connection) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// Writes the queue of shared messages: `Ok(true)` once it is empty.
+fn write_queue(connection: &mut Connection) -> io::Result<bool> {
+    let Connection {
+        stream,
+        extras,
+        bytes_written,
+        ..
+    } = connection;
+    let (Some(stream), Some(extras)) = (stream.as_ref(), extras.as_mut()) else {
+        return Err(io::ErrorKind::NotConnected.into());
+    };
+    extras.send_queue.write_to(stream, bytes_written)
 }
 
 /// The socket is writable: if bytes were waiting for it, write them.
@@ -980,7 +1149,10 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         let callback = connection.worker.callbacks.on_close.borrow().clone();
         // The context stays until the slot goes: `on_close` may read it.
         let (pipe_to, timers) = match connection.extras.as_mut() {
-            Some(extras) => (extras.pipe_to.take(), std::mem::take(&mut extras.timers)),
+            Some(extras) => {
+                extras.send_queue.clear();
+                (extras.pipe_to.take(), std::mem::take(&mut extras.timers))
+            }
             None => (None, Vec::new()),
         };
         let worker = &connection.worker;

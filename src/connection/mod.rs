@@ -3,6 +3,7 @@
 
 pub(crate) mod async_tcp;
 pub(crate) mod io;
+mod send_queue;
 mod state;
 pub(crate) mod stream;
 mod tcp;

@@ -122,9 +122,23 @@ impl Connection {
         self.extras.as_ref()?.pipe_from.as_ref()
     }
 
-    /// Bytes queued for the kernel.
+    /// Bytes queued for the kernel: the send buffer's, then the shared messages queued by
+    /// reference (only ever while waiting for writable, so the common path reads no more).
     pub(crate) fn pending_send(&self) -> usize {
-        self.send_buffer.len() - self.send_offset
+        let buffered = self.send_buffer.len() - self.send_offset;
+        if self.waiting_writable {
+            buffered + self.queued_by_reference()
+        } else {
+            buffered
+        }
+    }
+
+    /// Bytes of the queue that holds shared messages by reference.
+    #[inline(never)]
+    pub(crate) fn queued_by_reference(&self) -> usize {
+        self.extras
+            .as_ref()
+            .map_or(0, |extras| extras.send_queue.len())
     }
 }
 
@@ -139,6 +153,9 @@ pub(crate) struct Extras {
     pub(crate) pipe_from: Option<TcpConnection>,
     /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
     pub(crate) timers: Vec<crate::TimerId>,
+    /// Shared messages (and what was sent after them) waiting for a full socket, by reference:
+    /// written after `send_buffer`; never holds anything unless `waiting_writable`.
+    pub(crate) send_queue: super::send_queue::SendQueue,
 }
 
 #[cfg(test)]

@@ -150,6 +150,25 @@ impl TcpConnection {
         io::send(self, data.into())
     }
 
+    /// Sends `bytes` as they are, with no encoding by the protocol (Workerman's
+    /// `send($data, true)`): for a pre-encoded frame, or a protocol's bytes written by hand.
+    /// Queued, limited and reported as [`send`](Self::send). To send the same bytes to many
+    /// connections, share them: `send(&SharedMessage::raw(..))`
+    /// ([`SharedMessage`](crate::protocols::SharedMessage)).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// // A WebSocket ping written by hand, as Workerman's manual does it.
+    /// connection.send_raw(b"\x89\x00");
+    /// # }
+    /// ```
+    pub fn send_raw(&self, bytes: impl AsRef<[u8]>) -> SendResult {
+        io::send(
+            self,
+            Outbound::Raw(std::borrow::Cow::Borrowed(bytes.as_ref())),
+        )
+    }
+
     /// Closes after flushing what is queued; with nothing queued, `on_close` runs before this
     /// returns. Reading stops at once.
     ///

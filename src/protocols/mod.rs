@@ -28,10 +28,12 @@ use crate::connection::TcpConnection;
 
 pub mod frame;
 pub mod http;
+pub(crate) mod shared;
 pub mod text;
 pub mod websocket;
 
 pub use frame::Frame;
+pub use shared::SharedMessage;
 pub use text::Text;
 
 /// What [`Protocol::input`] found at the start of the receive buffer.
@@ -258,6 +260,15 @@ pub enum Outbound<'a> {
     Chunk(http::Chunk),
     /// A WebSocket message: a text or binary frame whatever the connection's type.
     WebSocket(websocket::Message),
+    /// Bytes written as they are, around the protocol (Workerman's `send($data, true)`; see
+    /// [`TcpConnection::send_raw`]).
+    Raw(Cow<'a, [u8]>),
+    /// A message encoded once and shared by every connection it is sent to.
+    Shared(SharedMessage),
+    /// A WebSocket ping (`websocket://` and `ws://` only).
+    Ping(websocket::Ping),
+    /// A WebSocket pong (`websocket://` and `ws://` only).
+    Pong(websocket::Pong),
 }
 
 impl Outbound<'_> {
@@ -269,6 +280,10 @@ impl Outbound<'_> {
             Outbound::Event(event) => Outbound::Event(event),
             Outbound::Chunk(chunk) => Outbound::Chunk(chunk),
             Outbound::WebSocket(message) => Outbound::WebSocket(message),
+            Outbound::Raw(bytes) => Outbound::Raw(Cow::Owned(bytes.into_owned())),
+            Outbound::Shared(shared) => Outbound::Shared(shared),
+            Outbound::Ping(ping) => Outbound::Ping(ping),
+            Outbound::Pong(pong) => Outbound::Pong(pong),
         }
     }
 
@@ -281,6 +296,10 @@ impl Outbound<'_> {
             Outbound::Event(event) => event.to_bytes().len(),
             Outbound::Chunk(chunk) => chunk.to_bytes().len(),
             Outbound::Response(_) => 256,
+            Outbound::Raw(bytes) => bytes.len(),
+            Outbound::Shared(shared) => shared.as_bytes().len(),
+            Outbound::Ping(ping) => ping.payload().len() + 6,
+            Outbound::Pong(pong) => pong.payload().len() + 6,
         }
     }
 }
@@ -338,5 +357,25 @@ impl From<http::Chunk> for Outbound<'static> {
 impl From<websocket::Message> for Outbound<'static> {
     fn from(message: websocket::Message) -> Self {
         Outbound::WebSocket(message)
+    }
+}
+impl From<SharedMessage> for Outbound<'static> {
+    fn from(shared: SharedMessage) -> Self {
+        Outbound::Shared(shared)
+    }
+}
+impl From<&SharedMessage> for Outbound<'static> {
+    fn from(shared: &SharedMessage) -> Self {
+        Outbound::Shared(shared.clone())
+    }
+}
+impl From<websocket::Ping> for Outbound<'static> {
+    fn from(ping: websocket::Ping) -> Self {
+        Outbound::Ping(ping)
+    }
+}
+impl From<websocket::Pong> for Outbound<'static> {
+    fn from(pong: websocket::Pong) -> Self {
+        Outbound::Pong(pong)
     }
 }
