@@ -141,13 +141,14 @@ pub(crate) fn start_heartbeat(handle: &TcpConnection) {
     });
 }
 
-/// Marks a ping as sent: `false` if the connection is not an open WebSocket.
+/// Marks a ping as sent: `false` if the connection is not an open WebSocket, or if the last
+/// ping is still unanswered (its deadline decides).
 fn set_awaiting_pong(handle: &TcpConnection) -> bool {
     with(|reactor| {
         reactor
             .connection_mut(handle)
             .and_then(|connection| connection.websocket.as_mut())
-            .filter(|state| state.phase == Phase::Open)
+            .filter(|state| state.phase == Phase::Open && !state.awaiting_pong)
             .map(|state| {
                 state.awaiting_pong = true;
                 state.pings_sent = state.pings_sent.wrapping_add(1);
