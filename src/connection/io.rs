@@ -458,12 +458,39 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
         let Some(max) = max else {
             return Framed::Wait;
         };
-        return match call_user(&|| describe(handle, "a custom protocol's input"), || {
+        let input = call_user(&|| describe(handle, "a custom protocol's input"), || {
             custom.input(data, handle)
-        }) {
-            Some(Input::NeedMore) => Framed::Wait,
-            Some(Input::Package(length)) if length > 0 && length <= max => Framed::Package(length),
-            _ => Framed::Invalid,
+        });
+        return match input {
+            // Workerman's `0`: the length is not known yet.
+            Some(Input::NeedMore | Input::Package(0)) if data.len() < max => Framed::Wait,
+            Some(Input::NeedMore | Input::Package(0)) => {
+                // Beyond Workerman, which buffers without bound while `input` says 0.
+                log::warn!(
+                    "Error package. package_length=0 with {} bytes buffered, over max_package_size                      {max} (connection {})",
+                    data.len(),
+                    handle.id()
+                );
+                Framed::Invalid
+            }
+            Some(Input::Package(length)) if length <= max => Framed::Package(length),
+            Some(Input::Package(length)) => {
+                log::warn!(
+                    "Error package. package_length={length} (over max_package_size {max},                      connection {})",
+                    handle.id()
+                );
+                Framed::Invalid
+            }
+            Some(Input::Invalid) => {
+                log::warn!(
+                    "Error package. package_length=false (connection {})",
+                    handle.id()
+                );
+                Framed::Invalid
+            }
+            // A panic in `input` (logged by `call_user`): the connection goes, as Workerman's
+            // exception in `input` does.
+            None => Framed::Invalid,
         };
     }
     with(|reactor| {
@@ -628,6 +655,73 @@ pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult
             outcome
         }
     };
+    run_actions(handle, actions);
+    result
+}
+
+/// `TcpConnection::send_message`: a custom protocol's typed send.
+pub(crate) fn send_message(
+    handle: &TcpConnection,
+    message: Box<dyn std::any::Any>,
+    type_name: &str,
+) -> SendResult {
+    let protocol = with(|reactor| {
+        let connection = reactor
+            .connection(handle)
+            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)?;
+        let full = is_full(connection);
+        let protocol = connection.worker.protocol.borrow().clone();
+        if full {
+            reactor.statistics.send_fail += 1;
+        }
+        Some((protocol, full))
+    });
+    let Some((protocol, full)) = protocol else {
+        return SendResult::Refused;
+    };
+    if full {
+        fire_error(handle, TcpConnection::SEND_FAIL, BUFFER_FULL_DROP);
+        return SendResult::Refused;
+    }
+    let ProtocolKind::Custom(custom) = protocol else {
+        log::warn!(
+            "connection {}: send_message({type_name}) needs a custom protocol that implements Encode",
+            handle.id()
+        );
+        return SendResult::Refused;
+    };
+    let Some(encoder) = custom.outgoing() else {
+        log::warn!(
+            "connection {}: send_message({type_name}): the protocol's `outgoing` returns None",
+            handle.id()
+        );
+        return SendResult::Refused;
+    };
+    let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
+    out.clear();
+    let encoded = call_user(
+        &|| describe(handle, "a custom protocol's encode_message"),
+        || encoder.encode_any(message, handle, &mut out).is_ok(),
+    );
+    let (result, actions) = match encoded {
+        Some(true) => with(|reactor| write_or_queue(reactor, handle, &out)),
+        Some(false) => {
+            log::warn!(
+                "connection {}: send_message({type_name}): the protocol sends {}",
+                handle.id(),
+                encoder.outgoing_type()
+            );
+            (SendResult::Refused, Actions::default())
+        }
+        None => (
+            SendResult::Refused,
+            Actions {
+                destroy: true,
+                ..Actions::default()
+            },
+        ),
+    };
+    with(|reactor| reactor.write_scratch = recycle(out));
     run_actions(handle, actions);
     result
 }

@@ -113,7 +113,7 @@ impl Connection {
     }
 
     /// Where `pipe()` sends this connection's messages.
-    pub(crate) fn pipe_to(&self) -> Option<&TcpConnection> {
+    pub(crate) fn pipe_to(&self) -> Option<&super::PipeDestination> {
         self.extras.as_ref()?.pipe_to.as_ref()
     }
 
@@ -149,7 +149,7 @@ pub(crate) struct Extras {
     /// The per-connection context (`set_context`).
     pub(crate) context: Option<Box<dyn Any>>,
     /// `pipe()`: where this connection's messages go, and whose reading this one throttles.
-    pub(crate) pipe_to: Option<TcpConnection>,
+    pub(crate) pipe_to: Option<super::PipeDestination>,
     pub(crate) pipe_from: Option<TcpConnection>,
     /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
     pub(crate) timers: Vec<crate::TimerId>,
