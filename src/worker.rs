@@ -22,6 +22,7 @@ type WorkerCallback = Rc<dyn Fn(&Worker)>;
 type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &Request)>;
 type PingCallback = Rc<dyn Fn(&TcpConnection, &[u8])>;
 type CloseFrameCallback = Rc<dyn Fn(&TcpConnection, u16, &str)>;
+type WorkerExitCallback = Rc<dyn Fn(&Worker, i32, i32)>;
 
 thread_local! {
     /// Every worker created on this thread and not yet run: `Worker::run_all` runs them.
@@ -33,6 +34,8 @@ pub(crate) struct Callbacks {
     pub(crate) on_worker_start: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_stop: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_reload: RefCell<Option<WorkerCallback>>,
+    /// Runs in the master when one of this worker's processes ended.
+    pub(crate) on_worker_exit: RefCell<Option<WorkerExitCallback>>,
     pub(crate) on_connect: RefCell<Option<ConnectionCallback>>,
     pub(crate) on_message: RefCell<Option<MessageCallback>>,
     pub(crate) on_close: RefCell<Option<ConnectionCallback>>,
@@ -64,6 +67,10 @@ pub(crate) struct WorkerShared {
     /// the field above is).
     pub(crate) listen_options: Cell<ListenOptions>,
     pub(crate) user: RefCell<String>,
+    /// Workerman's `$worker->group` (empty: the user's primary group).
+    pub(crate) group: RefCell<String>,
+    /// Workerman's `$worker->reloadable`: false, a reload only runs `on_worker_reload`.
+    pub(crate) reloadable: Cell<bool>,
     pub(crate) id: Cell<usize>,
     pub(crate) max_send_buffer_size: Cell<usize>,
     pub(crate) max_package_size: Cell<usize>,
@@ -103,6 +110,8 @@ impl WorkerShared {
             reuse_port: Cell::new(false),
             listen_options: Cell::new(ListenOptions::default()),
             user: RefCell::new(String::new()),
+            group: RefCell::new(String::new()),
+            reloadable: Cell::new(true),
             id: Cell::new(0),
             max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
             max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
@@ -715,8 +724,58 @@ impl Worker {
         *self.shared.callbacks.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
     }
 
+    /// The group the worker processes run as (Workerman's `$worker->group`; empty: the
+    /// [`user`](Self::user)'s primary group, or unchanged without a user). Needs root.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_group("www-data");
+    /// assert_eq!(worker.group(), "www-data");
+    /// ```
+    pub fn set_group(&mut self, group: impl Into<String>) {
+        *self.shared.group.borrow_mut() = group.into();
+    }
+
+    /// See [`set_group`](Self::set_group).
+    pub fn group(&self) -> String {
+        self.shared.group.borrow().clone()
+    }
+
+    /// Whether `reload` replaces this worker's processes (Workerman's `$worker->reloadable`,
+    /// default `true`). `false`: a reload only runs [`on_worker_reload`](Self::on_worker_reload)
+    /// in them, and they keep running (and their connections).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_reloadable(false);
+    /// assert!(!worker.reloadable());
+    /// ```
+    pub fn set_reloadable(&mut self, reloadable: bool) {
+        self.shared.reloadable.set(reloadable);
+    }
+
+    /// See [`set_reloadable`](Self::set_reloadable).
+    pub fn reloadable(&self) -> bool {
+        self.shared.reloadable.get()
+    }
+
+    /// Called in the master each time one of this worker's processes ends (Workerman's
+    /// `onWorkerExit($worker, $status, $pid)`), with the raw wait status (`waitpid`'s: an exit
+    /// code `N` is `N << 8`, a signal its number) and the pid, before it is re-forked.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_worker_exit(|worker, status, pid| {
+    ///     workerman::Worker::log(format!("{} process {pid} ended: status {status}", worker.name()));
+    /// });
+    /// ```
+    pub fn on_worker_exit(&mut self, callback: impl Fn(&Worker, i32, i32) + 'static) {
+        *self.shared.callbacks.on_worker_exit.borrow_mut() = Some(Rc::new(callback));
+    }
+
     /// Called in a worker process on `reload` (SIGUSR1 or SIGUSR2), before it stops and the
-    /// master forks its replacement (Workerman's `onWorkerReload`).
+    /// master forks its replacement (Workerman's `onWorkerReload`); a worker that is not
+    /// [`reloadable`](Self::set_reloadable) only runs this.
     ///
     /// ```no_run
     /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
