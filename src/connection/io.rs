@@ -603,26 +603,16 @@ pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult
             return Plan::Done(SendResult::Refused, actions);
         }
         let protocol = connection.worker.protocol.borrow().clone();
-        let outbound = match outbound {
-            Outbound::Raw(bytes) => {
-                let (result, actions) = write_or_queue(reactor, handle, &bytes);
+        // Raw and shared bytes go around the protocol; a ping or pong is WebSocket only. Tested
+        // by reference so the common path does not move the message.
+        if matches!(
+            outbound,
+            Outbound::Raw(_) | Outbound::Shared(_) | Outbound::Ping(_) | Outbound::Pong(_)
+        ) {
+            if let Some((result, actions)) = send_around(reactor, handle, &protocol, &outbound) {
                 return Plan::Done(result, actions);
             }
-            Outbound::Shared(shared) => {
-                let (result, actions) = send_shared(reactor, handle, &protocol, &shared);
-                return Plan::Done(result, actions);
-            }
-            Outbound::Ping(_) | Outbound::Pong(_)
-                if !matches!(protocol, ProtocolKind::WebSocket) =>
-            {
-                log::debug!(
-                    "connection {}: a ping or pong is WebSocket only",
-                    handle.id()
-                );
-                return Plan::Done(SendResult::Refused, Actions::default());
-            }
-            outbound => outbound,
-        };
+        }
         if let ProtocolKind::Custom(custom) = protocol {
             return Plan::Custom(custom, outbound);
         }
@@ -724,6 +714,29 @@ pub(crate) fn send_message(
     with(|reactor| reactor.write_scratch = recycle(out));
     run_actions(handle, actions);
     result
+}
+
+/// `send` of raw or shared bytes, or of a ping or pong on a connection that is not WebSocket
+/// (refused); `None` for a ping or pong on a WebSocket connection (the protocol frames it).
+#[inline(never)]
+fn send_around(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    protocol: &ProtocolKind,
+    outbound: &Outbound<'_>,
+) -> Option<(SendResult, Actions)> {
+    match outbound {
+        Outbound::Raw(bytes) => Some(write_or_queue(reactor, handle, bytes)),
+        Outbound::Shared(shared) => Some(send_shared(reactor, handle, protocol, shared)),
+        Outbound::Ping(_) | Outbound::Pong(_) if !matches!(protocol, ProtocolKind::WebSocket) => {
+            log::debug!(
+                "connection {}: a ping or pong is WebSocket only",
+                handle.id()
+            );
+            Some((SendResult::Refused, Actions::default()))
+        }
+        _ => None,
+    }
 }
 
 /// Keeps the scratch buffer from holding on to a huge allocation after a huge send.
