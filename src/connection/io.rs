@@ -855,7 +855,7 @@ fn write_shared(
             Ok(written) => {
                 connection
                     .extras()
-                    .send_queue
+                    .send_queue()
                     .push_shared(bytes.clone(), written);
                 connection.waiting_writable = true;
             }
@@ -868,7 +868,10 @@ fn write_shared(
             }
         }
     } else {
-        connection.extras().send_queue.push_shared(bytes.clone(), 0);
+        connection
+            .extras()
+            .send_queue()
+            .push_shared(bytes.clone(), 0);
     }
     if connection.pending_send() >= connection.max_send_buffer_size && !connection.buffer_full {
         connection.buffer_full = true;
@@ -987,7 +990,7 @@ fn write_or_queue(
     } else {
         if connection.waiting_writable && connection.queued_by_reference() > 0 {
             // Behind shared messages waiting by reference: in order, after them.
-            connection.extras().send_queue.push_owned(bytes);
+            connection.extras().send_queue().push_owned(bytes);
         } else {
             connection.send_buffer.extend_from_slice(bytes);
         }
@@ -1148,7 +1151,15 @@ fn write_queue(connection: &mut Connection) -> io::Result<bool> {
     let (Some(stream), Some(extras)) = (stream.as_ref(), extras.as_mut()) else {
         return Err(io::ErrorKind::NotConnected.into());
     };
-    extras.send_queue.write_to(stream, bytes_written)
+    let Some(queue) = extras.send_queue.as_mut() else {
+        return Ok(true);
+    };
+    let emptied = queue.write_to(stream, bytes_written)?;
+    if emptied {
+        // Nothing waits by reference any more: free the queue (a long stall grew it).
+        extras.send_queue = None;
+    }
+    Ok(emptied)
 }
 
 /// The socket is writable: if bytes were waiting for it, write them.
@@ -1257,7 +1268,7 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         // The context stays until the slot goes: `on_close` may read it.
         let (pipe_to, timers) = match connection.extras.as_mut() {
             Some(extras) => {
-                extras.send_queue.clear();
+                extras.send_queue = None;
                 (extras.pipe_to.take(), std::mem::take(&mut extras.timers))
             }
             None => (None, Vec::new()),

@@ -103,7 +103,8 @@ impl SendQueue {
         Ok(true)
     }
 
-    /// Drops everything queued (the connection is destroyed).
+    /// Drops everything queued.
+    #[cfg(test)]
     pub(crate) fn clear(&mut self) {
         *self = SendQueue::default();
     }

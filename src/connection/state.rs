@@ -138,7 +138,8 @@ impl Connection {
     pub(crate) fn queued_by_reference(&self) -> usize {
         self.extras
             .as_ref()
-            .map_or(0, |extras| extras.send_queue.len())
+            .and_then(|extras| extras.send_queue.as_ref())
+            .map_or(0, |queue| queue.len())
     }
 }
 
@@ -155,7 +156,15 @@ pub(crate) struct Extras {
     pub(crate) timers: Vec<crate::TimerId>,
     /// Shared messages (and what was sent after them) waiting for a full socket, by reference:
     /// written after `send_buffer`; never holds anything unless `waiting_writable`.
-    pub(crate) send_queue: super::send_queue::SendQueue,
+    /// Boxed and made on first use: most connections never have a shared message wait.
+    pub(crate) send_queue: Option<Box<super::send_queue::SendQueue>>,
+}
+
+impl Extras {
+    /// The queue of shared messages waiting by reference, made on first use.
+    pub(crate) fn send_queue(&mut self) -> &mut super::send_queue::SendQueue {
+        self.send_queue.get_or_insert_with(Box::default)
+    }
 }
 
 #[cfg(test)]
