@@ -40,6 +40,9 @@
 //! - [`TcpConnection`]: the handle every callback gets: `send`, `close`, `status`, addresses,
 //!   `pause_recv` / `resume_recv`, `pipe`, a typed context.
 //! - [`Timer`]: `Timer::add`, `Timer::once`, `Timer::del`, `Timer::del_all`.
+//! - [`protocols::SharedMessage`]: a message encoded once and sent to many connections, whose
+//!   bytes they share (even queued on full sockets); [`TcpConnection::send_raw`] sends bytes as
+//!   they are.
 //! - [`protocols`]: `tcp://`, `text://`, `frame://`, `http://` ([`protocols::http`]: `Request`,
 //!   `Response`, `ServerSentEvents`, `Chunk`), `websocket://` ([`protocols::websocket`]) and the
 //!   [`protocols::Protocol`] trait for your own.

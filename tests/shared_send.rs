@@ -323,3 +323,43 @@ fn send_raw_writes_bytes_as_they_are_and_shared_messages_match_their_protocol() 
     assert_eq!(&frames[8..], b"\x81\x05after");
     server.stop();
 }
+
+#[test]
+fn a_shared_chunk_goes_out_framed_once_on_chunked_responses_only() {
+    use workerman::protocols::http::Chunk;
+    let _alone = MEASURING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let server = start(|| {
+        let mut worker = Worker::new("http://127.0.0.1:0");
+        worker.on_message(|connection: &TcpConnection, request: Request| {
+            let chunk = SharedMessage::chunk(&Chunk::new("shared piece"));
+            if request.path() == "/plain" {
+                // No chunked response is streaming: refused.
+                assert_eq!(connection.send(&chunk), SendResult::Refused);
+                connection.send("plain");
+                return;
+            }
+            connection.send(Response::new(
+                200,
+                [("Transfer-Encoding", "chunked")],
+                "first",
+            ));
+            assert!(connection.send(&chunk).is_accepted());
+            connection.send(Chunk::last());
+        });
+        worker
+    });
+    let mut stream = connect(server.local_address());
+    stream
+        .write_all(
+            b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let response = support::read_response(&mut reader, false);
+    assert_eq!(response.body_text(), "firstshared piece");
+    let plain = support::read_response(&mut reader, false);
+    assert_eq!(plain.body_text(), "plain");
+    server.stop();
+}
