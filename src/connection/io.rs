@@ -582,6 +582,16 @@ fn after_message_panic(handle: &TcpConnection) {
 /// The built-in protocols encode and write within one borrow of the reactor; a custom protocol's
 /// `encode` is user code, so it runs with the reactor released.
 pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
+    // Raw and shared bytes go around the protocol; a ping or pong is WebSocket only: their own
+    // path, so the common one stays as it was.
+    if matches!(
+        outbound,
+        Outbound::Raw(_) | Outbound::Shared(_) | Outbound::Ping(_) | Outbound::Pong(_)
+    ) {
+        if let Some(result) = send_around(handle, &outbound) {
+            return result;
+        }
+    }
     enum Plan<'a> {
         Done(SendResult, Actions),
         Custom(Rc<dyn ErasedProtocol>, Outbound<'a>),
@@ -603,16 +613,6 @@ pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult
             return Plan::Done(SendResult::Refused, actions);
         }
         let protocol = connection.worker.protocol.borrow().clone();
-        // Raw and shared bytes go around the protocol; a ping or pong is WebSocket only. Tested
-        // by reference so the common path does not move the message.
-        if matches!(
-            outbound,
-            Outbound::Raw(_) | Outbound::Shared(_) | Outbound::Ping(_) | Outbound::Pong(_)
-        ) {
-            if let Some((result, actions)) = send_around(reactor, handle, &protocol, &outbound) {
-                return Plan::Done(result, actions);
-            }
-        }
         if let ProtocolKind::Custom(custom) = protocol {
             return Plan::Custom(custom, outbound);
         }
@@ -719,24 +719,41 @@ pub(crate) fn send_message(
 /// `send` of raw or shared bytes, or of a ping or pong on a connection that is not WebSocket
 /// (refused); `None` for a ping or pong on a WebSocket connection (the protocol frames it).
 #[inline(never)]
-fn send_around(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-    protocol: &ProtocolKind,
-    outbound: &Outbound<'_>,
-) -> Option<(SendResult, Actions)> {
-    match outbound {
-        Outbound::Raw(bytes) => Some(write_or_queue(reactor, handle, bytes)),
-        Outbound::Shared(shared) => Some(send_shared(reactor, handle, protocol, shared)),
-        Outbound::Ping(_) | Outbound::Pong(_) if !matches!(protocol, ProtocolKind::WebSocket) => {
-            log::debug!(
-                "connection {}: a ping or pong is WebSocket only",
-                handle.id()
-            );
-            Some((SendResult::Refused, Actions::default()))
+fn send_around(handle: &TcpConnection, outbound: &Outbound<'_>) -> Option<SendResult> {
+    let outcome = with(|reactor| {
+        let Some(connection) = reactor
+            .connection(handle)
+            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
+        else {
+            return Some((SendResult::Refused, Actions::default()));
+        };
+        if is_full(connection) {
+            reactor.statistics.send_fail += 1;
+            let actions = Actions {
+                error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
+                ..Actions::default()
+            };
+            return Some((SendResult::Refused, actions));
         }
-        _ => None,
-    }
+        let protocol = connection.worker.protocol.borrow().clone();
+        match outbound {
+            Outbound::Raw(bytes) => Some(write_or_queue(reactor, handle, bytes)),
+            Outbound::Shared(shared) => Some(send_shared(reactor, handle, &protocol, shared)),
+            Outbound::Ping(_) | Outbound::Pong(_)
+                if !matches!(protocol, ProtocolKind::WebSocket) =>
+            {
+                log::debug!(
+                    "connection {}: a ping or pong is WebSocket only",
+                    handle.id()
+                );
+                Some((SendResult::Refused, Actions::default()))
+            }
+            _ => None,
+        }
+    })?;
+    let (result, actions) = outcome;
+    run_actions(handle, actions);
+    Some(result)
 }
 
 /// Keeps the scratch buffer from holding on to a huge allocation after a huge send.

@@ -749,19 +749,7 @@ pub(crate) fn encode(
         return Encoded::Refused("not a WebSocket connection");
     };
     if let Outbound::Ping(_) | Outbound::Pong(_) = outbound {
-        if state.phase != Phase::Open {
-            return Encoded::Refused("a ping or pong needs an open WebSocket connection");
-        }
-        let (opcode, payload) = match &outbound {
-            Outbound::Ping(ping) => (frame::OP_PING, ping.payload()),
-            Outbound::Pong(pong) => (frame::OP_PONG, pong.payload()),
-            _ => unreachable!("matched above"),
-        };
-        if payload.len() > frame::MAX_CONTROL_PAYLOAD {
-            return Encoded::Refused("a control frame's payload is at most 125 bytes");
-        }
-        frame::encode_frame(out, true, opcode, payload, state.mask());
-        return Encoded::Write;
+        return encode_control(state, &outbound, out);
     }
     match state.phase {
         Phase::Open => {
@@ -788,6 +776,24 @@ pub(crate) fn encode(
         }
         Phase::Refused | Phase::Closing => Encoded::Refused("the WebSocket connection is closing"),
     }
+}
+
+/// A ping or pong sent by the app: only on an open connection, payload up to 125 bytes.
+#[inline(never)]
+fn encode_control(state: &WebSocketState, outbound: &Outbound<'_>, out: &mut Vec<u8>) -> Encoded {
+    if state.phase != Phase::Open {
+        return Encoded::Refused("a ping or pong needs an open WebSocket connection");
+    }
+    let (opcode, payload) = match outbound {
+        Outbound::Ping(ping) => (frame::OP_PING, ping.payload()),
+        Outbound::Pong(pong) => (frame::OP_PONG, pong.payload()),
+        _ => return Encoded::Refused("not a control message"),
+    };
+    if payload.len() > frame::MAX_CONTROL_PAYLOAD {
+        return Encoded::Refused("a control frame's payload is at most 125 bytes");
+    }
+    frame::encode_frame(out, true, opcode, payload, state.mask());
+    Encoded::Write
 }
 
 /// Queues a message until the handshake completes.
