@@ -467,7 +467,7 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
             Some(Input::NeedMore | Input::Package(0)) => {
                 // Beyond Workerman, which buffers without bound while `input` says 0.
                 log::warn!(
-                    "Error package. package_length=0 with {} bytes buffered, over max_package_size                      {max} (connection {})",
+                    "Error package. package_length=0 with {} bytes buffered, over max_package_size {max} (connection {})",
                     data.len(),
                     handle.id()
                 );
@@ -476,7 +476,7 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
             Some(Input::Package(length)) if length <= max => Framed::Package(length),
             Some(Input::Package(length)) => {
                 log::warn!(
-                    "Error package. package_length={length} (over max_package_size {max},                      connection {})",
+                    "Error package. package_length={length} (over max_package_size {max}, connection {})",
                     handle.id()
                 );
                 Framed::Invalid
@@ -583,19 +583,26 @@ fn after_message_panic(handle: &TcpConnection) {
 /// `encode` is user code, so it runs with the reactor released.
 pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
     // Raw and shared bytes go around the protocol; a ping or pong is WebSocket only: their own
-    // path, so the common one stays as it was.
+    // path (the message moves there only when it is one), so the common one stays as it was.
     if matches!(
         outbound,
         Outbound::Raw(_) | Outbound::Shared(_) | Outbound::Ping(_) | Outbound::Pong(_)
     ) {
-        if let Some(result) = send_around(handle, &outbound) {
-            return result;
-        }
+        return send_around(handle, outbound);
     }
-    enum Plan<'a> {
+    send_encoded(handle, outbound)
+}
+
+/// `send` through the connection's protocol.
+#[inline(always)]
+fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
+    enum Plan {
         Done(SendResult, Actions),
-        Custom(Rc<dyn ErasedProtocol>, Outbound<'a>),
+        Custom(Rc<dyn ErasedProtocol>),
     }
+    // The message stays here unless the built-in protocol takes it, so the plan the reactor
+    // borrow returns is small (no 128-byte message copied through it).
+    let mut outbound = Some(outbound);
     let plan = with(|reactor| {
         let Some(connection) = reactor
             .connection(handle)
@@ -614,17 +621,21 @@ pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult
         }
         let protocol = connection.worker.protocol.borrow().clone();
         if let ProtocolKind::Custom(custom) = protocol {
-            return Plan::Custom(custom, outbound);
+            return Plan::Custom(custom);
         }
+        let Some(outbound) = outbound.take() else {
+            return Plan::Done(SendResult::Refused, Actions::default());
+        };
         let mut out = std::mem::take(&mut reactor.write_scratch);
         out.clear();
         let (result, actions) = encode_and_write(reactor, handle, &protocol, outbound, &mut out);
         reactor.write_scratch = recycle(out);
         Plan::Done(result, actions)
     });
-    let (result, actions) = match plan {
-        Plan::Done(result, actions) => (result, actions),
-        Plan::Custom(custom, outbound) => {
+    let (result, actions) = match (plan, outbound) {
+        (Plan::Done(result, actions), _) => (result, actions),
+        (Plan::Custom(_), None) => (SendResult::Refused, Actions::default()),
+        (Plan::Custom(custom), Some(outbound)) => {
             let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
             out.clear();
             let bytes = outbound_bytes(outbound);
@@ -716,16 +727,21 @@ pub(crate) fn send_message(
     result
 }
 
-/// `send` of raw or shared bytes, or of a ping or pong on a connection that is not WebSocket
-/// (refused); `None` for a ping or pong on a WebSocket connection (the protocol frames it).
+/// `send` of raw or shared bytes (around the protocol), or of a ping or pong (WebSocket only).
 #[inline(never)]
-fn send_around(handle: &TcpConnection, outbound: &Outbound<'_>) -> Option<SendResult> {
+#[cold]
+fn send_around(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
+    enum Around<'a> {
+        Done(SendResult, Actions),
+        /// A ping or pong on a WebSocket connection: the protocol frames it.
+        Frame(Outbound<'a>),
+    }
     let outcome = with(|reactor| {
         let Some(connection) = reactor
             .connection(handle)
             .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
         else {
-            return Some((SendResult::Refused, Actions::default()));
+            return Around::Done(SendResult::Refused, Actions::default());
         };
         if is_full(connection) {
             reactor.statistics.send_fail += 1;
@@ -733,12 +749,18 @@ fn send_around(handle: &TcpConnection, outbound: &Outbound<'_>) -> Option<SendRe
                 error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
                 ..Actions::default()
             };
-            return Some((SendResult::Refused, actions));
+            return Around::Done(SendResult::Refused, actions);
         }
         let protocol = connection.worker.protocol.borrow().clone();
         match outbound {
-            Outbound::Raw(bytes) => Some(write_or_queue(reactor, handle, bytes)),
-            Outbound::Shared(shared) => Some(send_shared(reactor, handle, &protocol, shared)),
+            Outbound::Raw(bytes) => {
+                let (result, actions) = write_or_queue(reactor, handle, &bytes);
+                Around::Done(result, actions)
+            }
+            Outbound::Shared(shared) => {
+                let (result, actions) = send_shared(reactor, handle, &protocol, &shared);
+                Around::Done(result, actions)
+            }
             Outbound::Ping(_) | Outbound::Pong(_)
                 if !matches!(protocol, ProtocolKind::WebSocket) =>
             {
@@ -746,17 +768,22 @@ fn send_around(handle: &TcpConnection, outbound: &Outbound<'_>) -> Option<SendRe
                     "connection {}: a ping or pong is WebSocket only",
                     handle.id()
                 );
-                Some((SendResult::Refused, Actions::default()))
+                Around::Done(SendResult::Refused, Actions::default())
             }
-            _ => None,
+            control => Around::Frame(control),
         }
-    })?;
-    let (result, actions) = outcome;
-    run_actions(handle, actions);
-    Some(result)
+    });
+    match outcome {
+        Around::Done(result, actions) => {
+            run_actions(handle, actions);
+            result
+        }
+        Around::Frame(control) => send_encoded(handle, control),
+    }
 }
 
 /// Keeps the scratch buffer from holding on to a huge allocation after a huge send.
+#[inline]
 fn recycle(mut out: Vec<u8>) -> Vec<u8> {
     if out.capacity() > 1024 * 1024 {
         out = Vec::with_capacity(4096);
