@@ -783,7 +783,7 @@ fn send_around(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
 }
 
 /// Keeps the scratch buffer from holding on to a huge allocation after a huge send.
-#[inline]
+#[inline(always)]
 fn recycle(mut out: Vec<u8>) -> Vec<u8> {
     if out.capacity() > 1024 * 1024 {
         out = Vec::with_capacity(4096);
