@@ -40,13 +40,16 @@
 //! - [`TcpConnection`]: the handle every callback gets: `send`, `close`, `status`, addresses,
 //!   `pause_recv` / `resume_recv`, `pipe`, a typed context.
 //! - [`Timer`]: `Timer::add`, `Timer::once`, `Timer::del`, `Timer::del_all`.
+//! - [`protocols::SharedMessage`]: a message encoded once and sent to many connections, whose
+//!   bytes they share (even queued on full sockets); [`TcpConnection::send_raw`] sends bytes as
+//!   they are.
 //! - [`protocols`]: `tcp://`, `text://`, `frame://`, `http://` ([`protocols::http`]: `Request`,
 //!   `Response`, `ServerSentEvents`, `Chunk`), `websocket://` ([`protocols::websocket`]) and the
 //!   [`protocols::Protocol`] trait for your own.
 //! - Transports: `udp://` (each datagram a message; each sender a peer with its own
 //!   [`TcpConnection`] handle, see [`Worker::new`]) and `unix://` (a Unix socket path; any
 //!   protocol over it with [`Worker::set_transport`]).
-//! - [`connection::AsyncTcpConnection`]: connections to other servers (`tcp://`, `text://`,
+//! - [`AsyncTcpConnection`] (also [`connection::AsyncTcpConnection`]): connections to other servers (`tcp://`, `text://`,
 //!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
 //!   process that only runs clients and timers.
 //! - [`Worker::spawn_blocking`]: a job on the worker process's thread pool, its callback back on
@@ -80,7 +83,7 @@ mod timer;
 mod worker;
 
 pub use blocking::BlockingError;
-pub use connection::{SendResult, TcpConnection};
+pub use connection::{AsyncTcpConnection, SendResult, TcpConnection};
 pub use event_loop::EventLoop;
 pub use reactor::Statistics;
 pub use timer::{Timer, TimerId};

@@ -9,7 +9,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::connection::TcpConnection;
-use crate::connection::stream::{BoundSocket, Transport};
+use crate::connection::TcpKeepalive;
+use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
 use crate::protocols::http::{HttpSettings, Request};
 use crate::protocols::{Message, Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
@@ -21,6 +22,7 @@ type WorkerCallback = Rc<dyn Fn(&Worker)>;
 type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &Request)>;
 type PingCallback = Rc<dyn Fn(&TcpConnection, &[u8])>;
 type CloseFrameCallback = Rc<dyn Fn(&TcpConnection, u16, &str)>;
+type WorkerExitCallback = Rc<dyn Fn(&Worker, i32, i32)>;
 
 thread_local! {
     /// Every worker created on this thread and not yet run: `Worker::run_all` runs them.
@@ -32,6 +34,8 @@ pub(crate) struct Callbacks {
     pub(crate) on_worker_start: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_stop: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_reload: RefCell<Option<WorkerCallback>>,
+    /// Runs in the master when one of this worker's processes ended.
+    pub(crate) on_worker_exit: RefCell<Option<WorkerExitCallback>>,
     pub(crate) on_connect: RefCell<Option<ConnectionCallback>>,
     pub(crate) on_message: RefCell<Option<MessageCallback>>,
     pub(crate) on_close: RefCell<Option<ConnectionCallback>>,
@@ -41,6 +45,7 @@ pub(crate) struct Callbacks {
     pub(crate) on_websocket_connect: RefCell<Option<HandshakeCallback>>,
     pub(crate) on_websocket_connected: RefCell<Option<HandshakeCallback>>,
     pub(crate) on_websocket_ping: RefCell<Option<PingCallback>>,
+    pub(crate) on_websocket_pong: RefCell<Option<PingCallback>>,
     pub(crate) on_websocket_close: RefCell<Option<CloseFrameCallback>>,
 }
 
@@ -58,7 +63,14 @@ pub(crate) struct WorkerShared {
     pub(crate) name: RefCell<String>,
     pub(crate) count: Cell<usize>,
     pub(crate) reuse_port: Cell<bool>,
+    /// Keepalive, backlog and `IPV6_V6ONLY` for the listen socket (its `reuse_port` is unused:
+    /// the field above is).
+    pub(crate) listen_options: Cell<ListenOptions>,
     pub(crate) user: RefCell<String>,
+    /// Workerman's `$worker->group` (empty: the user's primary group).
+    pub(crate) group: RefCell<String>,
+    /// Workerman's `$worker->reloadable`: false, a reload only runs `on_worker_reload`.
+    pub(crate) reloadable: Cell<bool>,
     pub(crate) id: Cell<usize>,
     pub(crate) max_send_buffer_size: Cell<usize>,
     pub(crate) max_package_size: Cell<usize>,
@@ -72,6 +84,8 @@ pub(crate) struct WorkerShared {
     pub(crate) callbacks: Callbacks,
     /// `websocket://` accepts (a `ws://` client offers) permessage-deflate.
     pub(crate) websocket_deflate: Cell<bool>,
+    /// `websocket://`: ping every `.0` seconds; no pong within `.1` seconds closes.
+    pub(crate) websocket_heartbeat: Cell<Option<(f64, f64)>>,
     /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
     /// where it connects, and what it does between connections.
     pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
@@ -94,7 +108,10 @@ impl WorkerShared {
             name: RefCell::new("none".to_owned()),
             count: Cell::new(1),
             reuse_port: Cell::new(false),
+            listen_options: Cell::new(ListenOptions::default()),
             user: RefCell::new(String::new()),
+            group: RefCell::new(String::new()),
+            reloadable: Cell::new(true),
             id: Cell::new(0),
             max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
             max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
@@ -105,6 +122,7 @@ impl WorkerShared {
             max_connections: Cell::new(usize::MAX),
             callbacks: Callbacks::default(),
             websocket_deflate: Cell::new(false),
+            websocket_heartbeat: Cell::new(None),
             client: None,
         }
     }
@@ -142,8 +160,11 @@ impl WorkerShared {
         }
         let transport = self.transport.get();
         // SO_REUSEPORT means nothing for a Unix socket: the file is the one address.
-        let reuse_port = self.reuse_port.get() && transport != Transport::Unix;
-        BoundSocket::bind(transport, &self.listen, reuse_port).map_err(|error| {
+        let options = ListenOptions {
+            reuse_port: self.reuse_port.get() && transport != Transport::Unix,
+            ..self.listen_options.get()
+        };
+        BoundSocket::bind(transport, &self.listen, options).map_err(|error| {
             io::Error::new(
                 error.kind(),
                 format!("cannot listen on {}: {error}", self.address),
@@ -487,6 +508,73 @@ impl Worker {
         self.shared.reuse_port.set(reuse_port);
     }
 
+    /// TCP keepalive on the connections this worker accepts: on by default with Workerman's
+    /// timing ([`TcpKeepalive::default`]: 55 s idle, 55 s between probes, one probe), so a
+    /// peer that vanished without a FIN is closed (with its `on_close`, timers and context) after
+    /// about 110 s; `None` turns it off. Set it before the worker runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workerman::connection::TcpKeepalive;
+    /// let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.set_tcp_keepalive(Some(TcpKeepalive {
+    ///     idle: Duration::from_secs(30),
+    ///     interval: Duration::from_secs(10),
+    ///     count: 3,
+    /// }));
+    /// assert_eq!(worker.tcp_keepalive().unwrap().count, 3);
+    /// ```
+    pub fn set_tcp_keepalive(&mut self, keepalive: Option<TcpKeepalive>) {
+        self.update_listen_options(|options| options.keepalive = keepalive);
+    }
+
+    /// See [`set_tcp_keepalive`](Self::set_tcp_keepalive).
+    pub fn tcp_keepalive(&self) -> Option<TcpKeepalive> {
+        self.shared.listen_options.get().keepalive
+    }
+
+    /// The listen backlog (Workerman's context `socket.backlog`; default 102400, which the kernel
+    /// caps at `net.core.somaxconn`). Set it before the worker runs.
+    ///
+    /// ```
+    /// let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_backlog(1024);
+    /// assert_eq!(worker.backlog(), 1024);
+    /// ```
+    pub fn set_backlog(&mut self, backlog: u32) {
+        let backlog = i32::try_from(backlog.max(1)).unwrap_or(i32::MAX);
+        self.update_listen_options(|options| options.backlog = backlog);
+    }
+
+    /// See [`set_backlog`](Self::set_backlog).
+    pub fn backlog(&self) -> u32 {
+        self.shared.listen_options.get().backlog as u32
+    }
+
+    /// `IPV6_V6ONLY` on an IPv6 listen address (Workerman's context `socket.ipv6_v6only`):
+    /// `true` takes IPv6 only, `false` IPv4 too on `[::]`; unset, the system's default
+    /// (`net.ipv6.bindv6only`). Ignored for IPv4 addresses. Set it before the worker runs.
+    ///
+    /// ```
+    /// let mut worker = workerman::Worker::new("http://[::]:0");
+    /// worker.set_ipv6_v6only(true);
+    /// assert_eq!(worker.ipv6_v6only(), Some(true));
+    /// ```
+    pub fn set_ipv6_v6only(&mut self, only: bool) {
+        self.update_listen_options(|options| options.ipv6_v6only = Some(only));
+    }
+
+    /// See [`set_ipv6_v6only`](Self::set_ipv6_v6only); `None` when unset.
+    pub fn ipv6_v6only(&self) -> Option<bool> {
+        self.shared.listen_options.get().ipv6_v6only
+    }
+
+    fn update_listen_options(&mut self, change: impl FnOnce(&mut ListenOptions)) {
+        let mut options = self.shared.listen_options.get();
+        change(&mut options);
+        self.shared.listen_options.set(options);
+    }
+
     /// How the worker's sockets carry bytes: `"tcp"`, `"udp"` or `"unix"` (Workerman's
     /// `$worker->transport`), from the address's scheme unless set.
     ///
@@ -645,8 +733,58 @@ impl Worker {
         *self.shared.callbacks.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
     }
 
+    /// The group the worker processes run as (Workerman's `$worker->group`; empty: the
+    /// [`user`](Self::user)'s primary group, or unchanged without a user). Needs root.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_group("www-data");
+    /// assert_eq!(worker.group(), "www-data");
+    /// ```
+    pub fn set_group(&mut self, group: impl Into<String>) {
+        *self.shared.group.borrow_mut() = group.into();
+    }
+
+    /// See [`set_group`](Self::set_group).
+    pub fn group(&self) -> String {
+        self.shared.group.borrow().clone()
+    }
+
+    /// Whether `reload` replaces this worker's processes (Workerman's `$worker->reloadable`,
+    /// default `true`). `false`: a reload only runs [`on_worker_reload`](Self::on_worker_reload)
+    /// in them, and they keep running (and their connections).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.set_reloadable(false);
+    /// assert!(!worker.reloadable());
+    /// ```
+    pub fn set_reloadable(&mut self, reloadable: bool) {
+        self.shared.reloadable.set(reloadable);
+    }
+
+    /// See [`set_reloadable`](Self::set_reloadable).
+    pub fn reloadable(&self) -> bool {
+        self.shared.reloadable.get()
+    }
+
+    /// Called in the master each time one of this worker's processes ends (Workerman's
+    /// `onWorkerExit($worker, $status, $pid)`), with the raw wait status (`waitpid`'s: an exit
+    /// code `N` is `N << 8`, a signal its number) and the pid, before it is re-forked.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_worker_exit(|worker, status, pid| {
+    ///     workerman::Worker::log(format!("{} process {pid} ended: status {status}", worker.name()));
+    /// });
+    /// ```
+    pub fn on_worker_exit(&mut self, callback: impl Fn(&Worker, i32, i32) + 'static) {
+        *self.shared.callbacks.on_worker_exit.borrow_mut() = Some(Rc::new(callback));
+    }
+
     /// Called in a worker process on `reload` (SIGUSR1 or SIGUSR2), before it stops and the
-    /// master forks its replacement (Workerman's `onWorkerReload`).
+    /// master forks its replacement (Workerman's `onWorkerReload`); a worker that is not
+    /// [`reloadable`](Self::set_reloadable) only runs this.
     ///
     /// ```no_run
     /// # let mut worker = workerman::Worker::new("tcp://127.0.0.1:0");
@@ -793,6 +931,56 @@ impl Worker {
     /// ```
     pub fn on_websocket_ping(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
         *self.shared.callbacks.on_websocket_ping.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: called with each pong's payload (Workerman's `onWebSocketPong`): the
+    /// answer to a [`Ping`](crate::protocols::websocket::Ping) sent, or a heartbeat's.
+    ///
+    /// ```no_run
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.on_websocket_pong(|connection, payload| println!("{} pong {payload:?}", connection.id()));
+    /// ```
+    pub fn on_websocket_pong(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
+        *self.shared.callbacks.on_websocket_pong.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `websocket://`: pings every open connection every `seconds`; one that has not answered
+    /// with a pong by the pong deadline ([`set_websocket_pong_timeout`](Self::set_websocket_pong_timeout),
+    /// by default the same interval) is closed as dead (`on_close` runs). 0 turns it off (the
+    /// default). Set it before connections arrive.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.set_websocket_ping_interval(25.0);
+    /// ```
+    pub fn set_websocket_ping_interval(&mut self, seconds: f64) {
+        let heartbeat = (seconds.is_finite() && seconds > 0.0).then(|| {
+            let timeout = self
+                .shared
+                .websocket_heartbeat
+                .get()
+                .map_or(seconds, |(_, t)| t);
+            (seconds, timeout)
+        });
+        self.shared.websocket_heartbeat.set(heartbeat);
+    }
+
+    /// `websocket://`: how long after a heartbeat ping its pong may take before the connection
+    /// is closed (see [`set_websocket_ping_interval`](Self::set_websocket_ping_interval)).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+    /// worker.set_websocket_ping_interval(25.0);
+    /// worker.set_websocket_pong_timeout(10.0);
+    /// ```
+    pub fn set_websocket_pong_timeout(&mut self, seconds: f64) {
+        if let Some((interval, _)) = self.shared.websocket_heartbeat.get() {
+            if seconds.is_finite() && seconds > 0.0 {
+                self.shared
+                    .websocket_heartbeat
+                    .set(Some((interval, seconds)));
+            }
+        }
     }
 
     /// `websocket://`: called when the client sends a close frame, with its code (1005 when it

@@ -339,3 +339,89 @@ fn websocket_chat_example_broadcasts_a_browsers_message() {
     let sent = array(&array(&tabs[0], "sockets")[0], "sent");
     assert_eq!(sent, said.map(Value::from), "{result}");
 }
+
+/// WebSocket control from the app, seen by a browser: the server's heartbeat pings are answered
+/// by Chromium's pongs (`on_websocket_pong`), codes that may not be sent are refused, and
+/// `close_with_code(4001, ..)` reaches the page's `CloseEvent` as its code and reason.
+#[test]
+fn a_browser_sees_the_close_code_and_reason_the_server_chose() {
+    use std::sync::mpsc;
+    use workerman::protocols::http::{Request, Response};
+    use workerman::{TcpConnection, Worker};
+
+    require_browser();
+    let (refusals, refused) = mpsc::channel();
+    let server = Worker::spawn(move || {
+        let mut page = Worker::new("http://127.0.0.1:0");
+        page.on_message(|connection: &TcpConnection, _request: Request| {
+            connection.send(Response::new(
+                200,
+                [("Content-Type", "text/html; charset=utf-8")],
+                CLOSE_PAGE,
+            ));
+        });
+        let mut socket = Worker::new("websocket://127.0.0.1:0");
+        socket.set_websocket_ping_interval(0.2);
+        socket.on_websocket_connected(move |connection, _request| {
+            connection.set_context(0u32);
+            let long_reason = "x".repeat(124);
+            refusals
+                .send([
+                    connection.close_with_code(1005, "reserved"),
+                    connection.close_with_code(1006, "reserved"),
+                    connection.close_with_code(2999, "unassigned"),
+                    connection.close_with_code(5000, "out of range"),
+                    connection.close_with_code(4000, &long_reason),
+                ])
+                .unwrap();
+            connection.send("open");
+        });
+        socket.on_websocket_pong(|connection, _payload| {
+            let pongs = connection.with_context(|pongs: &mut u32| {
+                *pongs += 1;
+                *pongs
+            });
+            connection.send(format!("pong {}", pongs.unwrap_or(0)));
+            if pongs == Some(2) {
+                assert!(connection.close_with_code(4001, "two pongs, goodbye"));
+            }
+        });
+        page
+    })
+    .expect("the workers start");
+    let [page, socket] = server.local_addresses() else {
+        panic!("two workers: {:?}", server.local_addresses());
+    };
+    let plan = json!({
+        "page": format!("http://{page}/?ws={}", socket.port()),
+        "timeout_ms": 20000,
+    });
+    let result = run_script("websocket_close.mjs", &plan);
+    let refused = refused.recv_timeout(Duration::from_secs(5)).unwrap();
+    server.stop();
+    assert_eq!(refused, [false; 5], "codes that may not be sent were sent");
+    assert_eq!(result["code"], 4001, "{result}");
+    assert_eq!(result["reason"], "two pongs, goodbye", "{result}");
+    assert_eq!(result["wasClean"], true, "{result}");
+    assert_eq!(
+        result["messages"],
+        json!(["open", "pong 1", "pong 2"]),
+        "{result}"
+    );
+}
+
+/// Opens `ws://<this host>:<?ws=port>/`, lists the messages, then reports the CloseEvent.
+const CLOSE_PAGE: &str = r#"<!doctype html>
+<html><body data-state="connecting"><script>
+const port = new URLSearchParams(location.search).get("ws");
+const socket = new WebSocket(`ws://${location.hostname}:${port}/`);
+const messages = [];
+socket.onopen = () => (document.body.dataset.state = "open");
+socket.onmessage = (event) => messages.push(String(event.data));
+socket.onclose = (event) => {
+  document.body.dataset.closed = JSON.stringify({
+    code: event.code, reason: event.reason, wasClean: event.wasClean, messages,
+  });
+};
+</script></body></html>
+"#;

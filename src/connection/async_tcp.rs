@@ -92,6 +92,10 @@ pub(crate) struct ClientState {
     on_websocket_connect: RefCell<Option<HandshakeCallback>>,
     /// Each turn, the reactor reads this client's socket before any other event.
     read_first: Cell<bool>,
+    /// `pipe()`: where this client's messages go, and the connection piped into it (whose
+    /// reading it throttles): given to each connection it makes.
+    pipe_to: RefCell<Option<super::PipeDestination>>,
+    pipe_from: RefCell<Option<TcpConnection>>,
 }
 
 impl AsyncTcpConnection {
@@ -211,6 +215,8 @@ impl AsyncTcpConnection {
             websocket_binary: Cell::new(false),
             on_websocket_connect: RefCell::new(None),
             read_first: Cell::new(false),
+            pipe_to: RefCell::new(None),
+            pipe_from: RefCell::new(None),
         };
         configure(&mut client);
         shared.client = Some(client);
@@ -312,6 +318,13 @@ impl AsyncTcpConnection {
                     self.shared.websocket_deflate.get(),
                 )));
             }
+            let pipe_to = client.pipe_to.borrow().clone();
+            let pipe_from = client.pipe_from.borrow().clone();
+            if pipe_to.is_some() || pipe_from.is_some() {
+                let extras = connection.extras();
+                extras.pipe_to = pipe_to;
+                extras.pipe_from = pipe_from;
+            }
             entry.insert(connection);
             reactor.statistics.connection_count += 1;
             reactor
@@ -329,6 +342,10 @@ impl AsyncTcpConnection {
             TcpConnection::new(key, id)
         });
         *client.current.borrow_mut() = Some(handle.clone());
+        // A connection piped from this client throttles the new connection's reading.
+        if let Some(super::PipeDestination::Connection(destination)) = &*client.pipe_to.borrow() {
+            destination.set_pipe_from(handle.clone());
+        }
         client.connect_started.set(Some(Instant::now()));
         client.queued_bytes.set(0);
         let queued = std::mem::take(&mut *client.queued.borrow_mut());
@@ -438,6 +455,40 @@ impl AsyncTcpConnection {
         client.queued_bytes.set(client.queued_bytes.get() + size);
         client.queued.borrow_mut().push(outbound);
         SendResult::Queued
+    }
+
+    /// Forwards everything this client receives to `destination` (a [`TcpConnection`] or another
+    /// client), closes it when this client's connection closes, and pauses reading here while
+    /// its send buffer is full (Workerman's `$connection_to_80->pipe($connection)`). It holds for
+    /// every connection this client makes, so it may be called before [`connect`](Self::connect).
+    ///
+    /// ```no_run
+    /// use workerman::{AsyncTcpConnection, TcpConnection, Worker};
+    ///
+    /// let mut worker = Worker::new("tcp://0.0.0.0:8483");
+    /// worker.on_connect(|connection: &TcpConnection| {
+    ///     let connection_to_80 = AsyncTcpConnection::new("tcp://127.0.0.1:80");
+    ///     connection.pipe(&connection_to_80);
+    ///     connection_to_80.pipe(connection);
+    ///     connection_to_80.connect();
+    /// });
+    /// Worker::run_all();
+    /// ```
+    pub fn pipe(&self, destination: &impl super::PipeTarget) {
+        let destination = destination.pipe_destination();
+        let client = self.client();
+        *client.pipe_to.borrow_mut() = Some(destination.clone());
+        if let Some(current) = self.connection() {
+            current.pipe(&destination);
+        }
+    }
+
+    /// Makes `source` the connection whose reading this client's full send buffer pauses.
+    pub(crate) fn set_pipe_from(&self, source: TcpConnection) {
+        *self.client().pipe_from.borrow_mut() = Some(source.clone());
+        if let Some(current) = self.connection() {
+            current.set_pipe_from(source);
+        }
     }
 
     /// Closes the current connection after flushing it, and cancels a pending reconnect.
@@ -589,6 +640,18 @@ impl AsyncTcpConnection {
     /// ```
     pub fn on_websocket_ping(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
         *self.shared.callbacks.on_websocket_ping.borrow_mut() = Some(Rc::new(callback));
+    }
+
+    /// `ws://`: called with each pong's payload from the server (Workerman's `onWebSocketPong`):
+    /// the answers to `set_websocket_ping_interval`'s pings or a sent
+    /// [`Ping`](crate::protocols::websocket::Ping).
+    ///
+    /// ```
+    /// # let mut upstream = workerman::connection::AsyncTcpConnection::new("ws://127.0.0.1:8000/");
+    /// upstream.on_websocket_pong(|_connection, payload| println!("pong {payload:?}"));
+    /// ```
+    pub fn on_websocket_pong(&mut self, callback: impl Fn(&TcpConnection, &[u8]) + 'static) {
+        *self.shared.callbacks.on_websocket_pong.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// `ws://`: called when the server sends a close frame, with its code and reason.

@@ -14,8 +14,9 @@ use std::time::Duration;
 use super::stream::Stream;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
+use crate::protocols::shared::SharedKind;
 use crate::protocols::{
-    ErasedProtocol, Input, Message, Outbound, ProtocolKind, frame, text, websocket,
+    ErasedProtocol, Input, Message, Outbound, ProtocolKind, SharedMessage, frame, text, websocket,
 };
 use crate::reactor::{self, READ_BUFFER_SIZE, Reactor, call_user, with};
 
@@ -466,12 +467,39 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
         let Some(max) = max else {
             return Framed::Wait;
         };
-        return match call_user(&|| describe(handle, "a custom protocol's input"), || {
+        let input = call_user(&|| describe(handle, "a custom protocol's input"), || {
             custom.input(data, handle)
-        }) {
-            Some(Input::NeedMore) => Framed::Wait,
-            Some(Input::Package(length)) if length > 0 && length <= max => Framed::Package(length),
-            _ => Framed::Invalid,
+        });
+        return match input {
+            // Workerman's `0`: the length is not known yet.
+            Some(Input::NeedMore | Input::Package(0)) if data.len() < max => Framed::Wait,
+            Some(Input::NeedMore | Input::Package(0)) => {
+                // Beyond Workerman, which buffers without bound while `input` says 0.
+                log::warn!(
+                    "Error package. package_length=0 with {} bytes buffered, over max_package_size {max} (connection {})",
+                    data.len(),
+                    handle.id()
+                );
+                Framed::Invalid
+            }
+            Some(Input::Package(length)) if length <= max => Framed::Package(length),
+            Some(Input::Package(length)) => {
+                log::warn!(
+                    "Error package. package_length={length} (over max_package_size {max}, connection {})",
+                    handle.id()
+                );
+                Framed::Invalid
+            }
+            Some(Input::Invalid) => {
+                log::warn!(
+                    "Error package. package_length=false (connection {})",
+                    handle.id()
+                );
+                Framed::Invalid
+            }
+            // A panic in `input` (logged by `call_user`): the connection goes, as Workerman's
+            // exception in `input` does.
+            None => Framed::Invalid,
         };
     }
     with(|reactor| {
@@ -563,10 +591,27 @@ fn after_message_panic(handle: &TcpConnection) {
 /// The built-in protocols encode and write within one borrow of the reactor; a custom protocol's
 /// `encode` is user code, so it runs with the reactor released.
 pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
-    enum Plan<'a> {
-        Done(SendResult, Actions),
-        Custom(Rc<dyn ErasedProtocol>, Outbound<'a>),
+    // Raw and shared bytes go around the protocol; a ping or pong is WebSocket only: their own
+    // path (the message moves there only when it is one), so the common one stays as it was.
+    if matches!(
+        outbound,
+        Outbound::Raw(_) | Outbound::Shared(_) | Outbound::Ping(_) | Outbound::Pong(_)
+    ) {
+        return send_around(handle, outbound);
     }
+    send_encoded(handle, outbound)
+}
+
+/// `send` through the connection's protocol.
+#[inline(always)]
+fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
+    enum Plan {
+        Done(SendResult, Actions),
+        Custom(Rc<dyn ErasedProtocol>),
+    }
+    // The message stays here unless the built-in protocol takes it, so the plan the reactor
+    // borrow returns is small (no 128-byte message copied through it).
+    let mut outbound = Some(outbound);
     let plan = with(|reactor| {
         let Some(connection) = reactor
             .connection(handle)
@@ -585,17 +630,21 @@ pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult
         }
         let protocol = connection.worker.protocol.borrow().clone();
         if let ProtocolKind::Custom(custom) = protocol {
-            return Plan::Custom(custom, outbound);
+            return Plan::Custom(custom);
         }
+        let Some(outbound) = outbound.take() else {
+            return Plan::Done(SendResult::Refused, Actions::default());
+        };
         let mut out = std::mem::take(&mut reactor.write_scratch);
         out.clear();
         let (result, actions) = encode_and_write(reactor, handle, &protocol, outbound, &mut out);
         reactor.write_scratch = recycle(out);
         Plan::Done(result, actions)
     });
-    let (result, actions) = match plan {
-        Plan::Done(result, actions) => (result, actions),
-        Plan::Custom(custom, outbound) => {
+    let (result, actions) = match (plan, outbound) {
+        (Plan::Done(result, actions), _) => (result, actions),
+        (Plan::Custom(_), None) => (SendResult::Refused, Actions::default()),
+        (Plan::Custom(custom), Some(outbound)) => {
             let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
             out.clear();
             let bytes = outbound_bytes(outbound);
@@ -620,7 +669,130 @@ pub(crate) fn send(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult
     result
 }
 
+/// `TcpConnection::send_message`: a custom protocol's typed send.
+pub(crate) fn send_message(
+    handle: &TcpConnection,
+    message: Box<dyn std::any::Any>,
+    type_name: &str,
+) -> SendResult {
+    let protocol = with(|reactor| {
+        let connection = reactor
+            .connection(handle)
+            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)?;
+        let full = is_full(connection);
+        let protocol = connection.worker.protocol.borrow().clone();
+        if full {
+            reactor.statistics.send_fail += 1;
+        }
+        Some((protocol, full))
+    });
+    let Some((protocol, full)) = protocol else {
+        return SendResult::Refused;
+    };
+    if full {
+        fire_error(handle, TcpConnection::SEND_FAIL, BUFFER_FULL_DROP);
+        return SendResult::Refused;
+    }
+    let ProtocolKind::Custom(custom) = protocol else {
+        log::warn!(
+            "connection {}: send_message({type_name}) needs a custom protocol that implements Encode",
+            handle.id()
+        );
+        return SendResult::Refused;
+    };
+    let Some(encoder) = custom.outgoing() else {
+        log::warn!(
+            "connection {}: send_message({type_name}): the protocol's `outgoing` returns None",
+            handle.id()
+        );
+        return SendResult::Refused;
+    };
+    let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
+    out.clear();
+    let encoded = call_user(
+        &|| describe(handle, "a custom protocol's encode_message"),
+        || encoder.encode_any(message, handle, &mut out).is_ok(),
+    );
+    let (result, actions) = match encoded {
+        Some(true) => with(|reactor| write_or_queue(reactor, handle, &out)),
+        Some(false) => {
+            log::warn!(
+                "connection {}: send_message({type_name}): the protocol sends {}",
+                handle.id(),
+                encoder.outgoing_type()
+            );
+            (SendResult::Refused, Actions::default())
+        }
+        None => (
+            SendResult::Refused,
+            Actions {
+                destroy: true,
+                ..Actions::default()
+            },
+        ),
+    };
+    with(|reactor| reactor.write_scratch = recycle(out));
+    run_actions(handle, actions);
+    result
+}
+
+/// `send` of raw or shared bytes (around the protocol), or of a ping or pong (WebSocket only).
+#[inline(never)]
+#[cold]
+fn send_around(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
+    enum Around<'a> {
+        Done(SendResult, Actions),
+        /// A ping or pong on a WebSocket connection: the protocol frames it.
+        Frame(Outbound<'a>),
+    }
+    let outcome = with(|reactor| {
+        let Some(connection) = reactor
+            .connection(handle)
+            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
+        else {
+            return Around::Done(SendResult::Refused, Actions::default());
+        };
+        if is_full(connection) {
+            reactor.statistics.send_fail += 1;
+            let actions = Actions {
+                error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
+                ..Actions::default()
+            };
+            return Around::Done(SendResult::Refused, actions);
+        }
+        let protocol = connection.worker.protocol.borrow().clone();
+        match outbound {
+            Outbound::Raw(bytes) => {
+                let (result, actions) = write_or_queue(reactor, handle, &bytes);
+                Around::Done(result, actions)
+            }
+            Outbound::Shared(shared) => {
+                let (result, actions) = send_shared(reactor, handle, &protocol, &shared);
+                Around::Done(result, actions)
+            }
+            Outbound::Ping(_) | Outbound::Pong(_)
+                if !matches!(protocol, ProtocolKind::WebSocket) =>
+            {
+                log::debug!(
+                    "connection {}: a ping or pong is WebSocket only",
+                    handle.id()
+                );
+                Around::Done(SendResult::Refused, Actions::default())
+            }
+            control => Around::Frame(control),
+        }
+    });
+    match outcome {
+        Around::Done(result, actions) => {
+            run_actions(handle, actions);
+            result
+        }
+        Around::Frame(control) => send_encoded(handle, control),
+    }
+}
+
 /// Keeps the scratch buffer from holding on to a huge allocation after a huge send.
+#[inline(always)]
 fn recycle(mut out: Vec<u8>) -> Vec<u8> {
     if out.capacity() > 1024 * 1024 {
         out = Vec::with_capacity(4096);
@@ -639,7 +811,126 @@ fn outbound_bytes(outbound: Outbound<'_>) -> Cow<'_, [u8]> {
         Outbound::Event(event) => Cow::Owned(event.to_bytes()),
         Outbound::Chunk(chunk) => Cow::Owned(chunk.to_bytes()),
         Outbound::WebSocket(message) => Cow::Owned(message.into_bytes()),
+        Outbound::Raw(bytes) => bytes,
+        Outbound::Shared(shared) => Cow::Owned(shared.as_bytes().to_vec()),
+        Outbound::Ping(ping) => Cow::Owned(ping.into_payload()),
+        Outbound::Pong(pong) => Cow::Owned(pong.into_payload()),
     }
+}
+
+/// Sends a [`SharedMessage`]: its bytes by reference when the connection's protocol and state
+/// take them as they are, else a copy encoded for this connection (a `ws://` client masks its
+/// frames; a WebSocket handshake holds messages back), or refused when it was made for another
+/// protocol.
+fn send_shared(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    protocol: &ProtocolKind,
+    shared: &SharedMessage,
+) -> (SendResult, Actions) {
+    let Some(connection) = reactor.connection(handle) else {
+        return (SendResult::Refused, Actions::default());
+    };
+    enum Route {
+        Shared,
+        Encode(Outbound<'static>),
+        Refuse(&'static str),
+    }
+    let route = match (shared.kind, protocol) {
+        (SharedKind::Raw, _) => Route::Shared,
+        (SharedKind::Event, ProtocolKind::Http) => match connection.http.streaming {
+            Streaming::EventStream => Route::Shared,
+            // Each event becomes a chunk of its own: framed for this connection.
+            Streaming::Chunked => {
+                Route::Encode(Outbound::Bytes(Cow::Owned(shared.as_bytes().to_vec())))
+            }
+            _ => Route::Refuse("an event needs a text/event-stream response first"),
+        },
+        (SharedKind::Chunk, ProtocolKind::Http) => match connection.http.streaming {
+            Streaming::Chunked => Route::Shared,
+            _ => Route::Refuse("a chunk needs a chunked response first"),
+        },
+        (SharedKind::WebSocket { .. }, ProtocolKind::WebSocket) => {
+            if websocket::takes_shared_frames(connection) {
+                Route::Shared
+            } else {
+                let (opcode, payload) = shared.websocket_payload().unwrap_or_default();
+                let message = if opcode == websocket::frame::OP_TEXT {
+                    websocket::Message::Text(String::from_utf8_lossy(payload).into_owned())
+                } else {
+                    websocket::Message::Binary(payload.to_vec())
+                };
+                Route::Encode(Outbound::WebSocket(message))
+            }
+        }
+        _ => Route::Refuse("the shared message was made for another protocol"),
+    };
+    match route {
+        Route::Shared => write_shared(reactor, handle, &shared.bytes),
+        Route::Encode(outbound) => {
+            let mut out = std::mem::take(&mut reactor.write_scratch);
+            out.clear();
+            let outcome = encode_and_write(reactor, handle, protocol, outbound, &mut out);
+            reactor.write_scratch = recycle(out);
+            outcome
+        }
+        Route::Refuse(reason) => {
+            log::debug!("connection {}: send refused: {reason}", handle.id());
+            (SendResult::Refused, Actions::default())
+        }
+    }
+}
+
+/// Writes shared bytes now if nothing is queued; what the kernel does not take waits in the
+/// send queue as a reference to them, not a copy. Where a reference cannot wait (a connection
+/// not up yet, pipelined input being answered, a file being sent, a UDP peer), the bytes are
+/// copied as any send's.
+fn write_shared(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    bytes: &Rc<[u8]>,
+) -> (SendResult, Actions) {
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return (SendResult::Refused, Actions::default());
+    };
+    let by_reference = matches!(connection.stream, Some(Stream::Tcp(_) | Stream::Unix(_)))
+        && connection.status == TcpConnection::STATUS_ESTABLISHED
+        && !connection.corked
+        && connection.http.file.is_none();
+    let pending = connection.pending_send();
+    if !by_reference || (pending > 0 && !connection.waiting_writable) {
+        return write_or_queue(reactor, handle, bytes);
+    }
+    let mut actions = Actions::default();
+    if pending == 0 {
+        match write_some(connection, bytes) {
+            Ok(written) if written == bytes.len() => return (SendResult::Written, actions),
+            Ok(written) => {
+                connection
+                    .extras()
+                    .send_queue()
+                    .push_shared(bytes.clone(), written);
+                connection.waiting_writable = true;
+            }
+            Err(error) => {
+                log::debug!("write on connection {}: {error}", handle.id());
+                reactor.statistics.send_fail += 1;
+                actions.error = Some((TcpConnection::SEND_FAIL, "client closed"));
+                actions.destroy = true;
+                return (SendResult::Refused, actions);
+            }
+        }
+    } else {
+        connection
+            .extras()
+            .send_queue()
+            .push_shared(bytes.clone(), 0);
+    }
+    if connection.pending_send() >= connection.max_send_buffer_size && !connection.buffer_full {
+        connection.buffer_full = true;
+        actions.buffer_full = true;
+    }
+    (SendResult::Queued, actions)
 }
 
 fn encode_and_write(
@@ -764,7 +1055,12 @@ fn write_or_queue(
             }
         }
     } else {
-        connection.send_buffer.extend_from_slice(bytes);
+        if connection.waiting_writable && connection.queued_by_reference() > 0 {
+            // Behind shared messages waiting by reference: in order, after them.
+            connection.extras().send_queue().push_owned(bytes);
+        } else {
+            connection.send_buffer.extend_from_slice(bytes);
+        }
         let over_cork = connection.corked && connection.pending_send() >= CORK_LIMIT;
         if !connection.waiting_writable && (!connection.corked || over_cork) {
             actions.merge(flush_buffer(reactor, key));
@@ -845,6 +1141,19 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
                 return actions;
             }
         }
+        // The buffer is written: then what waits by reference behind it.
+        if connection.waiting_writable && connection.queued_by_reference() > 0 {
+            match write_queue(connection) {
+                Ok(true) => {}
+                Ok(false) => return actions,
+                Err(error) => {
+                    log::debug!("write on connection {}: {error}", connection.id);
+                    reactor.statistics.send_fail += 1;
+                    actions.destroy = true;
+                    return actions;
+                }
+            }
+        }
         // The buffer is empty: free a large one, and pull the next piece of a streamed file.
         connection.send_buffer.clear();
         connection.send_offset = 0;
@@ -917,6 +1226,28 @@ fn write_buffered(connection: &mut Connection) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// Writes the queue of shared messages: `Ok(true)` once it is empty.
+fn write_queue(connection: &mut Connection) -> io::Result<bool> {
+    let Connection {
+        stream,
+        extras,
+        bytes_written,
+        ..
+    } = connection;
+    let (Some(stream), Some(extras)) = (stream.as_ref(), extras.as_mut()) else {
+        return Err(io::ErrorKind::NotConnected.into());
+    };
+    let Some(queue) = extras.send_queue.as_mut() else {
+        return Ok(true);
+    };
+    let emptied = queue.write_to(stream, bytes_written)?;
+    if emptied {
+        // Nothing waits by reference any more: free the queue (a long stall grew it).
+        extras.send_queue = None;
+    }
+    Ok(emptied)
 }
 
 /// The socket is writable: if bytes were waiting for it, write them.
@@ -1027,7 +1358,10 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         let callback = connection.worker.callbacks.on_close.borrow().clone();
         // The context stays until the slot goes: `on_close` may read it.
         let (pipe_to, timers) = match connection.extras.as_mut() {
-            Some(extras) => (extras.pipe_to.take(), std::mem::take(&mut extras.timers)),
+            Some(extras) => {
+                extras.send_queue = None;
+                (extras.pipe_to.take(), std::mem::take(&mut extras.timers))
+            }
             None => (None, Vec::new()),
         };
         let worker = &connection.worker;

@@ -3,11 +3,15 @@
 
 pub(crate) mod async_tcp;
 pub(crate) mod io;
+mod pipe;
+mod send_queue;
 mod state;
 pub(crate) mod stream;
 mod tcp;
 pub(crate) mod udp;
 
 pub use async_tcp::AsyncTcpConnection;
+pub use pipe::{PipeDestination, PipeTarget};
 pub(crate) use state::Connection;
+pub use stream::TcpKeepalive;
 pub use tcp::{SendResult, TcpConnection};

@@ -113,7 +113,7 @@ impl Connection {
     }
 
     /// Where `pipe()` sends this connection's messages.
-    pub(crate) fn pipe_to(&self) -> Option<&TcpConnection> {
+    pub(crate) fn pipe_to(&self) -> Option<&super::PipeDestination> {
         self.extras.as_ref()?.pipe_to.as_ref()
     }
 
@@ -122,9 +122,24 @@ impl Connection {
         self.extras.as_ref()?.pipe_from.as_ref()
     }
 
-    /// Bytes queued for the kernel.
+    /// Bytes queued for the kernel: the send buffer's, then the shared messages queued by
+    /// reference (only ever while waiting for writable, so the common path reads no more).
     pub(crate) fn pending_send(&self) -> usize {
-        self.send_buffer.len() - self.send_offset
+        let buffered = self.send_buffer.len() - self.send_offset;
+        if self.waiting_writable {
+            buffered + self.queued_by_reference()
+        } else {
+            buffered
+        }
+    }
+
+    /// Bytes of the queue that holds shared messages by reference.
+    #[inline(never)]
+    pub(crate) fn queued_by_reference(&self) -> usize {
+        self.extras
+            .as_ref()
+            .and_then(|extras| extras.send_queue.as_ref())
+            .map_or(0, |queue| queue.len())
     }
 }
 
@@ -135,10 +150,21 @@ pub(crate) struct Extras {
     /// The per-connection context (`set_context`).
     pub(crate) context: Option<Box<dyn Any>>,
     /// `pipe()`: where this connection's messages go, and whose reading this one throttles.
-    pub(crate) pipe_to: Option<TcpConnection>,
+    pub(crate) pipe_to: Option<super::PipeDestination>,
     pub(crate) pipe_from: Option<TcpConnection>,
     /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
     pub(crate) timers: Vec<crate::TimerId>,
+    /// Shared messages (and what was sent after them) waiting for a full socket, by reference:
+    /// written after `send_buffer`; never holds anything unless `waiting_writable`.
+    /// Boxed and made on first use: most connections never have a shared message wait.
+    pub(crate) send_queue: Option<Box<super::send_queue::SendQueue>>,
+}
+
+impl Extras {
+    /// The queue of shared messages waiting by reference, made on first use.
+    pub(crate) fn send_queue(&mut self) -> &mut super::send_queue::SendQueue {
+        self.send_queue.get_or_insert_with(Box::default)
+    }
 }
 
 #[cfg(test)]

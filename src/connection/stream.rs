@@ -19,7 +19,65 @@ use socket2::{Domain, Protocol as SocketProtocol, SockAddr, Socket, Type};
 use super::udp::UdpListener;
 
 /// Workerman's listen backlog (`DEFAULT_BACKLOG`); the kernel caps it at `net.core.somaxconn`.
-const BACKLOG: i32 = 102_400;
+pub(crate) const BACKLOG: i32 = 102_400;
+
+/// TCP keepalive on accepted connections, as Workerman sets it on its listen sockets
+/// (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`): a peer that vanishes without
+/// a FIN (a phone that lost its network, a NAT that forgot the flow) is found after `idle` plus
+/// `count` unanswered probes `interval` apart, and its connection closes (`on_close` runs, its
+/// timers go).
+///
+/// ```
+/// use std::time::Duration;
+/// use workerman::connection::TcpKeepalive;
+/// let keepalive = TcpKeepalive::default();
+/// assert_eq!(keepalive.idle, Duration::from_secs(55));
+/// assert_eq!(keepalive.interval, Duration::from_secs(55));
+/// assert_eq!(keepalive.count, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Silence before the first probe (`TCP_KEEPIDLE`; whole seconds, at least 1).
+    pub idle: std::time::Duration,
+    /// Between unanswered probes (`TCP_KEEPINTVL`; whole seconds, at least 1).
+    pub interval: std::time::Duration,
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
+    pub count: u32,
+}
+
+impl Default for TcpKeepalive {
+    /// Workerman's: 55 s idle, 55 s between probes, one probe.
+    fn default() -> TcpKeepalive {
+        let interval = std::time::Duration::from_secs(55);
+        TcpKeepalive {
+            idle: interval,
+            interval,
+            count: 1,
+        }
+    }
+}
+
+/// How a listen socket is made (the worker's settings that reach `bind`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenOptions {
+    pub(crate) reuse_port: bool,
+    /// Set on the listener; Linux copies it to every socket accepted from it.
+    pub(crate) keepalive: Option<TcpKeepalive>,
+    pub(crate) backlog: i32,
+    /// `IPV6_V6ONLY` on an IPv6 listener (`None`: the system's default).
+    pub(crate) ipv6_v6only: Option<bool>,
+}
+
+impl Default for ListenOptions {
+    fn default() -> ListenOptions {
+        ListenOptions {
+            reuse_port: false,
+            keepalive: Some(TcpKeepalive::default()),
+            backlog: BACKLOG,
+            ipv6_v6only: None,
+        }
+    }
+}
 
 /// The address reported where there is none: a Unix socket's peer, a connection that is gone.
 pub(crate) const UNSPECIFIED_ADDRESS: SocketAddr =
@@ -191,14 +249,14 @@ impl BoundSocket {
     pub(crate) fn bind(
         transport: Transport,
         listen: &str,
-        reuse_port: bool,
+        options: ListenOptions,
     ) -> io::Result<BoundSocket> {
         match transport {
-            Transport::Tcp => bind_inet(listen, Type::STREAM, reuse_port)
+            Transport::Tcp => bind_inet(listen, Type::STREAM, options)
                 .map(|socket| BoundSocket::Tcp(socket.into())),
-            Transport::Udp => bind_inet(listen, Type::DGRAM, reuse_port)
+            Transport::Udp => bind_inet(listen, Type::DGRAM, options)
                 .map(|socket| BoundSocket::Udp(socket.into())),
-            Transport::Unix => bind_unix(Path::new(listen)),
+            Transport::Unix => bind_unix(Path::new(listen), options.backlog),
         }
     }
 
@@ -210,7 +268,7 @@ impl BoundSocket {
     }
 }
 
-fn bind_inet(listen: &str, kind: Type, reuse_port: bool) -> io::Result<Socket> {
+fn bind_inet(listen: &str, kind: Type, options: ListenOptions) -> io::Result<Socket> {
     let address = listen
         .to_socket_addrs()?
         .next()
@@ -222,23 +280,39 @@ fn bind_inet(listen: &str, kind: Type, reuse_port: bool) -> io::Result<Socket> {
     };
     let socket = Socket::new(Domain::for_address(address), kind, Some(protocol))?;
     socket.set_reuse_address(true)?;
-    if reuse_port {
+    if options.reuse_port {
         socket.set_reuse_port(true)?;
+    }
+    if let (Some(only), true) = (options.ipv6_v6only, address.is_ipv6()) {
+        socket.set_only_v6(only)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
     if kind == Type::STREAM {
-        socket.listen(BACKLOG)?;
+        if let Some(keepalive) = options.keepalive {
+            set_keepalive(&socket, keepalive)?;
+        }
+        socket.listen(options.backlog)?;
     }
     Ok(socket)
 }
 
-fn bind_unix(path: &Path) -> io::Result<BoundSocket> {
+/// `SO_KEEPALIVE` with `keepalive`'s timing (whole seconds, at least one).
+fn set_keepalive(socket: &Socket, keepalive: TcpKeepalive) -> io::Result<()> {
+    let seconds = |duration: std::time::Duration| duration.max(std::time::Duration::from_secs(1));
+    let settings = socket2::TcpKeepalive::new()
+        .with_time(seconds(keepalive.idle))
+        .with_interval(seconds(keepalive.interval))
+        .with_retries(keepalive.count.max(1));
+    socket.set_tcp_keepalive(&settings)
+}
+
+fn bind_unix(path: &Path, backlog: i32) -> io::Result<BoundSocket> {
     remove_stale_socket_file(path)?;
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     socket.set_nonblocking(true)?;
     socket.bind(&SockAddr::unix(path)?)?;
-    socket.listen(BACKLOG)?;
+    socket.listen(backlog)?;
     let metadata = std::fs::symlink_metadata(path)?;
     let file = SocketFile {
         path: path.to_owned(),
@@ -425,11 +499,20 @@ mod tests {
         // A socket file whose listener is gone.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists());
-        let bound = BoundSocket::bind(Transport::Unix, path.to_str().unwrap(), false).unwrap();
+        let bound = BoundSocket::bind(
+            Transport::Unix,
+            path.to_str().unwrap(),
+            ListenOptions::default(),
+        )
+        .unwrap();
         // Now someone listens: a second bind must fail and leave the file.
-        let error = BoundSocket::bind(Transport::Unix, path.to_str().unwrap(), false)
-            .err()
-            .expect("a live socket is not replaced");
+        let error = BoundSocket::bind(
+            Transport::Unix,
+            path.to_str().unwrap(),
+            ListenOptions::default(),
+        )
+        .err()
+        .expect("a live socket is not replaced");
         assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
         assert!(path.exists());
         drop(bound);
@@ -440,14 +523,26 @@ mod tests {
     fn a_regular_file_is_never_removed() {
         let path = temp_path("regular");
         std::fs::write(&path, "data").unwrap();
-        assert!(BoundSocket::bind(Transport::Unix, path.to_str().unwrap(), false).is_err());
+        assert!(
+            BoundSocket::bind(
+                Transport::Unix,
+                path.to_str().unwrap(),
+                ListenOptions::default()
+            )
+            .is_err()
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
     }
 
     #[test]
     fn a_disowned_socket_file_stays() {
         let path = temp_path("disowned");
-        let bound = BoundSocket::bind(Transport::Unix, path.to_str().unwrap(), false).unwrap();
+        let bound = BoundSocket::bind(
+            Transport::Unix,
+            path.to_str().unwrap(),
+            ListenOptions::default(),
+        )
+        .unwrap();
         bound.disown();
         drop(bound);
         assert!(path.exists());

@@ -150,6 +150,39 @@ impl TcpConnection {
         io::send(self, data.into())
     }
 
+    /// Sends `bytes` as they are, with no encoding by the protocol (Workerman's
+    /// `send($data, true)`): for a pre-encoded frame, or a protocol's bytes written by hand.
+    /// Queued, limited and reported as [`send`](Self::send). To send the same bytes to many
+    /// connections, share them: `send(&SharedMessage::raw(..))`
+    /// ([`SharedMessage`](crate::protocols::SharedMessage)).
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// // A WebSocket ping written by hand, as Workerman's manual does it.
+    /// connection.send_raw(b"\x89\x00");
+    /// # }
+    /// ```
+    pub fn send_raw(&self, bytes: impl AsRef<[u8]>) -> SendResult {
+        io::send(
+            self,
+            Outbound::Raw(std::borrow::Cow::Borrowed(bytes.as_ref())),
+        )
+    }
+
+    /// Sends a typed message through the connection's custom protocol's
+    /// [`Encode::encode_message`](crate::protocols::Encode::encode_message) (Workerman's
+    /// `send(array(..))` on a JSON protocol). Refused (and logged) when the protocol sends no
+    /// typed messages or takes another type.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// connection.send_message(serde_json::json!({"type": "message", "content": "hello"}));
+    /// # }
+    /// ```
+    pub fn send_message<T: 'static>(&self, message: T) -> SendResult {
+        io::send_message(self, Box::new(message), std::any::type_name::<T>())
+    }
+
     /// Closes after flushing what is queued; with nothing queued, `on_close` runs before this
     /// returns. Reading stops at once.
     ///
@@ -323,17 +356,25 @@ impl TcpConnection {
     /// this one closes, and pauses reading here while `destination`'s send buffer is full
     /// (Workerman's `pipe`).
     ///
+    /// `destination` is a [`TcpConnection`] or an
+    /// [`AsyncTcpConnection`](crate::AsyncTcpConnection), connected or not (what arrives before
+    /// it is connected is queued, as its `send` does).
+    ///
     /// ```no_run
     /// # fn f(client: &workerman::TcpConnection, upstream: &workerman::TcpConnection) {
     /// client.pipe(upstream);
     /// upstream.pipe(client);
     /// # }
     /// ```
-    pub fn pipe(&self, destination: &TcpConnection) {
-        let destination_clone = destination.clone();
-        self.write(move |connection| connection.extras().pipe_to = Some(destination_clone));
-        let source = self.clone();
-        destination.write(move |connection| connection.extras().pipe_from = Some(source));
+    pub fn pipe(&self, destination: &impl super::PipeTarget) {
+        let destination = destination.pipe_destination();
+        destination.throttle(self);
+        self.write(move |connection| connection.extras().pipe_to = Some(destination));
+    }
+
+    /// Makes `source` the connection whose reading this one's full send buffer pauses.
+    pub(crate) fn set_pipe_from(&self, source: TcpConnection) {
+        self.write(move |connection| connection.extras().pipe_from = Some(source));
     }
 
     /// Calls `callback` every `seconds` seconds for as long as this connection is open: the timer

@@ -56,7 +56,7 @@ pub(crate) fn run(
         }
     }
     worker.shared().id.set(id);
-    if let Err(error) = switch_user(&worker.user()) {
+    if let Err(error) = switch_user(&worker.user(), &worker.group()) {
         log::write(&format!("workerman: {error}"));
     }
     WORKER.with(|cell| *cell.borrow_mut() = Some(worker.clone()));
@@ -92,7 +92,15 @@ pub(crate) fn on_signals(received: Vec<libc::c_int>) {
                         );
                     }
                 }
-                reactor::request_stop(signal == signals::GRACEFUL_RELOAD);
+                // Workerman's `reloadable = false`: the callback is the whole reload.
+                let reloadable = WORKER.with(|cell| {
+                    cell.borrow()
+                        .as_ref()
+                        .is_none_or(|worker| worker.reloadable())
+                });
+                if reloadable {
+                    reactor::request_stop(signal == signals::GRACEFUL_RELOAD);
+                }
             }
             signals::STATUS => {
                 if let Some(worker) = WORKER.with(|cell| cell.borrow().clone()) {
@@ -105,10 +113,30 @@ pub(crate) fn on_signals(received: Vec<libc::c_int>) {
     }
 }
 
-/// Workerman's `$worker->user`: become that user (needs root).
-fn switch_user(user: &str) -> Result<(), String> {
-    if user.is_empty() {
+/// Workerman's `$worker->user` and `$worker->group`: become that user, in that group (or the
+/// user's primary group); a group alone changes only the group. Needs root.
+fn switch_user(user: &str, group: &str) -> Result<(), String> {
+    if user.is_empty() && group.is_empty() {
         return Ok(());
+    }
+    let group_id = match group {
+        "" => None,
+        group => Some(group_id(group)?),
+    };
+    if user.is_empty() {
+        let Some(gid) = group_id else {
+            return Ok(());
+        };
+        // SAFETY: getuid and setgid have no memory preconditions.
+        let (root, joined) = unsafe { (libc::getuid() == 0, libc::setgid(gid) == 0) };
+        return match (root, joined) {
+            (false, _) => Err(format!("must be root to run workers in group {group}")),
+            (true, true) => Ok(()),
+            (true, false) => Err(format!(
+                "cannot join group {group}: {}",
+                std::io::Error::last_os_error()
+            )),
+        };
     }
     let name = std::ffi::CString::new(user).map_err(|_| format!("bad user name {user:?}"))?;
     // SAFETY: single-threaded worker process; `getpwnam` returns static storage read at once;
@@ -121,7 +149,7 @@ fn switch_user(user: &str) -> Result<(), String> {
         if entry.is_null() {
             return Err(format!("user {user} does not exist"));
         }
-        let (uid, gid) = ((*entry).pw_uid, (*entry).pw_gid);
+        let (uid, gid) = ((*entry).pw_uid, group_id.unwrap_or((*entry).pw_gid));
         if libc::setgid(gid) != 0
             || libc::initgroups(name.as_ptr(), gid) != 0
             || libc::setuid(uid) != 0
@@ -133,4 +161,17 @@ fn switch_user(user: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The id of the group named `group`.
+fn group_id(group: &str) -> Result<libc::gid_t, String> {
+    let name = std::ffi::CString::new(group).map_err(|_| format!("bad group name {group:?}"))?;
+    // SAFETY: single-threaded worker process; `getgrnam` returns static storage read at once.
+    unsafe {
+        let entry = libc::getgrnam(name.as_ptr());
+        if entry.is_null() {
+            return Err(format!("group {group} does not exist"));
+        }
+        Ok((*entry).gr_gid)
+    }
 }

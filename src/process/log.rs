@@ -27,6 +27,30 @@ pub(crate) fn write(message: &str) {
     // One `write` on an O_APPEND file: lines from several processes never interleave.
     if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&path) {
         let _ = file.write_all(line.as_bytes());
+        let limit = settings().log_file_max_size;
+        if limit > 0 && file.metadata().is_ok_and(|metadata| metadata.len() > limit) {
+            cut_to_second_half(&path);
+        }
+    }
+}
+
+/// Workerman's `$logFileMaxSize`: keeps the newer half of the log file, from a line start.
+/// Written to a temporary file and renamed over it, so a reader never sees half a file; a line
+/// another process appends meanwhile may be lost.
+fn cut_to_second_half(path: &std::path::Path) {
+    let Ok(text) = std::fs::read(path) else {
+        return;
+    };
+    let half = text.len() / 2;
+    let start = text[half..]
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .map_or(text.len(), |newline| half + newline + 1);
+    let temporary = path.with_extension(format!("cut.{}", std::process::id()));
+    if std::fs::write(&temporary, &text[start..]).is_ok()
+        && std::fs::rename(&temporary, path).is_err()
+    {
+        let _ = std::fs::remove_file(&temporary);
     }
 }
 

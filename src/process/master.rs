@@ -398,6 +398,11 @@ impl Master {
                 return;
             }
         }
+        if self.stopping.is_none() {
+            super::call_master("on_master_stop", |callbacks| {
+                callbacks.on_master_stop.clone()
+            });
+        }
         let program = program_name();
         log::write(&if graceful {
             format!("Workerman[{program}] gracefully stopping ...")
@@ -439,6 +444,9 @@ impl Master {
             program_name(),
             if graceful { "gracefully " } else { "" }
         ));
+        super::call_master("on_master_reload", |callbacks| {
+            callbacks.on_master_reload.clone()
+        });
         self.reload = Reload {
             graceful,
             queue: self.live_pids().into(),
@@ -450,9 +458,10 @@ impl Master {
     /// Signals the next worker to replace; one at a time.
     fn reload_next(&mut self) {
         while let Some(pid) = self.reload.queue.pop_front() {
-            if !self.slots.iter().any(|slot| slot.pid == Some(pid)) {
+            let Some(slot) = self.slots.iter().find(|slot| slot.pid == Some(pid)) else {
                 continue;
-            }
+            };
+            let reloadable = self.workers[slot.group].reloadable();
             let graceful = self.reload.graceful;
             signals::send(
                 pid,
@@ -462,6 +471,10 @@ impl Master {
                     signals::RELOAD
                 },
             );
+            if !reloadable {
+                // It runs `on_worker_reload` and keeps running: nothing to wait for.
+                continue;
+            }
             let kill_at = (!graceful)
                 .then(|| Instant::now() + settings().stop_timeout + Duration::from_secs(1));
             self.reload.current = Some((pid, kill_at));
@@ -500,6 +513,16 @@ impl Master {
                 code.to_string()
             };
             *self.exits[group].entry(how).or_default() += 1;
+            let worker = self.workers[group].clone();
+            let callback = worker.shared().callbacks.on_worker_exit.borrow().clone();
+            if let Some(callback) = callback {
+                let call = std::panic::AssertUnwindSafe(|| callback(&worker, status, pid));
+                if std::panic::catch_unwind(call).is_err() {
+                    log::write(&format!(
+                        "workerman: on_worker_exit of worker {name} panicked"
+                    ));
+                }
+            }
             if self.stopping.is_none() {
                 self.fork(index);
                 if self

@@ -38,6 +38,34 @@ pub(crate) struct Settings {
     stdout_file: Option<PathBuf>,
     pub(crate) daemonize: bool,
     pub(crate) stop_timeout: Duration,
+    /// A log file larger than this is cut to its second half (Workerman's `$logFileMaxSize`).
+    pub(crate) log_file_max_size: u64,
+}
+
+/// A master callback (`on_master_reload`, `on_master_stop`).
+pub(crate) type MasterCallback = std::rc::Rc<dyn Fn()>;
+
+/// Workerman's `Worker::$onMasterReload` and `$onMasterStop`: run in the master, so on the
+/// thread that calls `run_all` (the program's main thread).
+#[derive(Default)]
+pub(crate) struct MasterCallbacks {
+    pub(crate) on_master_reload: Option<MasterCallback>,
+    pub(crate) on_master_stop: Option<MasterCallback>,
+}
+
+thread_local! {
+    pub(crate) static MASTER_CALLBACKS: std::cell::RefCell<MasterCallbacks> =
+        std::cell::RefCell::new(MasterCallbacks::default());
+}
+
+/// Runs a master callback, catching a panic (logged; the master carries on).
+pub(crate) fn call_master(name: &str, pick: fn(&MasterCallbacks) -> Option<MasterCallback>) {
+    let Some(callback) = MASTER_CALLBACKS.with(|callbacks| pick(&callbacks.borrow())) else {
+        return;
+    };
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback())).is_err() {
+        log::write(&format!("workerman: {name} panicked"));
+    }
 }
 
 static SETTINGS: Mutex<Settings> = Mutex::new(Settings {
@@ -46,6 +74,7 @@ static SETTINGS: Mutex<Settings> = Mutex::new(Settings {
     stdout_file: None,
     daemonize: false,
     stop_timeout: Duration::from_secs(2),
+    log_file_max_size: 10_485_760,
 });
 
 pub(crate) fn settings() -> MutexGuard<'static, Settings> {
@@ -240,6 +269,49 @@ impl Worker {
     /// ```
     pub fn stop_timeout() -> Duration {
         settings().stop_timeout
+    }
+
+    /// The log file's size limit (Workerman's `Worker::$logFileMaxSize`, default 10 MiB): a
+    /// write that finds the file larger cuts it to its newer half (from a line start). 0: no
+    /// limit.
+    ///
+    /// ```
+    /// workerman::Worker::set_log_file_max_size(1 << 20);
+    /// assert_eq!(workerman::Worker::log_file_max_size(), 1 << 20);
+    /// ```
+    pub fn set_log_file_max_size(bytes: u64) {
+        settings().log_file_max_size = bytes;
+    }
+
+    /// See [`set_log_file_max_size`](Self::set_log_file_max_size).
+    pub fn log_file_max_size() -> u64 {
+        settings().log_file_max_size
+    }
+
+    /// Called in the master when it gets `reload` (SIGUSR1 / SIGUSR2), before it replaces the
+    /// workers (Workerman's `Worker::$onMasterReload`; e.g. to re-read a config file the new
+    /// workers will load). Set it before [`Worker::run_all`], on the same thread.
+    ///
+    /// ```no_run
+    /// workerman::Worker::on_master_reload(|| workerman::Worker::log("master: reloading"));
+    /// ```
+    pub fn on_master_reload(callback: impl Fn() + 'static) {
+        MASTER_CALLBACKS.with(|callbacks| {
+            callbacks.borrow_mut().on_master_reload = Some(std::rc::Rc::new(callback))
+        });
+    }
+
+    /// Called in the master when it starts stopping (`stop`, `stop -g`, Ctrl+C), before it
+    /// signals the workers (Workerman's `Worker::$onMasterStop`). Set it before
+    /// [`Worker::run_all`], on the same thread.
+    ///
+    /// ```no_run
+    /// workerman::Worker::on_master_stop(|| workerman::Worker::log("master: stopping"));
+    /// ```
+    pub fn on_master_stop(callback: impl Fn() + 'static) {
+        MASTER_CALLBACKS.with(|callbacks| {
+            callbacks.borrow_mut().on_master_stop = Some(std::rc::Rc::new(callback))
+        });
     }
 
     /// Appends `Y-m-d H:i:s pid:N message` to the log file, and prints the message unless

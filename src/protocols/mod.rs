@@ -28,10 +28,12 @@ use crate::connection::TcpConnection;
 
 pub mod frame;
 pub mod http;
+pub(crate) mod shared;
 pub mod text;
 pub mod websocket;
 
 pub use frame::Frame;
+pub use shared::SharedMessage;
 pub use text::Text;
 
 /// What [`Protocol::input`] found at the start of the receive buffer.
@@ -44,7 +46,10 @@ pub use text::Text;
 pub enum Input {
     /// No whole package yet: wait for more bytes (Workerman's `0`).
     NeedMore,
-    /// The next package is this many bytes long (it may not have fully arrived yet).
+    /// The next package is this many bytes long (it may not have fully arrived yet). `0` means
+    /// the same as [`NeedMore`](Self::NeedMore), as Workerman's `0`; a length over
+    /// `max_package_size` closes the connection, logging `Error package. package_length=..`.
+    /// While the length is not known, at most `max_package_size` bytes are buffered.
     Package(usize),
     /// The stream is not this protocol: the connection is closed (Workerman's `-1`).
     Invalid,
@@ -158,6 +163,95 @@ pub trait Protocol: 'static {
     /// server.stop();
     /// ```
     fn encode(&self, data: &[u8], connection: &TcpConnection, out: &mut Vec<u8>);
+    /// The protocol's typed sends, if it has them: return `Some(self)` from a protocol that
+    /// implements [`Encode`], and [`TcpConnection::send_message`] encodes its
+    /// [`Outgoing`](Encode::Outgoing) values (Workerman's `send(array(..))` through a JSON
+    /// protocol). `None` (the default): only bytes and text are sent.
+    fn outgoing(&self) -> Option<&dyn EncodeOutgoing> {
+        None
+    }
+}
+
+/// A [`Protocol`] whose sends are typed: `connection.send_message(value)` hands `encode_message`
+/// a `Self::Outgoing` (a JSON value, a struct...), as Workerman's `encode($data)` gets whatever
+/// `send` was given. Also return `Some(self)` from [`Protocol::outgoing`].
+///
+/// ```
+/// use workerman::protocols::{Encode, EncodeOutgoing, Input, Protocol};
+/// use workerman::TcpConnection;
+///
+/// /// Workerman's manual's JsonInt: a 4-byte big-endian total length, then JSON.
+/// struct JsonInt;
+///
+/// impl Protocol for JsonInt {
+///     type Message = serde_json::Value;
+///     fn input(&self, buffer: &[u8], _connection: &TcpConnection) -> Input {
+///         match buffer.get(..4) {
+///             None => Input::NeedMore,
+///             Some(head) => Input::Package(u32::from_be_bytes(head.try_into().unwrap()) as usize),
+///         }
+///     }
+///     fn decode(&self, package: &[u8], _connection: &TcpConnection) -> serde_json::Value {
+///         serde_json::from_slice(&package[4..]).unwrap_or_default()
+///     }
+///     fn encode(&self, data: &[u8], _connection: &TcpConnection, out: &mut Vec<u8>) {
+///         out.extend_from_slice(&(4 + data.len() as u32).to_be_bytes());
+///         out.extend_from_slice(data);
+///     }
+///     fn outgoing(&self) -> Option<&dyn EncodeOutgoing> {
+///         Some(self)
+///     }
+/// }
+///
+/// impl Encode for JsonInt {
+///     type Outgoing = serde_json::Value;
+///     fn encode_message(&self, message: serde_json::Value, connection: &TcpConnection, out: &mut Vec<u8>) {
+///         self.encode(message.to_string().as_bytes(), connection, out);
+///     }
+/// }
+/// ```
+pub trait Encode: Protocol {
+    /// What `send_message` takes.
+    type Outgoing: 'static;
+    /// Appends the wire form of `message` to `out`.
+    fn encode_message(
+        &self,
+        message: Self::Outgoing,
+        connection: &TcpConnection,
+        out: &mut Vec<u8>,
+    );
+}
+
+/// [`Encode`] with its message type erased (what [`Protocol::outgoing`] returns); implemented
+/// for every `Encode` protocol.
+pub trait EncodeOutgoing {
+    /// Encodes `message` if it is this protocol's `Outgoing` type, else gives it back.
+    #[doc(hidden)]
+    fn encode_any(
+        &self,
+        message: Box<dyn Any>,
+        connection: &TcpConnection,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Box<dyn Any>>;
+    /// The `Outgoing` type's name, for the log line of a refused send.
+    #[doc(hidden)]
+    fn outgoing_type(&self) -> &'static str;
+}
+
+impl<P: Encode> EncodeOutgoing for P {
+    fn encode_any(
+        &self,
+        message: Box<dyn Any>,
+        connection: &TcpConnection,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Box<dyn Any>> {
+        let message = message.downcast::<P::Outgoing>()?;
+        self.encode_message(*message, connection, out);
+        Ok(())
+    }
+    fn outgoing_type(&self) -> &'static str {
+        std::any::type_name::<P::Outgoing>()
+    }
 }
 
 /// A [`Protocol`] with its message type erased, so a worker can hold any of them.
@@ -166,6 +260,7 @@ pub(crate) trait ErasedProtocol {
     fn decode(&self, package: &[u8], connection: &TcpConnection) -> Box<dyn Any>;
     fn encode(&self, data: &[u8], connection: &TcpConnection, out: &mut Vec<u8>);
     fn message_type(&self) -> (TypeId, &'static str);
+    fn outgoing(&self) -> Option<&dyn EncodeOutgoing>;
 }
 
 impl<P: Protocol> ErasedProtocol for P {
@@ -183,6 +278,9 @@ impl<P: Protocol> ErasedProtocol for P {
             TypeId::of::<P::Message>(),
             std::any::type_name::<P::Message>(),
         )
+    }
+    fn outgoing(&self) -> Option<&dyn EncodeOutgoing> {
+        Protocol::outgoing(self)
     }
 }
 
@@ -327,6 +425,15 @@ pub enum Outbound<'a> {
     Chunk(http::Chunk),
     /// A WebSocket message: a text or binary frame whatever the connection's type.
     WebSocket(websocket::Message),
+    /// Bytes written as they are, around the protocol (Workerman's `send($data, true)`; see
+    /// [`TcpConnection::send_raw`]).
+    Raw(Cow<'a, [u8]>),
+    /// A message encoded once and shared by every connection it is sent to.
+    Shared(SharedMessage),
+    /// A WebSocket ping (`websocket://` and `ws://` only).
+    Ping(websocket::Ping),
+    /// A WebSocket pong (`websocket://` and `ws://` only).
+    Pong(websocket::Pong),
 }
 
 impl Outbound<'_> {
@@ -338,6 +445,10 @@ impl Outbound<'_> {
             Outbound::Event(event) => Outbound::Event(event),
             Outbound::Chunk(chunk) => Outbound::Chunk(chunk),
             Outbound::WebSocket(message) => Outbound::WebSocket(message),
+            Outbound::Raw(bytes) => Outbound::Raw(Cow::Owned(bytes.into_owned())),
+            Outbound::Shared(shared) => Outbound::Shared(shared),
+            Outbound::Ping(ping) => Outbound::Ping(ping),
+            Outbound::Pong(pong) => Outbound::Pong(pong),
         }
     }
 
@@ -350,6 +461,10 @@ impl Outbound<'_> {
             Outbound::Event(event) => event.to_bytes().len(),
             Outbound::Chunk(chunk) => chunk.to_bytes().len(),
             Outbound::Response(_) => 256,
+            Outbound::Raw(bytes) => bytes.len(),
+            Outbound::Shared(shared) => shared.as_bytes().len(),
+            Outbound::Ping(ping) => ping.payload().len() + 6,
+            Outbound::Pong(pong) => pong.payload().len() + 6,
         }
     }
 }
@@ -407,5 +522,25 @@ impl From<http::Chunk> for Outbound<'static> {
 impl From<websocket::Message> for Outbound<'static> {
     fn from(message: websocket::Message) -> Self {
         Outbound::WebSocket(message)
+    }
+}
+impl From<SharedMessage> for Outbound<'static> {
+    fn from(shared: SharedMessage) -> Self {
+        Outbound::Shared(shared)
+    }
+}
+impl From<&SharedMessage> for Outbound<'static> {
+    fn from(shared: &SharedMessage) -> Self {
+        Outbound::Shared(shared.clone())
+    }
+}
+impl From<websocket::Ping> for Outbound<'static> {
+    fn from(ping: websocket::Ping) -> Self {
+        Outbound::Ping(ping)
+    }
+}
+impl From<websocket::Pong> for Outbound<'static> {
+    fn from(pong: websocket::Pong) -> Self {
+        Outbound::Pong(pong)
     }
 }

@@ -291,6 +291,10 @@ pub(crate) fn encode(
             Outbound::Bytes(std::borrow::Cow::Owned(message.into_bytes())),
             out,
         ),
+        // Sent around the protocol (raw, shared) or WebSocket only: never reach here.
+        Outbound::Raw(_) | Outbound::Shared(_) | Outbound::Ping(_) | Outbound::Pong(_) => {
+            Err("not an HTTP message")
+        }
         Outbound::Chunk(chunk) => {
             chunk.encode(out);
             if chunk.is_last() && state.streaming == Streaming::Chunked {

@@ -49,12 +49,14 @@ use crate::protocols::http::{self, Request};
 use crate::reactor::{call_user, try_with, with};
 
 pub(crate) mod client;
+mod control;
 #[cfg(feature = "deflate")]
 mod deflate;
 pub mod frame;
 mod handshake;
 
 pub use client::HandshakeResponse;
+pub use control::{Ping, Pong};
 pub use handshake::accept_key;
 pub(crate) use handshake::valid_extra_header;
 
@@ -172,6 +174,10 @@ pub(crate) struct WebSocketState {
     deflate: Option<u8>,
     /// Only while the handshake is on, and only if used: extra 101 headers, queued frames.
     handshake: Option<Box<Pending>>,
+    /// The heartbeat's last ping has not been answered by a pong yet.
+    awaiting_pong: bool,
+    /// Heartbeat pings sent: tells one ping's deadline from the next's.
+    pings_sent: u8,
 }
 
 #[derive(Debug, Default)]
@@ -424,7 +430,32 @@ fn on_event(
 ) -> Advance {
     match event {
         Event::More if consumed == 0 => Advance::Wait(0),
-        Event::More | Event::Pong(_) => Advance::Consumed(consumed),
+        Event::More => Advance::Consumed(consumed),
+        Event::Pong(payload) => {
+            let callback = with(|reactor| {
+                let connection = reactor.connection_mut(handle)?;
+                if let Some(state) = connection.websocket.as_mut() {
+                    state.awaiting_pong = false;
+                }
+                connection
+                    .worker
+                    .callbacks
+                    .on_websocket_pong
+                    .borrow()
+                    .clone()
+            });
+            if let Some(callback) = callback {
+                if call_user(&|| describe(handle, "on_websocket_pong"), || {
+                    callback(handle, payload.payload())
+                })
+                .is_none()
+                {
+                    connection_io::destroy(handle);
+                    return Advance::Stop;
+                }
+            }
+            Advance::Consumed(consumed)
+        }
         Event::Message(_) => match message {
             Some(message) => {
                 Advance::Message(consumed, crate::protocols::Message::WebSocket(message))
@@ -634,6 +665,7 @@ fn finish_handshake(handle: &TcpConnection, length: usize, request: &Request) ->
         return Advance::Stop;
     };
     connection_io::send_raw(handle, &answer);
+    control::start_heartbeat(handle);
     let callback = with(|reactor| {
         reactor.connection(handle).and_then(|connection| {
             connection
@@ -716,6 +748,9 @@ pub(crate) fn encode(
     let Some(state) = connection.websocket.as_deref_mut() else {
         return Encoded::Refused("not a WebSocket connection");
     };
+    if let Outbound::Ping(_) | Outbound::Pong(_) = outbound {
+        return encode_control(state, &outbound, out);
+    }
     match state.phase {
         Phase::Open => {
             encode_message(state.framing(), outbound, out);
@@ -741,6 +776,24 @@ pub(crate) fn encode(
         }
         Phase::Refused | Phase::Closing => Encoded::Refused("the WebSocket connection is closing"),
     }
+}
+
+/// A ping or pong sent by the app: only on an open connection, payload up to 125 bytes.
+#[inline(never)]
+fn encode_control(state: &WebSocketState, outbound: &Outbound<'_>, out: &mut Vec<u8>) -> Encoded {
+    if state.phase != Phase::Open {
+        return Encoded::Refused("a ping or pong needs an open WebSocket connection");
+    }
+    let (opcode, payload) = match outbound {
+        Outbound::Ping(ping) => (frame::OP_PING, ping.payload()),
+        Outbound::Pong(pong) => (frame::OP_PONG, pong.payload()),
+        _ => return Encoded::Refused("not a control message"),
+    };
+    if payload.len() > frame::MAX_CONTROL_PAYLOAD {
+        return Encoded::Refused("a control frame's payload is at most 125 bytes");
+    }
+    frame::encode_frame(out, true, opcode, payload, state.mask());
+    Encoded::Write
 }
 
 /// Queues a message until the handshake completes.
@@ -779,6 +832,11 @@ fn message_parts(binary: bool, outbound: Outbound<'_>) -> (u8, Cow<'_, [u8]>) {
         }
         Outbound::Event(event) => Cow::Owned(event.to_bytes()),
         Outbound::Chunk(chunk) => Cow::Owned(chunk.to_bytes()),
+        // Sent around the framing (raw, shared) or as control frames: not data messages.
+        Outbound::Raw(bytes) => bytes,
+        Outbound::Shared(shared) => Cow::Owned(shared.as_bytes().to_vec()),
+        Outbound::Ping(ping) => Cow::Owned(ping.into_payload()),
+        Outbound::Pong(pong) => Cow::Owned(pong.into_payload()),
     };
     let opcode = if !binary && std::str::from_utf8(&bytes).is_ok() {
         frame::OP_TEXT
@@ -810,6 +868,14 @@ fn data_frame(framing: Framing, opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
         }
     }
     frame::encode_frame(out, true, opcode, payload, mask);
+}
+
+/// Whether a shared, unmasked frame may go out as it is: an open server connection.
+pub(crate) fn takes_shared_frames(connection: &Connection) -> bool {
+    connection
+        .websocket
+        .as_ref()
+        .is_some_and(|state| state.phase == Phase::Open && !state.client)
 }
 
 /// `close()` on an open WebSocket connection: the close frame (1000) to send before closing
