@@ -20,7 +20,10 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 
 bench_json=$(cargo bench --no-run --message-format=json 2>/dev/null)
 HELLO=$(grep -o '"executable":"[^"]*/hello_server-[0-9a-f]*"' <<<"$bench_json" | head -1 | cut -d'"' -f4)
-cargo build --release --manifest-path benches/peers/Cargo.toml
+# The peers are built only when they are measured.
+if [[ " ${SERVERS:-workerman mio_http hyper} " =~ \ (mio_http|hyper)\  ]]; then
+    cargo build --release --manifest-path benches/peers/Cargo.toml
+fi
 PEERS=benches/peers/target/release
 export PORT=18281 COUNT=1 # our hello_server's settings; the peers get --port
 

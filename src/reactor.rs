@@ -483,7 +483,7 @@ fn turn(events: &mut Events) -> io::Result<()> {
         log::debug!("connection {} timed out", handle.id());
         if handle.status() == TcpConnection::STATUS_CONNECTING {
             crate::connection::async_tcp::on_connect_timeout(&handle);
-        } else {
+        } else if !crate::protocols::http::on_deadline(&handle) {
             connection_io::destroy(&handle);
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::connection::TcpConnection;
 use crate::connection::stream::{BoundSocket, Transport};
-use crate::protocols::http::{HttpSettings, Request};
+use crate::protocols::http::{HttpSettings, Request, SessionConfig};
 use crate::protocols::{Message, Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
 
@@ -63,6 +63,8 @@ pub(crate) struct WorkerShared {
     pub(crate) max_send_buffer_size: Cell<usize>,
     pub(crate) max_package_size: Cell<usize>,
     pub(crate) http_settings: Cell<HttpSettings>,
+    /// `set_session`; the default file store is made on first use.
+    pub(crate) session: RefCell<Option<Rc<SessionConfig>>>,
     pub(crate) local_address: Cell<Option<SocketAddr>>,
     /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
     pub(crate) prebound: RefCell<Option<BoundSocket>>,
@@ -99,6 +101,7 @@ impl WorkerShared {
             max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
             max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
             http_settings: Cell::new(HttpSettings::default()),
+            session: RefCell::new(None),
             local_address: Cell::new(None),
             prebound: RefCell::new(None),
             connection_count: Cell::new(0),
@@ -601,6 +604,35 @@ impl Worker {
         let mut settings = self.shared.http_settings.get();
         settings.request_head_timeout = timeout;
         self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: how long a request body may take to arrive whole, counted from the end
+    /// of its head; default 60 s. A body slower than that is answered `408 Request Timeout` and
+    /// the connection ends.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_request_body_timeout(std::time::Duration::from_secs(300)); // big uploads
+    /// ```
+    pub fn set_request_body_timeout(&mut self, timeout: Duration) {
+        let mut settings = self.shared.http_settings.get();
+        settings.request_body_timeout = timeout;
+        self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: where and how `request.session()` keeps sessions (Workerman's `Session`
+    /// settings and `Session::handlerClass()`). Without it, sessions are files in the system's
+    /// temporary directory, under Workerman's defaults.
+    ///
+    /// ```
+    /// use workerman::protocols::http::{FileSessionHandler, SessionConfig};
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// let handler = FileSessionHandler::new(std::env::temp_dir().join("my-app-sessions"))?;
+    /// worker.set_session(SessionConfig::new(handler).name("APPSID"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_session(&mut self, config: SessionConfig) {
+        *self.shared.session.borrow_mut() = Some(Rc::new(config));
     }
 
     /// How long an idle keep-alive connection is kept on `http://`, and an idle peer on `udp://`

@@ -40,6 +40,8 @@ pub(crate) struct Actions {
     pub(crate) buffer_drain: bool,
     pub(crate) close: bool,
     pub(crate) destroy: bool,
+    /// An HTTP response completed with its session changed: save it (before any close).
+    pub(crate) save_session: bool,
 }
 
 impl Actions {
@@ -49,10 +51,14 @@ impl Actions {
         self.buffer_drain |= other.buffer_drain;
         self.close |= other.close;
         self.destroy |= other.destroy;
+        self.save_session |= other.save_session;
     }
 }
 
 pub(crate) fn run_actions(handle: &TcpConnection, actions: Actions) {
+    if actions.save_session {
+        http::save_session(handle);
+    }
     if let Some((code, message)) = actions.error {
         fire_error(handle, code, message);
     }
@@ -394,6 +400,9 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             }
         });
         deliver(handle, message);
+        if matches!(protocol, ProtocolKind::Http) {
+            http::after_on_message(handle);
+        }
     }
 
     let mut send_continue = false;
@@ -645,13 +654,18 @@ fn encode_and_write(
     };
     let mut completion = None;
     match protocol {
-        ProtocolKind::Http => match http::encode(&mut connection.http, outbound, out) {
-            Ok(done) => completion = done,
-            Err(reason) => {
-                log::warn!("connection {}: send refused: {reason}", handle.id());
-                return (SendResult::Refused, Actions::default());
+        ProtocolKind::Http => {
+            let pending = (connection.extras.as_mut())
+                .map(|extras| &mut extras.headers)
+                .filter(|headers| !headers.is_empty());
+            match http::encode(&mut connection.http, outbound, pending, out) {
+                Ok(done) => completion = done,
+                Err(reason) => {
+                    log::warn!("connection {}: send refused: {reason}", handle.id());
+                    return (SendResult::Refused, Actions::default());
+                }
             }
-        },
+        }
         ProtocolKind::WebSocket => match websocket::encode(connection, outbound, out) {
             websocket::Encoded::Write => {}
             websocket::Encoded::Held => return (SendResult::Queued, Actions::default()),

@@ -340,3 +340,24 @@ impl From<websocket::Message> for Outbound<'static> {
         Outbound::WebSocket(message)
     }
 }
+
+/// A number is sent as its decimal text, as PHP's `send(time())` converts it: `send(42)` sends
+/// `"42"`, `send(1.5)` sends `"1.5"`.
+///
+/// ```
+/// use workerman::protocols::Outbound;
+/// let Outbound::Bytes(bytes) = Outbound::from(1_700_000_000u64) else { unreachable!() };
+/// assert_eq!(&*bytes, b"1700000000");
+/// ```
+macro_rules! outbound_from_number {
+    ($($number:ty),*) => {$(
+        impl From<$number> for Outbound<'static> {
+            fn from(number: $number) -> Self {
+                Outbound::Bytes(Cow::Owned(number.to_string().into_bytes()))
+            }
+        }
+    )*};
+}
+outbound_from_number!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
+);

@@ -23,6 +23,7 @@ mod mime;
 pub(crate) mod parser;
 mod request;
 mod response;
+mod session;
 mod sse;
 
 pub use chunk::Chunk;
@@ -31,8 +32,13 @@ pub(crate) use file::FileStream;
 pub use form::UploadedFile;
 pub use request::Request;
 pub(crate) use request::take_buffer;
+pub(crate) use response::Header;
 pub use response::{Body, Cookie, Response, SameSite};
 pub(crate) use response::{EncodeOptions, Encoded, Framing, encode_body_response};
+pub(crate) use session::SessionState;
+pub use session::{
+    FileSessionHandler, Session, SessionConfig, SessionDone, SessionHandler, is_valid_session_id,
+};
 pub use sse::ServerSentEvents;
 
 use parser::{Limits, RequestParser};
@@ -48,6 +54,7 @@ Connection: close\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\r\nInter
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HttpSettings {
     pub(crate) request_head_timeout: Duration,
+    pub(crate) request_body_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
 }
 
@@ -55,6 +62,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             request_head_timeout: Duration::from_secs(30),
+            request_body_timeout: Duration::from_secs(60),
             keep_alive_timeout: Duration::from_secs(60),
         }
     }
@@ -88,6 +96,8 @@ pub(crate) struct HttpState {
     pub(crate) close_after: bool,
     /// The connection's deadline is the request-head timeout.
     pub(crate) head_timer_running: bool,
+    /// The connection's deadline is the request-body timeout (a 408 when it passes).
+    pub(crate) body_timer_running: bool,
     /// `100 Continue` went out for the request being received.
     pub(crate) continue_sent: bool,
     /// The `Range` header of the request being answered, for `with_file`.
@@ -193,16 +203,37 @@ pub(crate) fn begin_request(
 ) -> Option<Request> {
     let stopping = reactor.stopping;
     let connection = reactor.connection_mut(handle)?;
-    let request = connection.http.parser.decode(raw);
+    let mut request = connection.http.parser.decode(raw);
+    request.set_connection(handle);
+    if connection.extras.is_some() {
+        session::forget(connection);
+    }
     let http = &mut connection.http;
     http.awaiting_response = true;
     http.keep_alive = request.keep_alive() && !stopping;
     http.head_request = request.is_head();
     http.range = request.range_header().map(Box::from);
     http.head_timer_running = false;
+    http.body_timer_running = false;
     http.continue_sent = false;
     reactor.set_deadline(handle.key(), None);
     Some(request)
+}
+
+/// A connection's deadline passed: `true` if it was the request-body timeout, answered here
+/// with `408 Request Timeout` (the connection ends); else the caller destroys it.
+pub(crate) fn on_deadline(handle: &TcpConnection) -> bool {
+    let body = crate::reactor::with(|reactor| {
+        reactor
+            .connection_mut(handle)
+            .is_some_and(|connection| std::mem::take(&mut connection.http.body_timer_running))
+    });
+    if body {
+        log::debug!("connection {}: request body timed out", handle.id());
+        crate::connection::io::send_raw(handle, HttpError::RequestTimeout.response());
+        crate::connection::io::end(handle);
+    }
+    body
 }
 
 /// The interim answer to `Expect: 100-continue`.
@@ -215,7 +246,8 @@ pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection
     let Some(connection) = reactor.connection_mut(handle) else {
         return false;
     };
-    let timeout = connection.worker.http_settings.get().request_head_timeout;
+    let settings = connection.worker.http_settings.get();
+    let timeout = settings.request_head_timeout;
     let http = &mut connection.http;
     if http.awaiting_response {
         return false;
@@ -223,8 +255,10 @@ pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection
     if http.parser.head_complete() {
         let send_continue = http.parser.expects_continue() && !http.continue_sent;
         http.continue_sent |= send_continue;
-        if std::mem::take(&mut http.head_timer_running) {
-            reactor.set_deadline(handle.key(), None);
+        // The head is whole and the body is not: the body timeout runs from now.
+        http.head_timer_running = false;
+        if !std::mem::replace(&mut http.body_timer_running, true) {
+            reactor.set_deadline(handle.key(), Some(now + settings.request_body_timeout));
         }
         send_continue
     } else {
@@ -237,9 +271,13 @@ pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection
 }
 
 /// Encodes what `send` was given; `Ok(Some(close_after))` when it completes a response.
+///
+/// `pending` holds the connection's headers (`TcpConnection::set_header`), merged into the
+/// response this send starts and then cleared (an event or chunk of a stream leaves them).
 pub(crate) fn encode(
     state: &mut HttpState,
     outbound: Outbound<'_>,
+    pending: Option<&mut Vec<Header>>,
     out: &mut Vec<u8>,
 ) -> Result<Option<bool>, &'static str> {
     // Only a response's head reads these; an event on a stream does not.
@@ -264,13 +302,23 @@ pub(crate) fn encode(
             }
             Streaming::File => Err("a file is still being sent on this connection"),
             Streaming::None => {
-                let encoded = encode_body_response(&bytes, &options(state), out);
+                let encoded = match pending {
+                    // Workerman: a plain body with connection headers is a 200 carrying them.
+                    Some(headers) => Response::default()
+                        .with_headers(std::mem::take(headers))
+                        .with_body(bytes.into_owned())
+                        .encode(&options(state), out),
+                    None => encode_body_response(&bytes, &options(state), out),
+                };
                 Ok(start_response(state, encoded))
             }
         },
-        Outbound::Response(response) => {
+        Outbound::Response(mut response) => {
             if state.streaming != Streaming::None {
                 return Err("the previous response is still streaming on this connection");
+            }
+            if let Some(headers) = pending {
+                response = response.merge_connection_headers(std::mem::take(headers));
             }
             let encoded = response.encode(&options(state), out);
             Ok(start_response(state, encoded))
@@ -288,6 +336,7 @@ pub(crate) fn encode(
         Outbound::WebSocket(message) => encode(
             state,
             Outbound::Bytes(std::borrow::Cow::Owned(message.into_bytes())),
+            pending,
             out,
         ),
         Outbound::Chunk(chunk) => {
@@ -331,6 +380,7 @@ pub(crate) fn response_complete(
         return Actions::default();
     };
     let settings = connection.worker.http_settings.get();
+    let save_session = connection.extras.is_some() && session::is_dirty(connection);
     let http = &mut connection.http;
     http.awaiting_response = false;
     http.streaming = Streaming::None;
@@ -338,6 +388,7 @@ pub(crate) fn response_complete(
     if close_after {
         return Actions {
             close: true,
+            save_session,
             ..Actions::default()
         };
     }
@@ -353,7 +404,27 @@ pub(crate) fn response_complete(
     if run_again {
         reactor.ready.push_back((handle.key(), handle.id()));
     }
-    Actions::default()
+    Actions {
+        save_session,
+        ..Actions::default()
+    }
+}
+
+/// `on_message` returned: the request's session is saved if it changed.
+pub(crate) fn after_on_message(handle: &TcpConnection) {
+    let dirty = crate::reactor::with(|reactor| {
+        reactor
+            .connection(handle)
+            .is_some_and(|connection| connection.extras.is_some() && session::is_dirty(connection))
+    });
+    if dirty {
+        session::save(handle);
+    }
+}
+
+/// Saves the connection's session if it changed (a response completed).
+pub(crate) fn save_session(handle: &TcpConnection) {
+    session::save(handle);
 }
 
 /// What [`pump_file`] did.
@@ -418,7 +489,7 @@ mod tests {
         let pointer: *const RequestParser = state.parser.get();
         let head = Response::new(200, [("Content-Type", "text/event-stream")], "");
         let mut out = Vec::new();
-        encode(&mut state, Outbound::Response(head), &mut out).unwrap();
+        encode(&mut state, Outbound::Response(head), None, &mut out).unwrap();
         assert_eq!(state.streaming, Streaming::EventStream);
         assert!(!state.parser.is_held(), "released while the stream lasts");
         drop(request);

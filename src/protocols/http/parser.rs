@@ -6,7 +6,8 @@
 //! bytes into a lazy [`Request`].
 //!
 //! The rules are Workerman's `Http::input` (v5.2), made strict where RFC 9112 asks for it:
-//! any token method; origin-form, absolute-form (`http://host/path`) and `*` (OPTIONS only)
+//! Workerman's seven methods only (`GET POST OPTIONS HEAD DELETE PUT PATCH`, case-sensitive; any
+//! other, `get` or `PROPFIND` included, is a 400 as in Workerman); origin-form, absolute-form (`http://host/path`) and `*` (OPTIONS only)
 //! targets; HTTP/1.0 and 1.1 only; one valid Host, required in 1.1; `Transfer-Encoding: chunked`
 //! alone and never with Content-Length (nor in HTTP/1.0); Content-Length digits only.
 
@@ -331,6 +332,9 @@ impl RequestParser {
         else {
             return Err(bad("malformed request line"));
         };
+        if !is_known_method(method) {
+            return Err(bad("unknown method"));
+        }
         let layout = &mut self.layout;
         layout.method_start = Span::of(buf, method.as_bytes()).start;
         layout.head_len = head_len as u32;
@@ -452,6 +456,14 @@ impl RequestParser {
         }
         Ok(true)
     }
+}
+
+/// Workerman's `Http::input` answers 400 to a method outside these (exact case).
+fn is_known_method(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "POST" | "OPTIONS" | "HEAD" | "DELETE" | "PUT" | "PATCH"
+    )
 }
 
 fn bad(detail: &'static str) -> HttpError {
@@ -747,12 +759,14 @@ mod tests {
     }
 
     #[test]
-    fn any_token_method_is_accepted() {
-        for method in [
-            "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "PROPFIND", "M-SEARCH",
-        ] {
+    fn only_workermans_seven_methods_are_accepted() {
+        for method in ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"] {
             let raw = format!("{method} / HTTP/1.1\r\nHost: h\r\n\r\n");
             assert_eq!(decode(raw.as_bytes()).method(), method);
+        }
+        for method in ["get", "Get", "PROPFIND", "M-SEARCH", "TRACE", "BREW"] {
+            let raw = format!("{method} / HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "{method}");
         }
         assert_eq!(status(b"G(T / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
         assert_eq!(status(b" GET / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);

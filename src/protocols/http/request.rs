@@ -4,9 +4,11 @@ use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::mem::MaybeUninit;
 
+use crate::connection::TcpConnection;
 use crate::protocols::http::error::HttpError;
 use crate::protocols::http::form::{self, Form, Pair, Span, UploadedFile};
 use crate::protocols::http::parser::{Limits, RequestParser};
+use crate::protocols::http::session::{self, Session};
 
 /// Where the parts of a request head are in its raw bytes, found while framing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,7 +65,11 @@ pub struct Request {
     layout: Layout,
     body: Span,
     trailer_section: Span,
-    /// What is parsed on demand, boxed so a `Request` stays small (about 90 bytes) when moved.
+    /// The connection it came from (slot and id of its `TcpConnection`; id 0: none), kept as
+    /// numbers so a `Request` stays `Send`.
+    connection_key: u32,
+    connection_id: u64,
+    /// What is parsed on demand, boxed so a `Request` stays small (about 100 bytes) when moved.
     parsed: OnceCell<Box<Parsed>>,
 }
 
@@ -86,8 +92,50 @@ impl Request {
             layout,
             body,
             trailer_section: trailers,
+            connection_key: 0,
+            connection_id: 0,
             parsed: OnceCell::new(),
         }
+    }
+
+    pub(crate) fn set_connection(&mut self, connection: &TcpConnection) {
+        self.connection_key = connection.key() as u32;
+        self.connection_id = connection.id();
+    }
+
+    /// The connection this request came on (Workerman's `$request->connection`); `None` for a
+    /// request made with [`Request::parse`].
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")?;
+    /// assert!(request.connection().is_none());
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn connection(&self) -> Option<TcpConnection> {
+        (self.connection_id != 0)
+            .then(|| TcpConnection::new(self.connection_key as usize, self.connection_id))
+    }
+
+    /// The request's session (Workerman's `$request->session()`), loaded on first call: from
+    /// the session cookie (`PHPSID`), or a new session whose `Set-Cookie` is queued on the
+    /// connection's headers and sent with the response. See [`Session`] for when it is saved
+    /// and `Worker::set_session` for where. Out of `on_message` (a request from
+    /// [`Request::parse`], or its connection gone) it is empty and keeps nothing.
+    ///
+    /// ```no_run
+    /// use workerman::protocols::http::Request;
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let mut worker = Worker::new("http://0.0.0.0:8080");
+    /// worker.on_message(|connection: &TcpConnection, request: Request| {
+    ///     let session = request.session();
+    ///     session.set("name", request.get("name").unwrap_or("guest"));
+    ///     connection.send(format!("hello {}", session.get("name").unwrap_or_default()));
+    /// });
+    /// ```
+    pub fn session(&self) -> Session {
+        session::open(self, self.connection())
     }
 
     fn parsed(&self) -> &Parsed {
@@ -752,7 +800,8 @@ mod tests {
     fn request_is_send_and_small() {
         fn assert_send<T: Send + 'static>() {}
         assert_send::<Request>();
-        assert!(std::mem::size_of::<Request>() <= 96);
+        // 88 bytes of request, then the connection it came on (`connection()`, sessions).
+        assert!(std::mem::size_of::<Request>() <= 104);
     }
 
     #[test]
