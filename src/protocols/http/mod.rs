@@ -17,6 +17,7 @@ use crate::reactor::Reactor;
 
 mod chunk;
 mod error;
+mod fields;
 mod file;
 mod form;
 mod mime;
@@ -28,6 +29,7 @@ mod sse;
 
 pub use chunk::Chunk;
 pub use error::HttpError;
+pub use fields::Field;
 pub(crate) use file::FileStream;
 pub use form::UploadedFile;
 pub use request::Request;

@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 
 use crate::connection::TcpConnection;
 use crate::protocols::http::error::HttpError;
+use crate::protocols::http::fields::{self, Field};
 use crate::protocols::http::form::{self, Form, Pair, Span, UploadedFile};
 use crate::protocols::http::parser::{Limits, RequestParser};
 use crate::protocols::http::session::{self, Session};
@@ -81,6 +82,8 @@ struct Parsed {
     query: OnceCell<Vec<Pair>>,
     cookies: OnceCell<Vec<Pair>>,
     form: OnceCell<Form>,
+    query_fields: OnceCell<Field>,
+    form_fields: OnceCell<Field>,
     #[cfg(feature = "json")]
     json: OnceCell<Option<serde_json::Value>>,
 }
@@ -330,6 +333,68 @@ impl Request {
     /// ```
     pub fn get_all(&self) -> impl Iterator<Item = (&str, &str)> {
         pairs(&self.raw, self.query_pairs())
+    }
+
+    /// A query field read PHP's way (Workerman's `$request->get('tag')` for `tag[]=a&tag[]=b`
+    /// or `user[name]=x`): a list, a map or text. See [`Field`].
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(b"GET /?id[]=3&id[]=5 HTTP/1.1\r\nHost: h\r\n\r\n")?;
+    /// let ids: Vec<&str> = request.get_field("id").unwrap().as_list().unwrap()
+    ///     .iter().filter_map(|id| id.as_str()).collect();
+    /// assert_eq!(ids, ["3", "5"]);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn get_field(&self, name: &str) -> Option<&Field> {
+        self.get_fields().get(name)
+    }
+
+    /// Every query field read PHP's way, as one map (Workerman's `$request->get()`).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(b"GET /?a=1&b[x]=2 HTTP/1.1\r\nHost: h\r\n\r\n")?;
+    /// assert_eq!(request.get_fields().as_map().unwrap().len(), 2);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn get_fields(&self) -> &Field {
+        self.parsed()
+            .query_fields
+            .get_or_init(|| fields::build(self.get_all()))
+    }
+
+    /// A body field read PHP's way (Workerman's `$request->post('user')` for `user[name]=x`),
+    /// from a urlencoded or multipart body; see [`post`](Self::post) for the body types. A JSON
+    /// body's members are plain text here (its structure is in [`json`](Self::json)).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 24\r\n\r\nuser[name]=x&user[age]=7",
+    /// )?;
+    /// let user = request.post_field("user").unwrap();
+    /// assert_eq!(user.get("age").and_then(|age| age.as_str()), Some("7"));
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn post_field(&self, name: &str) -> Option<&Field> {
+        self.post_fields().get(name)
+    }
+
+    /// Every body field read PHP's way, as one map (Workerman's `$request->post()`).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\na[]=1&b",
+    /// )?;
+    /// assert_eq!(request.post_fields().as_map().unwrap().len(), 2);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn post_fields(&self) -> &Field {
+        self.parsed()
+            .form_fields
+            .get_or_init(|| fields::build(self.post_all()))
     }
 
     /// A body field (the last one if the name repeats). The body is read by its Content-Type, as
