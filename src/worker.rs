@@ -65,6 +65,8 @@ pub(crate) struct WorkerShared {
     pub(crate) http_settings: Cell<HttpSettings>,
     /// `set_session`; the default file store is made on first use.
     pub(crate) session: RefCell<Option<Rc<SessionConfig>>>,
+    /// Where streamed uploads are written (`set_upload_directory`).
+    pub(crate) upload_directory: RefCell<std::path::PathBuf>,
     pub(crate) local_address: Cell<Option<SocketAddr>>,
     /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
     pub(crate) prebound: RefCell<Option<BoundSocket>>,
@@ -102,6 +104,7 @@ impl WorkerShared {
             max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
             http_settings: Cell::new(HttpSettings::default()),
             session: RefCell::new(None),
+            upload_directory: RefCell::new(std::env::temp_dir()),
             local_address: Cell::new(None),
             prebound: RefCell::new(None),
             connection_count: Cell::new(0),
@@ -618,6 +621,45 @@ impl Worker {
         let mut settings = self.shared.http_settings.get();
         settings.request_body_timeout = timeout;
         self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: a `multipart/form-data` body with a Content-Length over this is not
+    /// buffered but streamed, its files to temporary files (see `UploadedFile::tmp_name`);
+    /// default 1 MiB. Smaller bodies are buffered, files in memory.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_upload_threshold(256 * 1024);
+    /// ```
+    pub fn set_upload_threshold(&mut self, bytes: usize) {
+        let mut settings = self.shared.http_settings.get();
+        settings.upload_threshold = bytes;
+        self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: the largest streamed multipart body, answered `413` beyond (default
+    /// 100 MiB, at most 4 GiB). It may exceed `max_package_size`, which bounds every other
+    /// request, and a streamed body's plain fields.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_max_upload_size(2 * 1024 * 1024 * 1024);
+    /// ```
+    pub fn set_max_upload_size(&mut self, bytes: usize) {
+        let mut settings = self.shared.http_settings.get();
+        settings.max_upload_size = bytes;
+        self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: where streamed uploads are written (default the system's temporary
+    /// directory, like PHP's `upload_tmp_dir`).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_upload_directory("/var/tmp/uploads");
+    /// ```
+    pub fn set_upload_directory(&mut self, directory: impl Into<std::path::PathBuf>) {
+        *self.shared.upload_directory.borrow_mut() = directory.into();
     }
 
     /// `http://` only: where and how `request.session()` keeps sessions (Workerman's `Session`

@@ -279,6 +279,13 @@ enum Framed {
     Package(usize),
     Invalid,
     HttpError(HttpError),
+    /// HTTP took bytes into a streamed upload.
+    Consumed {
+        consumed: usize,
+        send_continue: bool,
+    },
+    /// HTTP took the last bytes of a streamed upload: its request.
+    Uploaded(usize, Box<http::Request>),
 }
 
 /// Feeds `fresh` bytes (after whatever was buffered) through the protocol, delivering each whole
@@ -303,6 +310,7 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
     let mut position = 0;
     let mut corked = false;
     let mut protocol_error = None;
+    let mut send_continue = false;
     loop {
         let total = if from_pending {
             pending.len()
@@ -341,7 +349,21 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             },
             _ => frame_next(handle, &protocol, data),
         };
+        let mut uploaded = None;
         let length = match framed {
+            Framed::Consumed {
+                consumed,
+                send_continue: continue_now,
+            } => {
+                position += consumed;
+                send_continue |= continue_now;
+                continue;
+            }
+            Framed::Uploaded(consumed, request) => {
+                position += consumed;
+                uploaded = Some(request);
+                0
+            }
             Framed::Wait => break,
             Framed::Package(length) if length <= data.len() => length,
             Framed::Package(_) => break,
@@ -362,6 +384,15 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             }
             ProtocolKind::Text => Message::Text(text::decode(&data[..length])),
             ProtocolKind::Frame => Message::Bytes(frame::decode(&data[..length])),
+            ProtocolKind::Http if uploaded.is_some() => {
+                let request = uploaded.take().map(|request| *request);
+                match request
+                    .and_then(|r| with(|reactor| http::begin_parsed_request(reactor, handle, r)))
+                {
+                    Some(request) => Message::Request(request),
+                    None => break,
+                }
+            }
             ProtocolKind::Http => {
                 let raw = if from_pending && position == 0 && length == pending.len() {
                     std::mem::take(&mut pending)
@@ -405,7 +436,6 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
         }
     }
 
-    let mut send_continue = false;
     let actions = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
         connection.dispatching = false;
@@ -423,7 +453,7 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
                 connection.recv_buffer = fresh[position..].to_vec();
             }
             if matches!(protocol, ProtocolKind::Http) {
-                send_continue = http::note_partial_request(reactor, handle);
+                send_continue |= http::note_partial_request(reactor, handle);
             }
         }
         let connection = reactor.connection_mut(handle)?;
@@ -486,9 +516,19 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
             ProtocolKind::Text => text::input(data, connection.max_package_size),
             ProtocolKind::Frame => frame::input(data, connection.max_package_size),
             ProtocolKind::Http => {
-                return match http::input(connection, data) {
-                    Ok(Some(length)) => Framed::Package(length),
-                    Ok(None) => Framed::Wait,
+                return match http::frame_request(reactor, handle, data) {
+                    Ok(http::Input::Request(length)) => Framed::Package(length),
+                    Ok(http::Input::Wait) => Framed::Wait,
+                    Ok(http::Input::Consumed {
+                        consumed,
+                        send_continue,
+                    }) => Framed::Consumed {
+                        consumed,
+                        send_continue,
+                    },
+                    Ok(http::Input::Uploaded(consumed, request)) => {
+                        Framed::Uploaded(consumed, request)
+                    }
                     Err(error) => Framed::HttpError(error),
                 };
             }

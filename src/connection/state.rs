@@ -143,6 +143,8 @@ pub(crate) struct Extras {
     pub(crate) headers: Vec<crate::protocols::http::Header>,
     /// The session of the HTTP request being answered, once `request.session()` loaded it.
     pub(crate) session: Option<Box<crate::protocols::http::SessionState>>,
+    /// The HTTP request whose multipart body is being streamed to disk.
+    pub(crate) upload: Option<Box<crate::protocols::http::Upload>>,
 }
 
 #[cfg(test)]

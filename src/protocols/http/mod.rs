@@ -26,6 +26,7 @@ mod request;
 mod response;
 mod session;
 mod sse;
+mod upload;
 
 pub use chunk::Chunk;
 pub use error::HttpError;
@@ -42,6 +43,7 @@ pub use session::{
     FileSessionHandler, Session, SessionConfig, SessionDone, SessionHandler, is_valid_session_id,
 };
 pub use sse::ServerSentEvents;
+pub(crate) use upload::Upload;
 
 use parser::{Limits, RequestParser};
 
@@ -58,6 +60,10 @@ pub(crate) struct HttpSettings {
     pub(crate) request_head_timeout: Duration,
     pub(crate) request_body_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
+    /// A multipart body over this many bytes is streamed to disk.
+    pub(crate) upload_threshold: usize,
+    /// The largest streamed body; beyond it: 413.
+    pub(crate) max_upload_size: usize,
 }
 
 impl Default for HttpSettings {
@@ -65,6 +71,8 @@ impl Default for HttpSettings {
         HttpSettings {
             request_head_timeout: Duration::from_secs(30),
             request_body_timeout: Duration::from_secs(60),
+            upload_threshold: 1024 * 1024,
+            max_upload_size: 100 * 1024 * 1024,
             keep_alive_timeout: Duration::from_secs(60),
         }
     }
@@ -184,7 +192,8 @@ impl Drop for ParserSlot {
     }
 }
 
-/// The next request's length in `data`, or `None` while incomplete.
+/// The next request's length in `data`, or `None` while incomplete, never streamed (a
+/// WebSocket handshake).
 pub(crate) fn input(
     connection: &mut crate::connection::Connection,
     data: &[u8],
@@ -192,8 +201,101 @@ pub(crate) fn input(
     let limits = Limits {
         max_header_size: MAX_HEADER_SIZE,
         max_package_size: connection.max_package_size,
+        ..Limits::default()
     };
     connection.http.parser.get().input(data, &limits)
+}
+
+/// What [`frame_request`] found at the start of the unconsumed bytes.
+pub(crate) enum Input {
+    /// More bytes are needed.
+    Wait,
+    /// A whole request is the first `n` bytes.
+    Request(usize),
+    /// The first `n` bytes went into a streamed upload; `send_continue`: the client waits for
+    /// `100 Continue` before its body.
+    Consumed {
+        consumed: usize,
+        send_continue: bool,
+    },
+    /// The first `n` bytes completed a streamed upload: its request.
+    Uploaded(usize, Box<Request>),
+}
+
+/// Frames the next request in `data`: buffered whole, or (a large multipart body) streamed.
+pub(crate) fn frame_request(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    data: &[u8],
+) -> Result<Input, HttpError> {
+    let now = reactor.now;
+    let Some(connection) = reactor.connection_mut(handle) else {
+        return Ok(Input::Wait);
+    };
+    if let Some(upload) = connection.extras.as_mut().and_then(|e| e.upload.as_mut()) {
+        let (consumed, done) = upload.feed(data)?;
+        if !done {
+            return Ok(Input::Consumed {
+                consumed,
+                send_continue: false,
+            });
+        }
+        let upload = connection.extras.as_mut().and_then(|e| e.upload.take());
+        return Ok(match upload {
+            Some(upload) => Input::Uploaded(consumed, Box::new(upload.finish())),
+            None => Input::Wait,
+        });
+    }
+    let settings = connection.worker.http_settings.get();
+    let limits = Limits {
+        max_header_size: MAX_HEADER_SIZE,
+        max_package_size: connection.max_package_size,
+        upload_threshold: settings.upload_threshold,
+        max_upload_size: settings.max_upload_size,
+    };
+    let parser = connection.http.parser.get();
+    match parser.input(data, &limits)? {
+        Some(length) => Ok(Input::Request(length)),
+        None if parser.upload_pending() => {
+            let send_continue = parser.expects_continue();
+            let (head_len, layout, body_len) = parser.take_upload();
+            let head = data.get(..head_len).unwrap_or_default();
+            let boundary = upload_boundary(head).ok_or(HttpError::BadRequest("no boundary"))?;
+            let directory = connection.worker.upload_directory.borrow().clone();
+            let upload = upload::Upload::new(
+                head.to_vec(),
+                layout,
+                body_len,
+                &boundary,
+                directory,
+                connection.max_package_size,
+            );
+            connection.extras().upload = Some(Box::new(upload));
+            let http = &mut connection.http;
+            http.head_timer_running = false;
+            http.body_timer_running = true;
+            http.continue_sent |= send_continue;
+            reactor.set_deadline(handle.key(), Some(now + settings.request_body_timeout));
+            Ok(Input::Consumed {
+                consumed: head_len,
+                send_continue: send_continue && body_len > 0,
+            })
+        }
+        None => Ok(Input::Wait),
+    }
+}
+
+/// The multipart boundary named in a head's Content-Type.
+fn upload_boundary(head: &[u8]) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; 100];
+    let mut request = httparse::Request::new(&mut headers);
+    request.parse(head).ok()?;
+    let content_type = request
+        .headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case("content-type"))?;
+    let value = std::str::from_utf8(content_type.value).ok()?;
+    form::multipart_boundary(value).map(str::to_owned)
 }
 
 /// Builds the request from its bytes and starts answering it: later requests wait for its
@@ -203,9 +305,19 @@ pub(crate) fn begin_request(
     handle: &TcpConnection,
     raw: Vec<u8>,
 ) -> Option<Request> {
+    let connection = reactor.connection_mut(handle)?;
+    let request = connection.http.parser.decode(raw);
+    begin_parsed_request(reactor, handle, request)
+}
+
+/// [`begin_request`] for a request already built (a streamed upload).
+pub(crate) fn begin_parsed_request(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    mut request: Request,
+) -> Option<Request> {
     let stopping = reactor.stopping;
     let connection = reactor.connection_mut(handle)?;
-    let mut request = connection.http.parser.decode(raw);
     request.set_connection(handle);
     if connection.extras.is_some() {
         session::forget(connection);
@@ -484,6 +596,7 @@ mod tests {
         let limits = Limits {
             max_header_size: MAX_HEADER_SIZE,
             max_package_size: 1 << 20,
+            ..Limits::default()
         };
         assert_eq!(state.parser.get().input(&raw, &limits), Ok(Some(raw.len())));
         let request = state.parser.decode(raw);

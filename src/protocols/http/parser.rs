@@ -25,6 +25,11 @@ pub(crate) struct Limits {
     pub max_header_size: usize,
     /// Largest whole request (head and body as framed on the wire). Beyond it: 413.
     pub max_package_size: usize,
+    /// A `multipart/form-data` body with a Content-Length over this is streamed (see
+    /// [`RequestParser::upload_pending`]) instead of buffered.
+    pub upload_threshold: usize,
+    /// Largest streamed body. Beyond it: 413.
+    pub max_upload_size: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +37,8 @@ impl Default for Limits {
         Limits {
             max_header_size: 16 * 1024,
             max_package_size: 10 * 1024 * 1024,
+            upload_threshold: usize::MAX,
+            max_upload_size: 0,
         }
     }
 }
@@ -59,6 +66,9 @@ enum Phase {
     Trailers,
     /// A whole request is `buf[..pos]`.
     Done,
+    /// The head (`buf[..pos]`) is whole and announces a multipart body of `remaining` bytes to
+    /// be streamed rather than buffered: see [`RequestParser::take_upload`].
+    Upload,
 }
 
 /// Parser-only flags, kept in the high bits of `Layout::flags`.
@@ -101,6 +111,17 @@ impl RequestParser {
         result
     }
 
+    /// True when the head is whole and its body is to be streamed (`input` said `Ok(None)`).
+    pub(crate) fn upload_pending(&self) -> bool {
+        self.phase == Phase::Upload
+    }
+
+    /// The streamed request's head length, layout and body length; resets the parser.
+    pub(crate) fn take_upload(&mut self) -> (usize, Layout, u64) {
+        let state = std::mem::take(self);
+        (state.pos as usize, state.layout, u64::from(state.remaining))
+    }
+
     /// True once the head of the request in progress is complete (used for the head timeout).
     pub(crate) fn head_complete(&self) -> bool {
         self.phase != Phase::Head
@@ -140,11 +161,11 @@ impl RequestParser {
         if self.phase == Phase::Head {
             // Usually the whole head is in the first read: then one httparse pass frames it.
             let fresh = self.scan == 0 && self.layout.flags == 0;
-            let parsed = fresh && self.parse_head(buf, buf.len().min(max_header), max_package)?;
+            let parsed = fresh && self.parse_head(buf, buf.len().min(max_header), limits)?;
             if !parsed {
                 match self.find_head_end(buf, max_header)? {
                     Some(end) => {
-                        if !self.parse_head(buf, end, max_package)? {
+                        if !self.parse_head(buf, end, limits)? {
                             return Err(bad("malformed request head"));
                         }
                     }
@@ -156,7 +177,7 @@ impl RequestParser {
         loop {
             let pos = self.pos as usize;
             match self.phase {
-                Phase::Head => return Ok(None),
+                Phase::Head | Phase::Upload => return Ok(None),
                 Phase::Done => return Ok(Some(pos)),
                 Phase::Length => {
                     if buf.len() < pos {
@@ -309,12 +330,8 @@ impl RequestParser {
 
     /// Parses and validates the head in `buf[..end]`, then sets up body framing; `Ok(false)` (and
     /// nothing changed) if the head is not complete there.
-    fn parse_head(
-        &mut self,
-        buf: &[u8],
-        end: usize,
-        max_package: usize,
-    ) -> Result<bool, HttpError> {
+    fn parse_head(&mut self, buf: &[u8], end: usize, limits: &Limits) -> Result<bool, HttpError> {
+        let max_package = limits.max_package_size.min(u32::MAX as usize - 1);
         let head = &buf[..end];
         let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut []);
@@ -381,6 +398,7 @@ impl RequestParser {
         let mut content_length: Option<u64> = None;
         let mut chunked = false;
         let (mut close, mut keep_alive) = (false, false);
+        let mut content_type: &[u8] = &[];
         for header in request.headers.iter() {
             let name = header.name.as_bytes();
             let value = trim(header.value);
@@ -418,6 +436,8 @@ impl RequestParser {
                 }
             } else if name.eq_ignore_ascii_case(b"range") && layout.range.is_absent() {
                 layout.range = Span::of(buf, value);
+            } else if name.eq_ignore_ascii_case(b"content-type") {
+                content_type = value;
             }
         }
         let http_11 = version == 1;
@@ -444,6 +464,16 @@ impl RequestParser {
             self.pos = head_len as u32;
             self.scan = head_len as u32;
         } else if let Some(length) = content_length.filter(|&length| length > 0) {
+            if length > limits.upload_threshold as u64 && is_form_data(content_type) {
+                let max_upload = limits.max_upload_size.min(u32::MAX as usize);
+                if length > max_upload as u64 {
+                    return Err(HttpError::PayloadTooLarge);
+                }
+                self.phase = Phase::Upload;
+                self.pos = head_len as u32;
+                self.remaining = length as u32;
+                return Ok(true);
+            }
             let total = head_len as u64 + length;
             if total > max_package as u64 {
                 return Err(HttpError::PayloadTooLarge);
@@ -456,6 +486,14 @@ impl RequestParser {
         }
         Ok(true)
     }
+}
+
+/// A `multipart/form-data` Content-Type with a boundary: a body that can be streamed.
+fn is_form_data(content_type: &[u8]) -> bool {
+    std::str::from_utf8(content_type).is_ok_and(|value| {
+        starts_with_ignore_case(value.trim_start().as_bytes(), b"multipart/form-data")
+            && crate::protocols::http::form::multipart_boundary(value).is_some()
+    })
 }
 
 /// Workerman's `Http::input` answers 400 to a method outside these (exact case).
@@ -932,6 +970,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 1024,
             max_package_size: 100,
+            ..Limits::default()
         };
         let head = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 52\r\n\r\n";
         assert_eq!(head.len(), 48);
@@ -1068,6 +1107,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 1024,
             max_package_size: 200,
+            ..Limits::default()
         };
         // Decided from the declared chunk size, before the data arrives.
         let raw = chunked("1000\r\n");
@@ -1300,6 +1340,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 16384,
             max_package_size: 4 << 20,
+            ..Limits::default()
         };
         let started = std::time::Instant::now();
         let mut parser = RequestParser::default();
@@ -1411,6 +1452,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 256,
             max_package_size: 1024,
+            ..Limits::default()
         };
         for round in 0..20_000 {
             let mut buf = Vec::new();

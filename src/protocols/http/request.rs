@@ -101,6 +101,12 @@ impl Request {
         }
     }
 
+    /// The request with its body fields already read (a streamed upload).
+    pub(crate) fn with_form(self, form: Form) -> Request {
+        let _ = self.parsed().form.set(form);
+        self
+    }
+
     pub(crate) fn set_connection(&mut self, connection: &TcpConnection) {
         self.connection_key = connection.key() as u32;
         self.connection_id = connection.id();

@@ -488,7 +488,7 @@ fn new_session_id() -> io::Result<String> {
 }
 
 /// Fills `buffer` from the kernel's random source (`getrandom(2)`).
-fn random_bytes(buffer: &mut [u8]) -> io::Result<()> {
+pub(crate) fn random_bytes(buffer: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;
     while filled < buffer.len() {
         let rest = &mut buffer[filled..];
