@@ -697,12 +697,15 @@ fn shut_down(workers: &[Worker]) -> bool {
             // In a worker process, requests already received are answered first (a fast handler
             // answers at once); closing with unread input would reset the connection instead.
             connection_io::on_readable(&handle, false);
-            let fresh = with(|reactor| {
-                reactor
-                    .connection(&handle)
-                    .is_some_and(|c| c.bytes_read == 0)
+            // HTTP connections are closed by their next response (`Connection: close`), or
+            // below once idle past the grace: closing a keep-alive connection now would cut a
+            // request already on its way.
+            let keep = with(|reactor| {
+                reactor.connection(&handle).is_some_and(|c| {
+                    c.bytes_read == 0 || crate::protocols::http::finishes_before_stop(c)
+                })
             });
-            if !fresh {
+            if !keep {
                 handle.close();
             }
         }
@@ -717,8 +720,13 @@ fn shut_down(workers: &[Worker]) -> bool {
                 .iter()
                 .filter(|(_, c)| {
                     c.status == TcpConnection::STATUS_ESTABLISHED
-                        && (now >= grace
-                            || (c.bytes_read > 0 && c.pending_send() == 0 && !c.dispatching))
+                        && if crate::protocols::http::finishes_before_stop(c) {
+                            // A request under way runs to the stop timeout.
+                            now >= grace && crate::protocols::http::between_requests(c)
+                        } else {
+                            now >= grace
+                                || (c.bytes_read > 0 && c.pending_send() == 0 && !c.dispatching)
+                        }
                 })
                 .map(|(key, c)| TcpConnection::new(key, c.id))
                 .collect::<Vec<_>>()
@@ -743,7 +751,9 @@ fn shut_down(workers: &[Worker]) -> bool {
 }
 
 /// How long a worker process's hard stop (`stop`, `reload`) waits for the first request of a
-/// connection accepted just before it: a client that connected expects an answer, not a close.
+/// connection accepted just before it (a client that connected expects an answer, not a
+/// close), and for the next request of an idle HTTP keep-alive connection (answered with
+/// `Connection: close`, so a client under load loses none).
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 fn all_handles(reactor: &mut Reactor) -> Vec<TcpConnection> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::connection::TcpConnection;
 use crate::connection::io::Actions;
-use crate::protocols::Outbound;
+use crate::protocols::{Outbound, ProtocolKind};
 use crate::reactor::Reactor;
 
 mod chunk;
@@ -348,6 +348,23 @@ pub(crate) fn on_deadline(handle: &TcpConnection) -> bool {
         crate::connection::io::end(handle);
     }
     body
+}
+
+/// During a stop, an HTTP connection is left to finish: the request in progress is answered
+/// with `Connection: close` (see [`begin_request`]), which closes it, rather than closed under
+/// a request that may already be on its way. True for an `http://` connection that is not an
+/// endless event stream.
+pub(crate) fn finishes_before_stop(connection: &crate::connection::Connection) -> bool {
+    matches!(*connection.worker.protocol.borrow(), ProtocolKind::Http)
+        && connection.http.streaming != Streaming::EventStream
+}
+
+/// Nothing of a request received and none being answered: closing now cuts nothing (only a
+/// request the client sends at this very moment).
+pub(crate) fn between_requests(connection: &crate::connection::Connection) -> bool {
+    !connection.http.awaiting_response
+        && connection.recv_buffer.is_empty()
+        && (connection.extras.as_ref()).is_none_or(|extras| extras.upload.is_none())
 }
 
 /// The interim answer to `Expect: 100-continue`.
