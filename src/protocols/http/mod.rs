@@ -311,6 +311,7 @@ pub(crate) fn begin_request(
 }
 
 /// [`begin_request`] for a request already built (a streamed upload).
+#[inline]
 pub(crate) fn begin_parsed_request(
     reactor: &mut Reactor,
     handle: &TcpConnection,
@@ -542,7 +543,18 @@ pub(crate) fn response_complete(
 }
 
 /// `on_message` returned: the request's session is saved if it changed.
+///
+/// Only a request that opened its session costs anything here: `request.session()` raises a
+/// per-thread flag, read (and lowered) with one thread-local access per request.
+#[inline]
 pub(crate) fn after_on_message(handle: &TcpConnection) {
+    if session::take_opened() {
+        save_after_on_message(handle);
+    }
+}
+
+#[cold]
+fn save_after_on_message(handle: &TcpConnection) {
     let dirty = crate::reactor::with(|reactor| {
         reactor
             .connection(handle)

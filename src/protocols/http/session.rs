@@ -747,8 +747,22 @@ fn queue_cookie(connection: &TcpConnection, name: &str, cookie: String) {
     });
 }
 
+thread_local! {
+    /// A session was opened since `on_message` began (see [`take_opened`]).
+    static OPENED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether `request.session()` was called since the last call; lowers the flag.
+#[inline]
+pub(crate) fn take_opened() -> bool {
+    OPENED
+        .try_with(|opened| opened.replace(false))
+        .unwrap_or(false)
+}
+
 /// `request.session()`: the session already loaded for this request, or loads it.
 pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Session {
+    let _ = OPENED.try_with(|opened| opened.set(true));
     let Some(handle) = connection else {
         return Session { connection: None };
     };
