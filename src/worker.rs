@@ -67,6 +67,8 @@ pub(crate) struct WorkerShared {
     pub(crate) session: RefCell<Option<Rc<SessionConfig>>>,
     /// Where streamed uploads are written (`set_upload_directory`).
     pub(crate) upload_directory: RefCell<std::path::PathBuf>,
+    /// `set_upload_threshold` and `set_max_upload_size`.
+    pub(crate) upload_limits: Cell<(usize, usize)>,
     pub(crate) local_address: Cell<Option<SocketAddr>>,
     /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
     pub(crate) prebound: RefCell<Option<BoundSocket>>,
@@ -105,6 +107,7 @@ impl WorkerShared {
             http_settings: Cell::new(HttpSettings::default()),
             session: RefCell::new(None),
             upload_directory: RefCell::new(std::env::temp_dir()),
+            upload_limits: Cell::new(crate::protocols::http::DEFAULT_UPLOAD_LIMITS),
             local_address: Cell::new(None),
             prebound: RefCell::new(None),
             connection_count: Cell::new(0),
@@ -632,9 +635,8 @@ impl Worker {
     /// worker.set_upload_threshold(256 * 1024);
     /// ```
     pub fn set_upload_threshold(&mut self, bytes: usize) {
-        let mut settings = self.shared.http_settings.get();
-        settings.upload_threshold = bytes;
-        self.shared.http_settings.set(settings);
+        let (_, max) = self.shared.upload_limits.get();
+        self.shared.upload_limits.set((bytes, max));
     }
 
     /// `http://` only: the largest streamed multipart body, answered `413` beyond (default
@@ -646,9 +648,8 @@ impl Worker {
     /// worker.set_max_upload_size(2 * 1024 * 1024 * 1024);
     /// ```
     pub fn set_max_upload_size(&mut self, bytes: usize) {
-        let mut settings = self.shared.http_settings.get();
-        settings.max_upload_size = bytes;
-        self.shared.http_settings.set(settings);
+        let (threshold, _) = self.shared.upload_limits.get();
+        self.shared.upload_limits.set((threshold, bytes));
     }
 
     /// `http://` only: where streamed uploads are written (default the system's temporary

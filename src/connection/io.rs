@@ -505,6 +505,7 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
         };
     }
     with(|reactor| {
+        let now = reactor.now;
         let Some(connection) = reactor.connection_mut(handle) else {
             return Framed::Wait;
         };
@@ -516,16 +517,22 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
             ProtocolKind::Text => text::input(data, connection.max_package_size),
             ProtocolKind::Frame => frame::input(data, connection.max_package_size),
             ProtocolKind::Http => {
-                return match http::frame_request(reactor, handle, data) {
+                return match http::frame_request(connection, now, data) {
                     Ok(http::Input::Request(length)) => Framed::Package(length),
                     Ok(http::Input::Wait) => Framed::Wait,
                     Ok(http::Input::Consumed {
                         consumed,
                         send_continue,
-                    }) => Framed::Consumed {
-                        consumed,
-                        send_continue,
-                    },
+                        deadline,
+                    }) => {
+                        if deadline.is_some() {
+                            reactor.set_deadline(handle.key(), deadline);
+                        }
+                        Framed::Consumed {
+                            consumed,
+                            send_continue,
+                        }
+                    }
                     Ok(http::Input::Uploaded(consumed, request)) => {
                         Framed::Uploaded(consumed, request)
                     }

@@ -200,6 +200,7 @@ impl Message {
     }
 
     /// The message as the type the user's closure takes (checked when the closure was set).
+    #[inline]
     pub(crate) fn into_typed<M: 'static>(self) -> Option<M> {
         match self {
             Message::Bytes(bytes) => cast(bytes),

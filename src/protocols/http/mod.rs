@@ -60,10 +60,6 @@ pub(crate) struct HttpSettings {
     pub(crate) request_head_timeout: Duration,
     pub(crate) request_body_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
-    /// A multipart body over this many bytes is streamed to disk.
-    pub(crate) upload_threshold: usize,
-    /// The largest streamed body; beyond it: 413.
-    pub(crate) max_upload_size: usize,
 }
 
 impl Default for HttpSettings {
@@ -71,8 +67,6 @@ impl Default for HttpSettings {
         HttpSettings {
             request_head_timeout: Duration::from_secs(30),
             request_body_timeout: Duration::from_secs(60),
-            upload_threshold: 1024 * 1024,
-            max_upload_size: 100 * 1024 * 1024,
             keep_alive_timeout: Duration::from_secs(60),
         }
     }
@@ -213,31 +207,31 @@ pub(crate) enum Input {
     /// A whole request is the first `n` bytes.
     Request(usize),
     /// The first `n` bytes went into a streamed upload; `send_continue`: the client waits for
-    /// `100 Continue` before its body.
+    /// `100 Continue` before its body; `deadline`: the connection's new deadline.
     Consumed {
         consumed: usize,
         send_continue: bool,
+        deadline: Option<std::time::Instant>,
     },
     /// The first `n` bytes completed a streamed upload: its request.
     Uploaded(usize, Box<Request>),
 }
 
 /// Frames the next request in `data`: buffered whole, or (a large multipart body) streamed.
+/// A streamed upload that starts here runs under the body timeout: the caller sets the
+/// connection's deadline to `Input::Consumed::deadline`.
 pub(crate) fn frame_request(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
+    connection: &mut crate::connection::Connection,
+    now: std::time::Instant,
     data: &[u8],
 ) -> Result<Input, HttpError> {
-    let now = reactor.now;
-    let Some(connection) = reactor.connection_mut(handle) else {
-        return Ok(Input::Wait);
-    };
     if let Some(upload) = connection.extras.as_mut().and_then(|e| e.upload.as_mut()) {
         let (consumed, done) = upload.feed(data)?;
         if !done {
             return Ok(Input::Consumed {
                 consumed,
                 send_continue: false,
+                deadline: None,
             });
         }
         let upload = connection.extras.as_mut().and_then(|e| e.upload.take());
@@ -246,43 +240,53 @@ pub(crate) fn frame_request(
             None => Input::Wait,
         });
     }
-    let settings = connection.worker.http_settings.get();
+    let (upload_threshold, max_upload_size) = connection.worker.upload_limits.get();
     let limits = Limits {
         max_header_size: MAX_HEADER_SIZE,
         max_package_size: connection.max_package_size,
-        upload_threshold: settings.upload_threshold,
-        max_upload_size: settings.max_upload_size,
+        upload_threshold,
+        max_upload_size,
     };
     let parser = connection.http.parser.get();
     match parser.input(data, &limits)? {
         Some(length) => Ok(Input::Request(length)),
-        None if parser.upload_pending() => {
-            let send_continue = parser.expects_continue();
-            let (head_len, layout, body_len) = parser.take_upload();
-            let head = data.get(..head_len).unwrap_or_default();
-            let boundary = upload_boundary(head).ok_or(HttpError::BadRequest("no boundary"))?;
-            let directory = connection.worker.upload_directory.borrow().clone();
-            let upload = upload::Upload::new(
-                head.to_vec(),
-                layout,
-                body_len,
-                &boundary,
-                directory,
-                connection.max_package_size,
-            );
-            connection.extras().upload = Some(Box::new(upload));
-            let http = &mut connection.http;
-            http.head_timer_running = false;
-            http.body_timer_running = true;
-            http.continue_sent |= send_continue;
-            reactor.set_deadline(handle.key(), Some(now + settings.request_body_timeout));
-            Ok(Input::Consumed {
-                consumed: head_len,
-                send_continue: send_continue && body_len > 0,
-            })
-        }
+        None if parser.upload_pending() => start_upload(connection, now, data),
         None => Ok(Input::Wait),
     }
+}
+
+/// The parser framed the head of a request whose body is to be streamed.
+#[cold]
+fn start_upload(
+    connection: &mut crate::connection::Connection,
+    now: std::time::Instant,
+    data: &[u8],
+) -> Result<Input, HttpError> {
+    let parser = connection.http.parser.get();
+    let send_continue = parser.expects_continue();
+    let (head_len, layout, body_len) = parser.take_upload();
+    let head = data.get(..head_len).unwrap_or_default();
+    let boundary = upload_boundary(head).ok_or(HttpError::BadRequest("no boundary"))?;
+    let directory = connection.worker.upload_directory.borrow().clone();
+    let upload = upload::Upload::new(
+        head.to_vec(),
+        layout,
+        body_len,
+        &boundary,
+        directory,
+        connection.max_package_size,
+    );
+    connection.extras().upload = Some(Box::new(upload));
+    let timeout = connection.worker.http_settings.get().request_body_timeout;
+    let http = &mut connection.http;
+    http.head_timer_running = false;
+    http.body_timer_running = true;
+    http.continue_sent |= send_continue;
+    Ok(Input::Consumed {
+        consumed: head_len,
+        send_continue: send_continue && body_len > 0,
+        deadline: Some(now + timeout),
+    })
 }
 
 /// The multipart boundary named in a head's Content-Type.
@@ -598,6 +602,10 @@ pub(crate) fn pump_file(
         Ok(Pumped::More)
     }
 }
+
+/// Default upload threshold and largest streamed body (`Worker::set_upload_threshold`,
+/// `set_max_upload_size`).
+pub(crate) const DEFAULT_UPLOAD_LIMITS: (usize, usize) = (1024 * 1024, 100 * 1024 * 1024);
 
 /// The answer to a connection over the worker's `max_connections`.
 pub(crate) const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\

@@ -398,7 +398,6 @@ impl RequestParser {
         let mut content_length: Option<u64> = None;
         let mut chunked = false;
         let (mut close, mut keep_alive) = (false, false);
-        let mut content_type: &[u8] = &[];
         for header in request.headers.iter() {
             let name = header.name.as_bytes();
             let value = trim(header.value);
@@ -436,8 +435,6 @@ impl RequestParser {
                 }
             } else if name.eq_ignore_ascii_case(b"range") && layout.range.is_absent() {
                 layout.range = Span::of(buf, value);
-            } else if name.eq_ignore_ascii_case(b"content-type") {
-                content_type = value;
             }
         }
         let http_11 = version == 1;
@@ -464,7 +461,8 @@ impl RequestParser {
             self.pos = head_len as u32;
             self.scan = head_len as u32;
         } else if let Some(length) = content_length.filter(|&length| length > 0) {
-            if length > limits.upload_threshold as u64 && is_form_data(content_type) {
+            // The Content-Type is looked up only for a body this large (off the common path).
+            if length > limits.upload_threshold as u64 && is_form_data(request.headers) {
                 let max_upload = limits.max_upload_size.min(u32::MAX as usize);
                 if length > max_upload as u64 {
                     return Err(HttpError::PayloadTooLarge);
@@ -489,18 +487,31 @@ impl RequestParser {
 }
 
 /// A `multipart/form-data` Content-Type with a boundary: a body that can be streamed.
-fn is_form_data(content_type: &[u8]) -> bool {
-    std::str::from_utf8(content_type).is_ok_and(|value| {
+#[cold]
+fn is_form_data(headers: &[httparse::Header<'_>]) -> bool {
+    let Some(content_type) = headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case("content-type"))
+    else {
+        return false;
+    };
+    std::str::from_utf8(trim(content_type.value)).is_ok_and(|value| {
         starts_with_ignore_case(value.trim_start().as_bytes(), b"multipart/form-data")
             && crate::protocols::http::form::multipart_boundary(value).is_some()
     })
 }
 
 /// Workerman's `Http::input` answers 400 to a method outside these (exact case).
+#[inline]
 fn is_known_method(method: &str) -> bool {
+    // GET first: three byte compares, no call.
+    method.as_bytes() == b"GET" || is_other_known_method(method)
+}
+
+fn is_other_known_method(method: &str) -> bool {
     matches!(
         method,
-        "GET" | "POST" | "OPTIONS" | "HEAD" | "DELETE" | "PUT" | "PATCH"
+        "POST" | "OPTIONS" | "HEAD" | "DELETE" | "PUT" | "PATCH"
     )
 }
 

@@ -65,18 +65,19 @@ pub struct Request {
     raw: Vec<u8>,
     layout: Layout,
     body: Span,
-    trailer_section: Span,
     /// The connection it came from (slot and id of its `TcpConnection`; id 0: none), kept as
     /// numbers so a `Request` stays `Send`.
     connection_key: u32,
     connection_id: u64,
-    /// What is parsed on demand, boxed so a `Request` stays small (about 100 bytes) when moved.
+    /// What is parsed on demand, boxed so a `Request` stays small (96 bytes) when moved.
     parsed: OnceCell<Box<Parsed>>,
 }
 
-/// A request's lazily parsed parts, each filled on first use.
+/// A request's lazily parsed parts, each filled on first use, and the trailer section of a
+/// chunked body (rare, so kept here, not in every `Request`).
 #[derive(Default)]
 struct Parsed {
+    trailer_section: Span,
     headers: OnceCell<Fields>,
     trailers: OnceCell<Fields>,
     query: OnceCell<Vec<Pair>>,
@@ -88,17 +89,37 @@ struct Parsed {
     json: OnceCell<Option<serde_json::Value>>,
 }
 
+impl Parsed {
+    #[cold]
+    fn with_trailers(trailer_section: Span) -> Box<Parsed> {
+        Box::new(Parsed {
+            trailer_section,
+            ..Parsed::default()
+        })
+    }
+}
+
 impl Request {
+    #[inline]
     pub(crate) fn from_parts(raw: Vec<u8>, layout: Layout, body: Span, trailers: Span) -> Request {
+        let parsed = OnceCell::new();
+        if !trailers.is_absent() {
+            let _ = parsed.set(Parsed::with_trailers(trailers));
+        }
         Request {
             raw,
             layout,
             body,
-            trailer_section: trailers,
             connection_key: 0,
             connection_id: 0,
-            parsed: OnceCell::new(),
+            parsed,
         }
+    }
+
+    fn trailer_section(&self) -> Span {
+        self.parsed
+            .get()
+            .map_or(Span::default(), |parsed| parsed.trailer_section)
     }
 
     /// The request with its body fields already read (a streamed upload).
@@ -519,7 +540,7 @@ impl Request {
     pub fn trailer(&self, name: &str) -> Option<&str> {
         self.parsed()
             .trailers
-            .get_or_init(|| Fields::parse_trailers(&self.raw, self.trailer_section))
+            .get_or_init(|| Fields::parse_trailers(&self.raw, self.trailer_section()))
             .get(&self.raw, name)
     }
 
@@ -553,7 +574,7 @@ impl Request {
         }
         let head = raw.get(..self.layout.head_len as usize).unwrap_or_default();
         let body = self.body.slice(&raw);
-        let trailers = self.trailer_section.slice(&raw);
+        let trailers = self.trailer_section().slice(&raw);
         let mut wire = Vec::with_capacity(head.len() + body.len() + trailers.len() + 24);
         wire.extend_from_slice(head);
         if !body.is_empty() {
@@ -871,8 +892,7 @@ mod tests {
     fn request_is_send_and_small() {
         fn assert_send<T: Send + 'static>() {}
         assert_send::<Request>();
-        // 88 bytes of request, then the connection it came on (`connection()`, sessions).
-        assert!(std::mem::size_of::<Request>() <= 104);
+        assert!(std::mem::size_of::<Request>() <= 96);
     }
 
     #[test]

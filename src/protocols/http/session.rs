@@ -14,11 +14,21 @@
 //! runs on a thread of its own. A session store that is slow or remote (a network disk, Redis)
 //! must not be read that way: [`SessionHandler`]'s methods complete through a callback, so such
 //! a handler sends its command and calls back from the reactor when the answer comes.
+//!
+//! **A handler that answers later** (a Redis one: `GET`/`SETEX`/`DEL` on the reactor's Redis
+//! client, `done` called from the reply callback) needs its data before `on_message` runs, since
+//! `request.session()` returns at once. Writes and destroys already work so (their `done` may
+//! come later; a failure is logged). For reads, the request is to be held, as a pipelined
+//! request is held behind the one before it, until the handler's `read` calls back, then
+//! delivered with the session installed; that step is not built yet, and until it is, a read that
+//! does not complete at once is logged and the session is left unsaved, so stored data is never
+//! overwritten.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -167,7 +177,12 @@ impl FileSessionHandler {
         let temporary = self
             .directory
             .join(format!(".{FILE_PREFIX}{id}.{}.tmp", hex(&suffix)));
-        let written = std::fs::File::create(&temporary)
+        // Readable by this user only, as PHP's session files are.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
             .and_then(|mut file| file.write_all(data))
             .and_then(|()| std::fs::rename(&temporary, &path));
         if written.is_err() {
