@@ -25,7 +25,8 @@ if [[ -z ${HELLO:-} ]]; then
     bench_json=$(cargo bench --no-run --message-format=json 2>/dev/null)
     HELLO=$(grep -o '"executable":"[^"]*/hello_server-[0-9a-f]*"' <<<"$bench_json" | head -1 | cut -d'"' -f4)
 fi
-if [[ ${SERVERS:-workerman mio_http hyper} != workerman ]]; then
+# The peers are built only when they are measured.
+if [[ " ${SERVERS:-workerman mio_http hyper} " =~ \ (mio_http|hyper)\  ]]; then
     cargo build --release --manifest-path benches/peers/Cargo.toml
 fi
 PEERS=benches/peers/target/release

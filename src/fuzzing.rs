@@ -19,6 +19,7 @@ impl HttpRequestParser {
         let limits = Limits {
             max_header_size: crate::protocols::http::MAX_HEADER_SIZE,
             max_package_size,
+            ..Limits::default()
         };
         self.parser.input(buffer, &limits)
     }

@@ -501,7 +501,7 @@ fn turn(events: &mut Events) -> io::Result<()> {
         log::debug!("connection {} timed out", handle.id());
         if handle.status() == TcpConnection::STATUS_CONNECTING {
             crate::connection::async_tcp::on_connect_timeout(&handle);
-        } else {
+        } else if !crate::protocols::http::on_deadline(&handle) {
             connection_io::destroy(&handle);
         }
     }
@@ -765,12 +765,17 @@ fn shut_down(workers: &[Worker]) -> bool {
             // In a worker process, requests already received are answered first (a fast handler
             // answers at once); closing with unread input would reset the connection instead.
             connection_io::on_readable(&handle, false);
-            let fresh = with(|reactor| {
-                reactor
-                    .connection(&handle)
-                    .is_some_and(|c| c.bytes_read == 0 || crate::blocking::awaits_job(reactor, c))
+            // HTTP connections are closed by their next response (`Connection: close`), or
+            // below once idle past the grace: closing a keep-alive connection now would cut a
+            // request already on its way. A connection waiting for a blocking job stays too.
+            let keep = with(|reactor| {
+                reactor.connection(&handle).is_some_and(|c| {
+                    c.bytes_read == 0
+                        || crate::protocols::http::finishes_before_stop(c)
+                        || crate::blocking::awaits_job(reactor, c)
+                })
             });
-            if !fresh {
+            if !keep {
                 handle.close();
             }
         }
@@ -785,11 +790,16 @@ fn shut_down(workers: &[Worker]) -> bool {
                 .iter()
                 .filter(|(_, c)| {
                     c.status == TcpConnection::STATUS_ESTABLISHED
-                        && (now >= grace
-                            || (c.bytes_read > 0
-                                && c.pending_send() == 0
-                                && !c.dispatching
-                                && !crate::blocking::awaits_job(reactor, c)))
+                        && if crate::protocols::http::finishes_before_stop(c) {
+                            // A request under way runs to the stop timeout.
+                            now >= grace && crate::protocols::http::between_requests(c)
+                        } else {
+                            now >= grace
+                                || (c.bytes_read > 0
+                                    && c.pending_send() == 0
+                                    && !c.dispatching
+                                    && !crate::blocking::awaits_job(reactor, c))
+                        }
                 })
                 .map(|(key, c)| TcpConnection::new(key, c.id))
                 .collect::<Vec<_>>()
@@ -816,7 +826,9 @@ fn shut_down(workers: &[Worker]) -> bool {
 }
 
 /// How long a worker process's hard stop (`stop`, `reload`) waits for the first request of a
-/// connection accepted just before it: a client that connected expects an answer, not a close.
+/// connection accepted just before it (a client that connected expects an answer, not a
+/// close), and for the next request of an idle HTTP keep-alive connection (answered with
+/// `Connection: close`, so a client under load loses none).
 pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 fn all_handles(reactor: &mut Reactor) -> Vec<TcpConnection> {

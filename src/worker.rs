@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::connection::TcpConnection;
 use crate::connection::TcpKeepalive;
 use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
-use crate::protocols::http::{HttpSettings, Request};
+use crate::protocols::http::{HttpSettings, Request, SessionConfig};
 use crate::protocols::{Message, Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
 
@@ -75,6 +75,12 @@ pub(crate) struct WorkerShared {
     pub(crate) max_send_buffer_size: Cell<usize>,
     pub(crate) max_package_size: Cell<usize>,
     pub(crate) http_settings: Cell<HttpSettings>,
+    /// `set_session`; the default file store is made on first use.
+    pub(crate) session: RefCell<Option<Rc<SessionConfig>>>,
+    /// Where streamed uploads are written (`set_upload_directory`).
+    pub(crate) upload_directory: RefCell<std::path::PathBuf>,
+    /// `set_upload_threshold` and `set_max_upload_size`.
+    pub(crate) upload_limits: Cell<(usize, usize)>,
     pub(crate) local_address: Cell<Option<SocketAddr>>,
     /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
     pub(crate) prebound: RefCell<Option<BoundSocket>>,
@@ -116,6 +122,9 @@ impl WorkerShared {
             max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
             max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
             http_settings: Cell::new(HttpSettings::default()),
+            session: RefCell::new(None),
+            upload_directory: RefCell::new(std::env::temp_dir()),
+            upload_limits: Cell::new(crate::protocols::http::DEFAULT_UPLOAD_LIMITS),
             local_address: Cell::new(None),
             prebound: RefCell::new(None),
             connection_count: Cell::new(0),
@@ -698,6 +707,72 @@ impl Worker {
         let mut settings = self.shared.http_settings.get();
         settings.request_head_timeout = timeout;
         self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: how long a request body may take to arrive whole, counted from the end
+    /// of its head; default 60 s. A body slower than that is answered `408 Request Timeout` and
+    /// the connection ends.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_request_body_timeout(std::time::Duration::from_secs(300)); // big uploads
+    /// ```
+    pub fn set_request_body_timeout(&mut self, timeout: Duration) {
+        let mut settings = self.shared.http_settings.get();
+        settings.request_body_timeout = timeout;
+        self.shared.http_settings.set(settings);
+    }
+
+    /// `http://` only: a `multipart/form-data` body with a Content-Length over this is not
+    /// buffered but streamed, its files to temporary files (see `UploadedFile::tmp_name`);
+    /// default 1 MiB. Smaller bodies are buffered, files in memory.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_upload_threshold(256 * 1024);
+    /// ```
+    pub fn set_upload_threshold(&mut self, bytes: usize) {
+        let (_, max) = self.shared.upload_limits.get();
+        self.shared.upload_limits.set((bytes, max));
+    }
+
+    /// `http://` only: the largest streamed multipart body, answered `413` beyond (default
+    /// 100 MiB, at most 4 GiB). It may exceed `max_package_size`, which bounds every other
+    /// request, and a streamed body's plain fields.
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_max_upload_size(2 * 1024 * 1024 * 1024);
+    /// ```
+    pub fn set_max_upload_size(&mut self, bytes: usize) {
+        let (threshold, _) = self.shared.upload_limits.get();
+        self.shared.upload_limits.set((threshold, bytes));
+    }
+
+    /// `http://` only: where streamed uploads are written (default the system's temporary
+    /// directory, like PHP's `upload_tmp_dir`).
+    ///
+    /// ```
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_upload_directory("/var/tmp/uploads");
+    /// ```
+    pub fn set_upload_directory(&mut self, directory: impl Into<std::path::PathBuf>) {
+        *self.shared.upload_directory.borrow_mut() = directory.into();
+    }
+
+    /// `http://` only: where and how `request.session()` keeps sessions (Workerman's `Session`
+    /// settings and `Session::handlerClass()`). Without it, sessions are files in the system's
+    /// temporary directory, under Workerman's defaults.
+    ///
+    /// ```
+    /// use workerman::protocols::http::{FileSessionHandler, SessionConfig};
+    /// # let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// let handler = FileSessionHandler::new(std::env::temp_dir().join("my-app-sessions"))?;
+    /// worker.set_session(SessionConfig::new(handler).name("APPSID"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_session(&mut self, config: SessionConfig) {
+        *self.shared.session.borrow_mut() = Some(Rc::new(config));
     }
 
     /// How long an idle keep-alive connection is kept on `http://`, and an idle peer on `udp://`

@@ -453,16 +453,17 @@ fn client_loop(address: SocketAddr, stop: Arc<AtomicBool>) -> ClientLoop {
             .get_mut()
             .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
         match sent.and_then(|()| read_answer(reader)) {
-            Ok(Some(body)) if body.starts_with("pid ") => {
+            Ok(Some((body, close))) if body.starts_with("pid ") => {
                 result.ok += 1;
                 *served += 1;
                 result.answers.insert(body);
-                // A new connection now and then, so accepting is exercised during the reload.
-                if *served == 20 {
+                // A new connection now and then, so accepting is exercised during the reload;
+                // and after a `Connection: close` answer, as HTTP says.
+                if *served == 20 || close {
                     connection = None;
                 }
             }
-            Ok(Some(body)) => {
+            Ok(Some((body, _))) => {
                 result.failures.push(format!("unexpected answer {body:?}"));
                 connection = None;
             }
@@ -486,12 +487,14 @@ fn client_loop(address: SocketAddr, stop: Arc<AtomicBool>) -> ClientLoop {
     result
 }
 
-/// One answer's body; `Ok(None)` when the connection closed before its first byte.
-fn read_answer(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<String>> {
+/// One answer's body and whether it said `Connection: close`; `Ok(None)` when the connection
+/// closed before its first byte.
+fn read_answer(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, bool)>> {
     if reader.fill_buf()?.is_empty() {
         return Ok(None);
     }
     let mut length = None;
+    let mut close = false;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
@@ -504,12 +507,13 @@ fn read_answer(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Stri
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.trim().parse::<usize>().ok();
             }
+            close |= name.eq_ignore_ascii_case("connection") && value.trim() == "close";
         }
     }
     let length = length.ok_or_else(|| std::io::Error::other("no Content-Length"))?;
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    Ok(Some(text(&body)))
+    Ok(Some((text(&body), close)))
 }
 
 #[test]
@@ -552,6 +556,9 @@ fn reload_replaces_every_worker_while_keep_alive_requests_keep_succeeding() {
         failures.len()
     );
     assert!(failures.is_empty(), "failed requests: {failures:?}");
+    // A plain reload cuts no keep-alive request: each connection's last answer says
+    // `Connection: close`, none is closed under a request on its way.
+    assert_eq!(retries, 0, "keep-alive requests cut by the reload");
     assert!(ok > 100, "only {ok} requests answered");
     for (id, pid) in after.iter().enumerate() {
         let expected = format!("pid {pid} id {id}");
@@ -561,6 +568,48 @@ fn reload_replaces_every_worker_while_keep_alive_requests_keep_succeeding() {
         );
     }
     assert!(demo.master().is_some_and(alive), "the master died");
+}
+
+#[test]
+fn plain_reload_lets_a_request_in_flight_finish_and_closes_it_after_its_answer() {
+    let demo = Demo::new("reload-in-flight", false);
+    demo.start();
+    let before = [demo.worker_pid(0).unwrap(), demo.worker_pid(1).unwrap()];
+    // A keep-alive connection that was answered once, then is halfway through a request body.
+    let mut client = BufReader::new(connect(demo.address()));
+    client
+        .get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let (first, _) = read_answer(&mut client).unwrap().expect("an answer");
+    client
+        .get_mut()
+        .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
+        .unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let reload = demo.run(&["reload"]);
+    assert!(reload.status.success(), "{}", text(&reload.stdout));
+    thread::sleep(Duration::from_millis(400));
+    client.get_mut().write_all(b"56789").unwrap();
+    let (second, close) = read_answer(&mut client)
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(second, first, "answered by the worker it was sent to");
+    assert!(close, "the last answer says Connection: close");
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("then the connection closes");
+    assert!(rest.is_empty(), "nothing after the last answer: {rest:?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            (0..2).all(|id| {
+                demo.worker_pid(id)
+                    .is_some_and(|pid| !before.contains(&pid))
+            })
+        }),
+        "the workers were replaced"
+    );
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub(crate) struct Actions {
     pub(crate) buffer_drain: bool,
     pub(crate) close: bool,
     pub(crate) destroy: bool,
+    /// An HTTP response completed with its session changed: save it (before any close).
+    pub(crate) save_session: bool,
 }
 
 impl Actions {
@@ -50,10 +52,14 @@ impl Actions {
         self.buffer_drain |= other.buffer_drain;
         self.close |= other.close;
         self.destroy |= other.destroy;
+        self.save_session |= other.save_session;
     }
 }
 
 pub(crate) fn run_actions(handle: &TcpConnection, actions: Actions) {
+    if actions.save_session {
+        http::save_session(handle);
+    }
     if let Some((code, message)) = actions.error {
         fire_error(handle, code, message);
     }
@@ -283,6 +289,13 @@ enum Framed {
     Package(usize),
     Invalid,
     HttpError(HttpError),
+    /// HTTP took bytes into a streamed upload.
+    Consumed {
+        consumed: usize,
+        send_continue: bool,
+    },
+    /// HTTP took the last bytes of a streamed upload: its request.
+    Uploaded(usize, Box<http::Request>),
 }
 
 /// Feeds `fresh` bytes (after whatever was buffered) through the protocol, delivering each whole
@@ -307,6 +320,7 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
     let mut position = 0;
     let mut corked = false;
     let mut protocol_error = None;
+    let mut send_continue = false;
     loop {
         let total = if from_pending {
             pending.len()
@@ -345,7 +359,21 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             },
             _ => frame_next(handle, &protocol, data),
         };
+        let mut uploaded = None;
         let length = match framed {
+            Framed::Consumed {
+                consumed,
+                send_continue: continue_now,
+            } => {
+                position += consumed;
+                send_continue |= continue_now;
+                continue;
+            }
+            Framed::Uploaded(consumed, request) => {
+                position += consumed;
+                uploaded = Some(request);
+                0
+            }
             Framed::Wait => break,
             Framed::Package(length) if length <= data.len() => length,
             Framed::Package(_) => break,
@@ -366,6 +394,15 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             }
             ProtocolKind::Text => Message::Text(text::decode(&data[..length])),
             ProtocolKind::Frame => Message::Bytes(frame::decode(&data[..length])),
+            ProtocolKind::Http if uploaded.is_some() => {
+                let request = uploaded.take().map(|request| *request);
+                match request
+                    .and_then(|r| with(|reactor| http::begin_parsed_request(reactor, handle, r)))
+                {
+                    Some(request) => Message::Request(request),
+                    None => break,
+                }
+            }
             ProtocolKind::Http => {
                 let raw = if from_pending && position == 0 && length == pending.len() {
                     std::mem::take(&mut pending)
@@ -404,9 +441,11 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             }
         });
         deliver(handle, message);
+        if matches!(protocol, ProtocolKind::Http) {
+            http::after_on_message(handle);
+        }
     }
 
-    let mut send_continue = false;
     let actions = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
         connection.dispatching = false;
@@ -424,7 +463,7 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
                 connection.recv_buffer = fresh[position..].to_vec();
             }
             if matches!(protocol, ProtocolKind::Http) {
-                send_continue = http::note_partial_request(reactor, handle);
+                send_continue |= http::note_partial_request(reactor, handle);
             }
         }
         let connection = reactor.connection_mut(handle)?;
@@ -503,6 +542,7 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
         };
     }
     with(|reactor| {
+        let now = reactor.now;
         let Some(connection) = reactor.connection_mut(handle) else {
             return Framed::Wait;
         };
@@ -514,9 +554,25 @@ fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> F
             ProtocolKind::Text => text::input(data, connection.max_package_size),
             ProtocolKind::Frame => frame::input(data, connection.max_package_size),
             ProtocolKind::Http => {
-                return match http::input(connection, data) {
-                    Ok(Some(length)) => Framed::Package(length),
-                    Ok(None) => Framed::Wait,
+                return match http::frame_request(connection, now, data) {
+                    Ok(http::Input::Request(length)) => Framed::Package(length),
+                    Ok(http::Input::Wait) => Framed::Wait,
+                    Ok(http::Input::Consumed {
+                        consumed,
+                        send_continue,
+                        deadline,
+                    }) => {
+                        if deadline.is_some() {
+                            reactor.set_deadline(handle.key(), deadline);
+                        }
+                        Framed::Consumed {
+                            consumed,
+                            send_continue,
+                        }
+                    }
+                    Ok(http::Input::Uploaded(consumed, request)) => {
+                        Framed::Uploaded(consumed, request)
+                    }
                     Err(error) => Framed::HttpError(error),
                 };
             }
@@ -949,7 +1005,10 @@ fn encode_and_write(
         ProtocolKind::Http => {
             // Only a response can start an event stream; an event on one changes nothing.
             let head = matches!(outbound, Outbound::Response(_));
-            match http::encode(&mut connection.http, outbound, out) {
+            let pending = (connection.extras.as_mut())
+                .map(|extras| &mut extras.headers)
+                .filter(|headers| !headers.is_empty());
+            match http::encode(&mut connection.http, outbound, pending, out) {
                 Ok(done) => completion = done,
                 Err(reason) => {
                     log::warn!("connection {}: send refused: {reason}", handle.id());

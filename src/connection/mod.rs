@@ -2,6 +2,7 @@
 //! keeps for each socket and the paths that read, dispatch and write.
 
 pub(crate) mod async_tcp;
+mod headers;
 pub(crate) mod io;
 mod pipe;
 mod send_queue;

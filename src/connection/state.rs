@@ -154,6 +154,12 @@ pub(crate) struct Extras {
     pub(crate) pipe_from: Option<TcpConnection>,
     /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
     pub(crate) timers: Vec<crate::TimerId>,
+    /// Workerman's `$connection->headers`: merged into the next HTTP response, then cleared.
+    pub(crate) headers: Vec<crate::protocols::http::Header>,
+    /// The session of the HTTP request being answered, once `request.session()` loaded it.
+    pub(crate) session: Option<Box<crate::protocols::http::SessionState>>,
+    /// The HTTP request whose multipart body is being streamed to disk.
+    pub(crate) upload: Option<Box<crate::protocols::http::Upload>>,
     /// Shared messages (and what was sent after them) waiting for a full socket, by reference:
     /// written after `send_buffer`; never holds anything unless `waiting_writable`.
     /// Boxed and made on first use: most connections never have a shared message wait.

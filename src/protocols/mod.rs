@@ -367,6 +367,7 @@ impl Message {
     }
 
     /// The message as the type the user's closure takes (checked when the closure was set).
+    #[inline]
     pub(crate) fn into_typed<M: 'static>(self) -> Option<M> {
         match self {
             Message::Bytes(bytes) => cast(bytes),
@@ -544,3 +545,24 @@ impl From<websocket::Pong> for Outbound<'static> {
         Outbound::Pong(pong)
     }
 }
+
+/// A number is sent as its decimal text, as PHP's `send(time())` converts it: `send(42)` sends
+/// `"42"`, `send(1.5)` sends `"1.5"`.
+///
+/// ```
+/// use workerman::protocols::Outbound;
+/// let Outbound::Bytes(bytes) = Outbound::from(1_700_000_000u64) else { unreachable!() };
+/// assert_eq!(&*bytes, b"1700000000");
+/// ```
+macro_rules! outbound_from_number {
+    ($($number:ty),*) => {$(
+        impl From<$number> for Outbound<'static> {
+            fn from(number: $number) -> Self {
+                Outbound::Bytes(Cow::Owned(number.to_string().into_bytes()))
+            }
+        }
+    )*};
+}
+outbound_from_number!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
+);

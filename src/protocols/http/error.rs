@@ -22,6 +22,8 @@ pub enum HttpError {
     HeaderTooLarge,
     /// The request (head and body) is larger than the maximum package size (413).
     PayloadTooLarge,
+    /// 408: the request body did not arrive within the body timeout.
+    RequestTimeout,
 }
 
 impl HttpError {
@@ -38,6 +40,7 @@ impl HttpError {
             HttpError::BadRequest(_) => 400,
             HttpError::PayloadTooLarge => 413,
             HttpError::HeaderTooLarge => 431,
+            HttpError::RequestTimeout => 408,
         }
     }
 
@@ -58,6 +61,7 @@ impl HttpError {
             HttpError::BadRequest(_) => "Bad Request",
             HttpError::PayloadTooLarge => "Payload Too Large",
             HttpError::HeaderTooLarge => "Request Header Fields Too Large",
+            HttpError::RequestTimeout => "Request Timeout",
         }
     }
 
@@ -70,6 +74,9 @@ impl HttpError {
             }
             HttpError::PayloadTooLarge => {
                 b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 17\r\n\r\nPayload Too Large"
+            }
+            HttpError::RequestTimeout => {
+                b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\r\nRequest Timeout"
             }
             HttpError::HeaderTooLarge => {
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 31\r\n\r\nRequest Header Fields Too Large"
@@ -93,8 +100,9 @@ impl std::error::Error for HttpError {}
 mod tests {
     use super::*;
 
-    const ALL: [HttpError; 3] = [
+    const ALL: [HttpError; 4] = [
         HttpError::BadRequest("x"),
+        HttpError::RequestTimeout,
         HttpError::PayloadTooLarge,
         HttpError::HeaderTooLarge,
     ];

@@ -175,7 +175,14 @@ fn trim_span(raw: &[u8], span: Span) -> Span {
     Span::new(span.start as usize + leading, span.end as usize - trailing)
 }
 
-/// A file sent in a `multipart/form-data` body, kept in memory.
+/// A file sent in a `multipart/form-data` body (Workerman's `$request->file('name')` array:
+/// `name`, `tmp_name`, `size`, `error`, `type`, `full_path`).
+///
+/// A body small enough to be buffered (up to `Worker::set_upload_threshold`, 1 MiB by default)
+/// keeps its files in memory ([`data`](Self::data)); a larger one is streamed, each file to a
+/// temporary file in the upload directory ([`tmp_name`](Self::tmp_name)), so a 1 GiB upload
+/// costs the server a constant amount of memory. A temporary file is removed when the request
+/// is dropped (after `on_message`, as Workerman does) unless [`move_to`](Self::move_to) took it.
 ///
 /// ```
 /// use workerman::protocols::http::Request;
@@ -196,42 +203,136 @@ fn trim_span(raw: &[u8], span: Span) -> Span {
 /// assert_eq!(file.content_type(), "image/png");
 /// assert_eq!(file.data(), b"PNG...");
 /// assert_eq!(file.size(), 6);
+/// assert_eq!(file.error(), 0);
+/// assert!(file.tmp_name().is_none()); // small: in memory
 /// # Ok::<(), workerman::protocols::http::HttpError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct UploadedFile {
-    name: String,
-    file_name: String,
-    content_type: String,
-    data: Vec<u8>,
+    pub(crate) name: String,
+    pub(crate) file_name: String,
+    pub(crate) content_type: String,
+    pub(crate) data: Vec<u8>,
+    pub(crate) size: u64,
+    pub(crate) error: u8,
+    /// The temporary file of a streamed upload.
+    pub(crate) temporary: Option<TemporaryFile>,
+}
+
+/// A temporary upload file, removed when dropped unless it was moved.
+#[derive(Debug)]
+pub(crate) struct TemporaryFile {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) moved: std::cell::Cell<bool>,
+}
+
+impl Drop for TemporaryFile {
+    fn drop(&mut self) {
+        if !self.moved.get() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl UploadedFile {
-    /// The form field's name (`name="..."` of the part).
+    /// PHP's `UPLOAD_ERR_OK`: the file arrived whole.
+    pub const UPLOAD_ERR_OK: u8 = 0;
+    /// PHP's `UPLOAD_ERR_CANT_WRITE`: the temporary file could not be written (disk full).
+    pub const UPLOAD_ERR_CANT_WRITE: u8 = 7;
+
+    pub(crate) fn in_memory(
+        name: String,
+        file_name: String,
+        content_type: String,
+        data: Vec<u8>,
+    ) -> UploadedFile {
+        UploadedFile {
+            name,
+            file_name,
+            content_type,
+            size: data.len() as u64,
+            data,
+            error: Self::UPLOAD_ERR_OK,
+            temporary: None,
+        }
+    }
+
+    /// The form field's name (`name="..."` of the part; Workerman's array key).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The file name the client sent (`filename="..."`), as sent: it may contain path separators
-    /// and must not be used as a local path without sanitising. Empty when the browser sent a
-    /// file input with no file chosen.
+    /// The file name the client sent (`filename="..."`, Workerman's `name`), as sent: it may
+    /// contain path separators and must not be used as a local path without sanitising. Empty
+    /// when the browser sent a file input with no file chosen.
     pub fn file_name(&self) -> &str {
         &self.file_name
     }
 
-    /// The part's `Content-Type`, or `""` if it had none.
+    /// The file name as sent, path included (Workerman's `full_path`, PHP 8.1's name for it).
+    pub fn full_path(&self) -> &str {
+        &self.file_name
+    }
+
+    /// The part's `Content-Type` (Workerman's `type`), or `""` if it had none.
     pub fn content_type(&self) -> &str {
         &self.content_type
     }
 
-    /// The file's contents.
+    /// The contents of a file kept in memory; empty for one streamed to disk (read it from
+    /// [`tmp_name`](Self::tmp_name)).
     pub fn data(&self) -> &[u8] {
         &self.data
     }
 
-    /// The file's size in bytes.
+    /// The file's size in bytes (Workerman's `size`), in memory or on disk.
     pub fn size(&self) -> usize {
-        self.data.len()
+        self.size as usize
+    }
+
+    /// PHP's upload error code (Workerman's `error`): [`UPLOAD_ERR_OK`](Self::UPLOAD_ERR_OK)
+    /// or [`UPLOAD_ERR_CANT_WRITE`](Self::UPLOAD_ERR_CANT_WRITE).
+    pub fn error(&self) -> u8 {
+        self.error
+    }
+
+    /// Where a streamed file is on disk (Workerman's `tmp_name`); `None` for a file in memory.
+    /// The file is removed when the request is dropped unless [`move_to`](Self::move_to) moved it.
+    pub fn tmp_name(&self) -> Option<&std::path::Path> {
+        self.temporary
+            .as_ref()
+            .map(|temporary| temporary.path.as_path())
+    }
+
+    /// Puts the file at `destination` (a rename, or a copy across file systems; a file in
+    /// memory is written there) so it is kept after the request (Workerman's
+    /// `move_uploaded_file($file['tmp_name'], ...)`).
+    ///
+    /// ```no_run
+    /// # fn f(request: workerman::protocols::http::Request) -> std::io::Result<()> {
+    /// if let Some(avatar) = request.file("avatar") {
+    ///     avatar.move_to("/srv/avatars/42.png")?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn move_to(&self, destination: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        let destination = destination.as_ref();
+        let Some(temporary) = &self.temporary else {
+            return std::fs::write(destination, &self.data);
+        };
+        if temporary.moved.get() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the uploaded file was already moved",
+            ));
+        }
+        if std::fs::rename(&temporary.path, destination).is_err() {
+            std::fs::copy(&temporary.path, destination)?;
+            let _ = std::fs::remove_file(&temporary.path);
+        }
+        temporary.moved.set(true);
+        Ok(())
     }
 }
 
@@ -244,7 +345,7 @@ pub(crate) struct Form {
 
 /// At most this many files are kept from one multipart body (PHP's `max_file_uploads` in
 /// Workerman is 1024); later ones are dropped.
-const MAX_FILE_UPLOADS: usize = 1024;
+pub(crate) const MAX_FILE_UPLOADS: usize = 1024;
 
 /// The `boundary` parameter of a `multipart/...` Content-Type, quoted or not.
 pub(crate) fn multipart_boundary(content_type: &str) -> Option<&str> {
@@ -342,12 +443,12 @@ fn read_part(raw: &[u8], part: &[u8], form: &mut Form) -> Option<()> {
     match disposition.file_name {
         Some(file_name) => {
             if form.files.len() < MAX_FILE_UPLOADS {
-                form.files.push(UploadedFile {
-                    name: name.into_owned(),
-                    file_name: file_name.into_owned(),
-                    content_type: content_type.to_owned(),
-                    data: content.to_vec(),
-                });
+                form.files.push(UploadedFile::in_memory(
+                    name.into_owned(),
+                    file_name.into_owned(),
+                    content_type.to_owned(),
+                    content.to_vec(),
+                ));
             }
         }
         None => {
@@ -357,6 +458,38 @@ fn read_part(raw: &[u8], part: &[u8], form: &mut Form) -> Option<()> {
         }
     }
     Some(())
+}
+
+/// What a streamed part's head says: its field name (`None`: the part is ignored), its file
+/// name if it is a file, its Content-Type.
+pub(crate) struct PartHead {
+    pub(crate) name: Option<String>,
+    pub(crate) file_name: Option<String>,
+    pub(crate) content_type: String,
+}
+
+/// Reads a part's head (its header lines and the blank line); `None` if malformed.
+pub(crate) fn part_head(head: &[u8]) -> Option<PartHead> {
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let headers = match httparse::parse_headers(head, &mut headers) {
+        Ok(httparse::Status::Complete((_, headers))) => headers,
+        _ => return None,
+    };
+    let mut disposition = None;
+    let mut content_type = String::new();
+    for header in headers.iter() {
+        if header.name.eq_ignore_ascii_case("content-disposition") {
+            disposition = Some(header.value);
+        } else if header.name.eq_ignore_ascii_case("content-type") {
+            content_type = String::from_utf8_lossy(header.value).into_owned();
+        }
+    }
+    let disposition = ContentDisposition::parse(disposition?);
+    Some(PartHead {
+        name: disposition.name.map(Cow::into_owned),
+        file_name: disposition.file_name.map(Cow::into_owned),
+        content_type,
+    })
 }
 
 /// The `name` and `filename` of a `Content-Disposition: form-data; ...` part header.
@@ -502,7 +635,7 @@ fn trim_end(bytes: &[u8]) -> &[u8] {
 }
 
 /// The first position of `needle` in `haystack` at or after `from`.
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     let first = *needle.first()?;
     let mut start = from;
     while let Some(candidate) = haystack.get(start..)?.iter().position(|&b| b == first) {

@@ -13,28 +13,38 @@ use std::time::Duration;
 
 use crate::connection::TcpConnection;
 use crate::connection::io::Actions;
-use crate::protocols::Outbound;
+use crate::protocols::{Outbound, ProtocolKind};
 use crate::reactor::Reactor;
 
 mod chunk;
 mod error;
+mod fields;
 mod file;
 mod form;
 mod mime;
 pub(crate) mod parser;
 mod request;
 mod response;
+mod session;
 mod sse;
+mod upload;
 
 pub use chunk::Chunk;
 pub use error::HttpError;
+pub use fields::Field;
 pub(crate) use file::FileStream;
 pub use form::UploadedFile;
 pub use request::Request;
 pub(crate) use request::take_buffer;
+pub(crate) use response::Header;
 pub use response::{Body, Cookie, Response, SameSite};
 pub(crate) use response::{EncodeOptions, Encoded, Framing, encode_body_response};
+pub(crate) use session::SessionState;
+pub use session::{
+    FileSessionHandler, Session, SessionConfig, SessionDone, SessionHandler, is_valid_session_id,
+};
 pub use sse::ServerSentEvents;
+pub(crate) use upload::Upload;
 
 use parser::{Limits, RequestParser};
 
@@ -49,6 +59,7 @@ Connection: close\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\r\nInter
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HttpSettings {
     pub(crate) request_head_timeout: Duration,
+    pub(crate) request_body_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
 }
 
@@ -56,6 +67,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             request_head_timeout: Duration::from_secs(30),
+            request_body_timeout: Duration::from_secs(60),
             keep_alive_timeout: Duration::from_secs(60),
         }
     }
@@ -89,6 +101,8 @@ pub(crate) struct HttpState {
     pub(crate) close_after: bool,
     /// The connection's deadline is the request-head timeout.
     pub(crate) head_timer_running: bool,
+    /// The connection's deadline is the request-body timeout (a 408 when it passes).
+    pub(crate) body_timer_running: bool,
     /// `100 Continue` went out for the request being received.
     pub(crate) continue_sent: bool,
     /// The `Range` header of the request being answered, for `with_file`.
@@ -173,7 +187,8 @@ impl Drop for ParserSlot {
     }
 }
 
-/// The next request's length in `data`, or `None` while incomplete.
+/// The next request's length in `data`, or `None` while incomplete, never streamed (a
+/// WebSocket handshake).
 pub(crate) fn input(
     connection: &mut crate::connection::Connection,
     data: &[u8],
@@ -181,8 +196,111 @@ pub(crate) fn input(
     let limits = Limits {
         max_header_size: MAX_HEADER_SIZE,
         max_package_size: connection.max_package_size,
+        ..Limits::default()
     };
     connection.http.parser.get().input(data, &limits)
+}
+
+/// What [`frame_request`] found at the start of the unconsumed bytes.
+pub(crate) enum Input {
+    /// More bytes are needed.
+    Wait,
+    /// A whole request is the first `n` bytes.
+    Request(usize),
+    /// The first `n` bytes went into a streamed upload; `send_continue`: the client waits for
+    /// `100 Continue` before its body; `deadline`: the connection's new deadline.
+    Consumed {
+        consumed: usize,
+        send_continue: bool,
+        deadline: Option<std::time::Instant>,
+    },
+    /// The first `n` bytes completed a streamed upload: its request.
+    Uploaded(usize, Box<Request>),
+}
+
+/// Frames the next request in `data`: buffered whole, or (a large multipart body) streamed.
+/// A streamed upload that starts here runs under the body timeout: the caller sets the
+/// connection's deadline to `Input::Consumed::deadline`.
+pub(crate) fn frame_request(
+    connection: &mut crate::connection::Connection,
+    now: std::time::Instant,
+    data: &[u8],
+) -> Result<Input, HttpError> {
+    if let Some(upload) = connection.extras.as_mut().and_then(|e| e.upload.as_mut()) {
+        let (consumed, done) = upload.feed(data)?;
+        if !done {
+            return Ok(Input::Consumed {
+                consumed,
+                send_continue: false,
+                deadline: None,
+            });
+        }
+        let upload = connection.extras.as_mut().and_then(|e| e.upload.take());
+        return Ok(match upload {
+            Some(upload) => Input::Uploaded(consumed, Box::new(upload.finish())),
+            None => Input::Wait,
+        });
+    }
+    let (upload_threshold, max_upload_size) = connection.worker.upload_limits.get();
+    let limits = Limits {
+        max_header_size: MAX_HEADER_SIZE,
+        max_package_size: connection.max_package_size,
+        upload_threshold,
+        max_upload_size,
+    };
+    let parser = connection.http.parser.get();
+    match parser.input(data, &limits)? {
+        Some(length) => Ok(Input::Request(length)),
+        None if parser.upload_pending() => start_upload(connection, now, data),
+        None => Ok(Input::Wait),
+    }
+}
+
+/// The parser framed the head of a request whose body is to be streamed.
+#[cold]
+fn start_upload(
+    connection: &mut crate::connection::Connection,
+    now: std::time::Instant,
+    data: &[u8],
+) -> Result<Input, HttpError> {
+    let parser = connection.http.parser.get();
+    let send_continue = parser.expects_continue();
+    let (head_len, layout, body_len) = parser.take_upload();
+    let head = data.get(..head_len).unwrap_or_default();
+    let boundary = upload_boundary(head).ok_or(HttpError::BadRequest("no boundary"))?;
+    let directory = connection.worker.upload_directory.borrow().clone();
+    let upload = upload::Upload::new(
+        head.to_vec(),
+        layout,
+        body_len,
+        &boundary,
+        directory,
+        connection.max_package_size,
+    );
+    connection.extras().upload = Some(Box::new(upload));
+    let timeout = connection.worker.http_settings.get().request_body_timeout;
+    let http = &mut connection.http;
+    http.head_timer_running = false;
+    http.body_timer_running = true;
+    http.continue_sent |= send_continue;
+    Ok(Input::Consumed {
+        consumed: head_len,
+        send_continue: send_continue && body_len > 0,
+        deadline: Some(now + timeout),
+    })
+}
+
+/// The multipart boundary named in a head's Content-Type.
+fn upload_boundary(head: &[u8]) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; 100];
+    let mut request = httparse::Request::new(&mut headers);
+    request.parse(head).ok()?;
+    let content_type = request
+        .headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case("content-type"))?;
+    let value = std::str::from_utf8(content_type.value).ok()?;
+    form::multipart_boundary(value).map(str::to_owned)
 }
 
 /// Builds the request from its bytes and starts answering it: later requests wait for its
@@ -192,18 +310,67 @@ pub(crate) fn begin_request(
     handle: &TcpConnection,
     raw: Vec<u8>,
 ) -> Option<Request> {
-    let stopping = reactor.stopping;
     let connection = reactor.connection_mut(handle)?;
     let request = connection.http.parser.decode(raw);
+    begin_parsed_request(reactor, handle, request)
+}
+
+/// [`begin_request`] for a request already built (a streamed upload).
+#[inline]
+pub(crate) fn begin_parsed_request(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    mut request: Request,
+) -> Option<Request> {
+    let stopping = reactor.stopping;
+    let connection = reactor.connection_mut(handle)?;
+    request.set_connection(handle);
+    if connection.extras.is_some() {
+        session::forget(connection);
+    }
     let http = &mut connection.http;
     http.awaiting_response = true;
     http.keep_alive = request.keep_alive() && !stopping;
     http.head_request = request.is_head();
     http.range = request.range_header().map(Box::from);
     http.head_timer_running = false;
+    http.body_timer_running = false;
     http.continue_sent = false;
     reactor.set_deadline(handle.key(), None);
     Some(request)
+}
+
+/// A connection's deadline passed: `true` if it was the request-body timeout, answered here
+/// with `408 Request Timeout` (the connection ends); else the caller destroys it.
+pub(crate) fn on_deadline(handle: &TcpConnection) -> bool {
+    let body = crate::reactor::with(|reactor| {
+        reactor
+            .connection_mut(handle)
+            .is_some_and(|connection| std::mem::take(&mut connection.http.body_timer_running))
+    });
+    if body {
+        log::debug!("connection {}: request body timed out", handle.id());
+        crate::connection::io::send_raw(handle, HttpError::RequestTimeout.response());
+        crate::connection::io::end(handle);
+    }
+    body
+}
+
+/// During a stop, an HTTP connection is left to finish: the request in progress is answered
+/// with `Connection: close` (see [`begin_request`]), which closes it, rather than closed under
+/// a request that may already be on its way. True for an `http://` connection that is not an
+/// endless event stream.
+pub(crate) fn finishes_before_stop(connection: &crate::connection::Connection) -> bool {
+    matches!(*connection.worker.protocol.borrow(), ProtocolKind::Http)
+        && connection.http.streaming != Streaming::EventStream
+}
+
+/// Nothing of a request received and none being answered: closing now cuts nothing (only a
+/// request the client sends at this very moment).
+pub(crate) fn between_requests(connection: &crate::connection::Connection) -> bool {
+    !connection.http.awaiting_response
+        && connection.recv_buffer.is_empty()
+        && (connection.extras.as_ref()).is_none_or(|extras| extras.upload.is_none())
 }
 
 /// The interim answer to `Expect: 100-continue`.
@@ -216,7 +383,8 @@ pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection
     let Some(connection) = reactor.connection_mut(handle) else {
         return false;
     };
-    let timeout = connection.worker.http_settings.get().request_head_timeout;
+    let settings = connection.worker.http_settings.get();
+    let timeout = settings.request_head_timeout;
     let http = &mut connection.http;
     if http.awaiting_response {
         return false;
@@ -224,8 +392,10 @@ pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection
     if http.parser.head_complete() {
         let send_continue = http.parser.expects_continue() && !http.continue_sent;
         http.continue_sent |= send_continue;
-        if std::mem::take(&mut http.head_timer_running) {
-            reactor.set_deadline(handle.key(), None);
+        // The head is whole and the body is not: the body timeout runs from now.
+        http.head_timer_running = false;
+        if !std::mem::replace(&mut http.body_timer_running, true) {
+            reactor.set_deadline(handle.key(), Some(now + settings.request_body_timeout));
         }
         send_continue
     } else {
@@ -238,9 +408,13 @@ pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection
 }
 
 /// Encodes what `send` was given; `Ok(Some(close_after))` when it completes a response.
+///
+/// `pending` holds the connection's headers (`TcpConnection::set_header`), merged into the
+/// response this send starts and then cleared (an event or chunk of a stream leaves them).
 pub(crate) fn encode(
     state: &mut HttpState,
     outbound: Outbound<'_>,
+    pending: Option<&mut Vec<Header>>,
     out: &mut Vec<u8>,
 ) -> Result<Option<bool>, &'static str> {
     // Only a response's head reads these; an event on a stream does not.
@@ -265,13 +439,23 @@ pub(crate) fn encode(
             }
             Streaming::File => Err("a file is still being sent on this connection"),
             Streaming::None => {
-                let encoded = encode_body_response(&bytes, &options(state), out);
+                let encoded = match pending {
+                    // Workerman: a plain body with connection headers is a 200 carrying them.
+                    Some(headers) => Response::default()
+                        .with_headers(std::mem::take(headers))
+                        .with_body(bytes.into_owned())
+                        .encode(&options(state), out),
+                    None => encode_body_response(&bytes, &options(state), out),
+                };
                 Ok(start_response(state, encoded))
             }
         },
-        Outbound::Response(response) => {
+        Outbound::Response(mut response) => {
             if state.streaming != Streaming::None {
                 return Err("the previous response is still streaming on this connection");
+            }
+            if let Some(headers) = pending {
+                response = response.merge_connection_headers(std::mem::take(headers));
             }
             let encoded = response.encode(&options(state), out);
             Ok(start_response(state, encoded))
@@ -289,6 +473,7 @@ pub(crate) fn encode(
         Outbound::WebSocket(message) => encode(
             state,
             Outbound::Bytes(std::borrow::Cow::Owned(message.into_bytes())),
+            pending,
             out,
         ),
         // Sent around the protocol (raw, shared) or WebSocket only: never reach here.
@@ -336,6 +521,7 @@ pub(crate) fn response_complete(
         return Actions::default();
     };
     let settings = connection.worker.http_settings.get();
+    let save_session = connection.extras.is_some() && session::is_dirty(connection);
     let http = &mut connection.http;
     http.awaiting_response = false;
     let stream_ended = std::mem::take(&mut http.streaming) == Streaming::EventStream;
@@ -346,6 +532,7 @@ pub(crate) fn response_complete(
         }
         return Actions {
             close: true,
+            save_session,
             ..Actions::default()
         };
     }
@@ -364,7 +551,38 @@ pub(crate) fn response_complete(
     if run_again {
         reactor.ready.push_back((handle.key(), handle.id()));
     }
-    Actions::default()
+    Actions {
+        save_session,
+        ..Actions::default()
+    }
+}
+
+/// `on_message` returned: the request's session is saved if it changed.
+///
+/// Only a request that opened its session costs anything here: `request.session()` raises a
+/// per-thread flag, read (and lowered) with one thread-local access per request.
+#[inline]
+pub(crate) fn after_on_message(handle: &TcpConnection) {
+    if session::take_opened() {
+        save_after_on_message(handle);
+    }
+}
+
+#[cold]
+fn save_after_on_message(handle: &TcpConnection) {
+    let dirty = crate::reactor::with(|reactor| {
+        reactor
+            .connection(handle)
+            .is_some_and(|connection| connection.extras.is_some() && session::is_dirty(connection))
+    });
+    if dirty {
+        session::save(handle);
+    }
+}
+
+/// Saves the connection's session if it changed (a response completed).
+pub(crate) fn save_session(handle: &TcpConnection) {
+    session::save(handle);
 }
 
 /// What [`pump_file`] did.
@@ -396,6 +614,10 @@ pub(crate) fn pump_file(
     }
 }
 
+/// Default upload threshold and largest streamed body (`Worker::set_upload_threshold`,
+/// `set_max_upload_size`).
+pub(crate) const DEFAULT_UPLOAD_LIMITS: (usize, usize) = (1024 * 1024, 100 * 1024 * 1024);
+
 /// The answer to a connection over the worker's `max_connections`.
 pub(crate) const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 Connection: close\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\nService Unavailable";
@@ -422,6 +644,7 @@ mod tests {
         let limits = Limits {
             max_header_size: MAX_HEADER_SIZE,
             max_package_size: 1 << 20,
+            ..Limits::default()
         };
         assert_eq!(state.parser.get().input(&raw, &limits), Ok(Some(raw.len())));
         let request = state.parser.decode(raw);
@@ -429,7 +652,7 @@ mod tests {
         let pointer: *const RequestParser = state.parser.get();
         let head = Response::new(200, [("Content-Type", "text/event-stream")], "");
         let mut out = Vec::new();
-        encode(&mut state, Outbound::Response(head), &mut out).unwrap();
+        encode(&mut state, Outbound::Response(head), None, &mut out).unwrap();
         assert_eq!(state.streaming, Streaming::EventStream);
         assert!(!state.parser.is_held(), "released while the stream lasts");
         drop(request);

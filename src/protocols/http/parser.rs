@@ -6,7 +6,8 @@
 //! bytes into a lazy [`Request`].
 //!
 //! The rules are Workerman's `Http::input` (v5.2), made strict where RFC 9112 asks for it:
-//! any token method; origin-form, absolute-form (`http://host/path`) and `*` (OPTIONS only)
+//! Workerman's seven methods only (`GET POST OPTIONS HEAD DELETE PUT PATCH`, case-sensitive; any
+//! other, `get` or `PROPFIND` included, is a 400 as in Workerman); origin-form, absolute-form (`http://host/path`) and `*` (OPTIONS only)
 //! targets; HTTP/1.0 and 1.1 only; one valid Host, required in 1.1; `Transfer-Encoding: chunked`
 //! alone and never with Content-Length (nor in HTTP/1.0); Content-Length digits only.
 
@@ -24,6 +25,11 @@ pub(crate) struct Limits {
     pub max_header_size: usize,
     /// Largest whole request (head and body as framed on the wire). Beyond it: 413.
     pub max_package_size: usize,
+    /// A `multipart/form-data` body with a Content-Length over this is streamed (see
+    /// [`RequestParser::upload_pending`]) instead of buffered.
+    pub upload_threshold: usize,
+    /// Largest streamed body. Beyond it: 413.
+    pub max_upload_size: usize,
 }
 
 impl Default for Limits {
@@ -31,6 +37,8 @@ impl Default for Limits {
         Limits {
             max_header_size: 16 * 1024,
             max_package_size: 10 * 1024 * 1024,
+            upload_threshold: usize::MAX,
+            max_upload_size: 0,
         }
     }
 }
@@ -58,6 +66,9 @@ enum Phase {
     Trailers,
     /// A whole request is `buf[..pos]`.
     Done,
+    /// The head (`buf[..pos]`) is whole and announces a multipart body of `remaining` bytes to
+    /// be streamed rather than buffered: see [`RequestParser::take_upload`].
+    Upload,
 }
 
 /// Parser-only flags, kept in the high bits of `Layout::flags`.
@@ -100,6 +111,17 @@ impl RequestParser {
         result
     }
 
+    /// True when the head is whole and its body is to be streamed (`input` said `Ok(None)`).
+    pub(crate) fn upload_pending(&self) -> bool {
+        self.phase == Phase::Upload
+    }
+
+    /// The streamed request's head length, layout and body length; resets the parser.
+    pub(crate) fn take_upload(&mut self) -> (usize, Layout, u64) {
+        let state = std::mem::take(self);
+        (state.pos as usize, state.layout, u64::from(state.remaining))
+    }
+
     /// True once the head of the request in progress is complete (used for the head timeout).
     pub(crate) fn head_complete(&self) -> bool {
         self.phase != Phase::Head
@@ -139,11 +161,11 @@ impl RequestParser {
         if self.phase == Phase::Head {
             // Usually the whole head is in the first read: then one httparse pass frames it.
             let fresh = self.scan == 0 && self.layout.flags == 0;
-            let parsed = fresh && self.parse_head(buf, buf.len().min(max_header), max_package)?;
+            let parsed = fresh && self.parse_head(buf, buf.len().min(max_header), limits)?;
             if !parsed {
                 match self.find_head_end(buf, max_header)? {
                     Some(end) => {
-                        if !self.parse_head(buf, end, max_package)? {
+                        if !self.parse_head(buf, end, limits)? {
                             return Err(bad("malformed request head"));
                         }
                     }
@@ -155,7 +177,7 @@ impl RequestParser {
         loop {
             let pos = self.pos as usize;
             match self.phase {
-                Phase::Head => return Ok(None),
+                Phase::Head | Phase::Upload => return Ok(None),
                 Phase::Done => return Ok(Some(pos)),
                 Phase::Length => {
                     if buf.len() < pos {
@@ -308,12 +330,8 @@ impl RequestParser {
 
     /// Parses and validates the head in `buf[..end]`, then sets up body framing; `Ok(false)` (and
     /// nothing changed) if the head is not complete there.
-    fn parse_head(
-        &mut self,
-        buf: &[u8],
-        end: usize,
-        max_package: usize,
-    ) -> Result<bool, HttpError> {
+    fn parse_head(&mut self, buf: &[u8], end: usize, limits: &Limits) -> Result<bool, HttpError> {
+        let max_package = limits.max_package_size.min(u32::MAX as usize - 1);
         let head = &buf[..end];
         let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut []);
@@ -331,6 +349,9 @@ impl RequestParser {
         else {
             return Err(bad("malformed request line"));
         };
+        if !is_known_method(method) {
+            return Err(bad("unknown method"));
+        }
         let layout = &mut self.layout;
         layout.method_start = Span::of(buf, method.as_bytes()).start;
         layout.head_len = head_len as u32;
@@ -440,6 +461,17 @@ impl RequestParser {
             self.pos = head_len as u32;
             self.scan = head_len as u32;
         } else if let Some(length) = content_length.filter(|&length| length > 0) {
+            // The Content-Type is looked up only for a body this large (off the common path).
+            if length > limits.upload_threshold as u64 && is_form_data(request.headers) {
+                let max_upload = limits.max_upload_size.min(u32::MAX as usize);
+                if length > max_upload as u64 {
+                    return Err(HttpError::PayloadTooLarge);
+                }
+                self.phase = Phase::Upload;
+                self.pos = head_len as u32;
+                self.remaining = length as u32;
+                return Ok(true);
+            }
             let total = head_len as u64 + length;
             if total > max_package as u64 {
                 return Err(HttpError::PayloadTooLarge);
@@ -452,6 +484,35 @@ impl RequestParser {
         }
         Ok(true)
     }
+}
+
+/// A `multipart/form-data` Content-Type with a boundary: a body that can be streamed.
+#[cold]
+fn is_form_data(headers: &[httparse::Header<'_>]) -> bool {
+    let Some(content_type) = headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case("content-type"))
+    else {
+        return false;
+    };
+    std::str::from_utf8(trim(content_type.value)).is_ok_and(|value| {
+        starts_with_ignore_case(value.trim_start().as_bytes(), b"multipart/form-data")
+            && crate::protocols::http::form::multipart_boundary(value).is_some()
+    })
+}
+
+/// Workerman's `Http::input` answers 400 to a method outside these (exact case).
+#[inline]
+fn is_known_method(method: &str) -> bool {
+    // GET first: three byte compares, no call.
+    method.as_bytes() == b"GET" || is_other_known_method(method)
+}
+
+fn is_other_known_method(method: &str) -> bool {
+    matches!(
+        method,
+        "POST" | "OPTIONS" | "HEAD" | "DELETE" | "PUT" | "PATCH"
+    )
 }
 
 fn bad(detail: &'static str) -> HttpError {
@@ -747,12 +808,14 @@ mod tests {
     }
 
     #[test]
-    fn any_token_method_is_accepted() {
-        for method in [
-            "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "PROPFIND", "M-SEARCH",
-        ] {
+    fn only_workermans_seven_methods_are_accepted() {
+        for method in ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"] {
             let raw = format!("{method} / HTTP/1.1\r\nHost: h\r\n\r\n");
             assert_eq!(decode(raw.as_bytes()).method(), method);
+        }
+        for method in ["get", "Get", "PROPFIND", "M-SEARCH", "TRACE", "BREW"] {
+            let raw = format!("{method} / HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "{method}");
         }
         assert_eq!(status(b"G(T / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
         assert_eq!(status(b" GET / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
@@ -918,6 +981,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 1024,
             max_package_size: 100,
+            ..Limits::default()
         };
         let head = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 52\r\n\r\n";
         assert_eq!(head.len(), 48);
@@ -1054,6 +1118,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 1024,
             max_package_size: 200,
+            ..Limits::default()
         };
         // Decided from the declared chunk size, before the data arrives.
         let raw = chunked("1000\r\n");
@@ -1286,6 +1351,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 16384,
             max_package_size: 4 << 20,
+            ..Limits::default()
         };
         let started = std::time::Instant::now();
         let mut parser = RequestParser::default();
@@ -1397,6 +1463,7 @@ mod tests {
         let limits = Limits {
             max_header_size: 256,
             max_package_size: 1024,
+            ..Limits::default()
         };
         for round in 0..20_000 {
             let mut buf = Vec::new();

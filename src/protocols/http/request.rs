@@ -4,9 +4,12 @@ use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::mem::MaybeUninit;
 
+use crate::connection::TcpConnection;
 use crate::protocols::http::error::HttpError;
+use crate::protocols::http::fields::{self, Field};
 use crate::protocols::http::form::{self, Form, Pair, Span, UploadedFile};
 use crate::protocols::http::parser::{Limits, RequestParser};
+use crate::protocols::http::session::{self, Session};
 
 /// Where the parts of a request head are in its raw bytes, found while framing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,32 +65,107 @@ pub struct Request {
     raw: Vec<u8>,
     layout: Layout,
     body: Span,
-    trailer_section: Span,
-    /// What is parsed on demand, boxed so a `Request` stays small (about 90 bytes) when moved.
+    /// The connection it came from (slot and id of its `TcpConnection`; id 0: none), kept as
+    /// numbers so a `Request` stays `Send`.
+    connection_key: u32,
+    connection_id: u64,
+    /// What is parsed on demand, boxed so a `Request` stays small (96 bytes) when moved.
     parsed: OnceCell<Box<Parsed>>,
 }
 
-/// A request's lazily parsed parts, each filled on first use.
+/// A request's lazily parsed parts, each filled on first use, and the trailer section of a
+/// chunked body (rare, so kept here, not in every `Request`).
 #[derive(Default)]
 struct Parsed {
+    trailer_section: Span,
     headers: OnceCell<Fields>,
     trailers: OnceCell<Fields>,
     query: OnceCell<Vec<Pair>>,
     cookies: OnceCell<Vec<Pair>>,
     form: OnceCell<Form>,
+    query_fields: OnceCell<Field>,
+    form_fields: OnceCell<Field>,
     #[cfg(feature = "json")]
     json: OnceCell<Option<serde_json::Value>>,
 }
 
+impl Parsed {
+    #[cold]
+    fn with_trailers(trailer_section: Span) -> Box<Parsed> {
+        Box::new(Parsed {
+            trailer_section,
+            ..Parsed::default()
+        })
+    }
+}
+
 impl Request {
+    #[inline]
     pub(crate) fn from_parts(raw: Vec<u8>, layout: Layout, body: Span, trailers: Span) -> Request {
+        let parsed = OnceCell::new();
+        if !trailers.is_absent() {
+            let _ = parsed.set(Parsed::with_trailers(trailers));
+        }
         Request {
             raw,
             layout,
             body,
-            trailer_section: trailers,
-            parsed: OnceCell::new(),
+            connection_key: 0,
+            connection_id: 0,
+            parsed,
         }
+    }
+
+    fn trailer_section(&self) -> Span {
+        self.parsed
+            .get()
+            .map_or(Span::default(), |parsed| parsed.trailer_section)
+    }
+
+    /// The request with its body fields already read (a streamed upload).
+    pub(crate) fn with_form(self, form: Form) -> Request {
+        let _ = self.parsed().form.set(form);
+        self
+    }
+
+    pub(crate) fn set_connection(&mut self, connection: &TcpConnection) {
+        self.connection_key = connection.key() as u32;
+        self.connection_id = connection.id();
+    }
+
+    /// The connection this request came on (Workerman's `$request->connection`); `None` for a
+    /// request made with [`Request::parse`].
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")?;
+    /// assert!(request.connection().is_none());
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn connection(&self) -> Option<TcpConnection> {
+        (self.connection_id != 0)
+            .then(|| TcpConnection::new(self.connection_key as usize, self.connection_id))
+    }
+
+    /// The request's session (Workerman's `$request->session()`), loaded on first call: from
+    /// the session cookie (`PHPSID`), or a new session whose `Set-Cookie` is queued on the
+    /// connection's headers and sent with the response. See [`Session`] for when it is saved
+    /// and `Worker::set_session` for where. Out of `on_message` (a request from
+    /// [`Request::parse`], or its connection gone) it is empty and keeps nothing.
+    ///
+    /// ```no_run
+    /// use workerman::protocols::http::Request;
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let mut worker = Worker::new("http://0.0.0.0:8080");
+    /// worker.on_message(|connection: &TcpConnection, request: Request| {
+    ///     let session = request.session();
+    ///     session.set("name", request.get("name").unwrap_or("guest"));
+    ///     connection.send(format!("hello {}", session.get("name").unwrap_or_default()));
+    /// });
+    /// ```
+    pub fn session(&self) -> Session {
+        session::open(self, self.connection())
     }
 
     fn parsed(&self) -> &Parsed {
@@ -284,6 +362,68 @@ impl Request {
         pairs(&self.raw, self.query_pairs())
     }
 
+    /// A query field read PHP's way (Workerman's `$request->get('tag')` for `tag[]=a&tag[]=b`
+    /// or `user[name]=x`): a list, a map or text. See [`Field`].
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(b"GET /?id[]=3&id[]=5 HTTP/1.1\r\nHost: h\r\n\r\n")?;
+    /// let ids: Vec<&str> = request.get_field("id").unwrap().as_list().unwrap()
+    ///     .iter().filter_map(|id| id.as_str()).collect();
+    /// assert_eq!(ids, ["3", "5"]);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn get_field(&self, name: &str) -> Option<&Field> {
+        self.get_fields().get(name)
+    }
+
+    /// Every query field read PHP's way, as one map (Workerman's `$request->get()`).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(b"GET /?a=1&b[x]=2 HTTP/1.1\r\nHost: h\r\n\r\n")?;
+    /// assert_eq!(request.get_fields().as_map().unwrap().len(), 2);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn get_fields(&self) -> &Field {
+        self.parsed()
+            .query_fields
+            .get_or_init(|| fields::build(self.get_all()))
+    }
+
+    /// A body field read PHP's way (Workerman's `$request->post('user')` for `user[name]=x`),
+    /// from a urlencoded or multipart body; see [`post`](Self::post) for the body types. A JSON
+    /// body's members are plain text here (its structure is in [`json`](Self::json)).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 24\r\n\r\nuser[name]=x&user[age]=7",
+    /// )?;
+    /// let user = request.post_field("user").unwrap();
+    /// assert_eq!(user.get("age").and_then(|age| age.as_str()), Some("7"));
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn post_field(&self, name: &str) -> Option<&Field> {
+        self.post_fields().get(name)
+    }
+
+    /// Every body field read PHP's way, as one map (Workerman's `$request->post()`).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(
+    ///     b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\na[]=1&b",
+    /// )?;
+    /// assert_eq!(request.post_fields().as_map().unwrap().len(), 2);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
+    pub fn post_fields(&self) -> &Field {
+        self.parsed()
+            .form_fields
+            .get_or_init(|| fields::build(self.post_all()))
+    }
+
     /// A body field (the last one if the name repeats). The body is read by its Content-Type, as
     /// Workerman does: `multipart/...; boundary=...` gives the form fields (files are in
     /// [`file`](Self::file)); a type containing `json` gives the top-level members of a JSON
@@ -400,7 +540,7 @@ impl Request {
     pub fn trailer(&self, name: &str) -> Option<&str> {
         self.parsed()
             .trailers
-            .get_or_init(|| Fields::parse_trailers(&self.raw, self.trailer_section))
+            .get_or_init(|| Fields::parse_trailers(&self.raw, self.trailer_section()))
             .get(&self.raw, name)
     }
 
@@ -434,7 +574,7 @@ impl Request {
         }
         let head = raw.get(..self.layout.head_len as usize).unwrap_or_default();
         let body = self.body.slice(&raw);
-        let trailers = self.trailer_section.slice(&raw);
+        let trailers = self.trailer_section().slice(&raw);
         let mut wire = Vec::with_capacity(head.len() + body.len() + trailers.len() + 24);
         wire.extend_from_slice(head);
         if !body.is_empty() {

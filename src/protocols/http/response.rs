@@ -325,7 +325,8 @@ impl fmt::Display for Cookie {
     }
 }
 
-type Header = (Cow<'static, str>, Cow<'static, str>);
+/// A header line: name and value.
+pub(crate) type Header = (Cow<'static, str>, Cow<'static, str>);
 
 /// An HTTP/1.1 response, Workerman's `Response`: status, headers in insertion order, and a body
 /// or a file.
@@ -532,6 +533,17 @@ impl Response {
     {
         for (name, value) in headers {
             self.push_header(name.into(), value.into());
+        }
+        self
+    }
+
+    /// Merges the connection's pending headers (`TcpConnection::set_header`): a name this
+    /// response sets keeps its own value, except `Set-Cookie`, which adds a line.
+    pub(crate) fn merge_connection_headers(mut self, headers: Vec<Header>) -> Response {
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("set-cookie") || self.header(&name).is_none() {
+                self.push_header(name, value);
+            }
         }
         self
     }
