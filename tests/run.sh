@@ -13,6 +13,8 @@
 #                                    tests/deploy_service.rs (systemd-analyze verify)
 #       postgresql                   initdb and pg_ctl: tests/sse_postgres.rs runs a cluster of
 #                                    its own (examples/sse_postgres.rs, LISTEN/NOTIFY to SSE)
+#       iproute2                     ip and ss: tests/keepalive.rs (a peer that vanishes, in a
+#                                    network namespace of its own) and tests/process_settings.rs
 #     Their services are not started by the install.
 #   - npm packages of the browser harness: `npm ci --prefix tests/browser` (playwright-core; it
 #     drives Debian's Chromium, no browser download).
@@ -38,6 +40,7 @@ debian_packages=(
     "logrotate:/usr/sbin/logrotate"
     "systemd:/usr/bin/systemd-analyze"
     "postgresql:/usr/lib/postgresql/*/bin/initdb"
+    "iproute2:/usr/bin/ss"
 )
 # Python module → its PyPI package.
 python_packages=(
