@@ -496,6 +496,12 @@ impl Worker {
 
     /// Sets [`count`](Self::count): [`Worker::run_all`] forks that many processes (ids 0 to
     /// count - 1); [`Worker::spawn`] ignores it.
+    ///
+    /// ```
+    /// let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_count(0); // at least one process runs
+    /// assert_eq!(worker.count(), 1);
+    /// ```
     pub fn set_count(&mut self, count: usize) {
         self.shared.count.set(count.max(1));
     }
@@ -513,6 +519,14 @@ impl Worker {
 
     /// Sets [`reuse_port`](Self::reuse_port). A `unix` worker ignores it: its master always
     /// binds the one socket file its processes share.
+    ///
+    /// ```
+    /// // Four processes, each accepting on its own socket: the kernel spreads the connections.
+    /// let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_count(4);
+    /// worker.set_reuse_port(true);
+    /// assert!(worker.reuse_port());
+    /// ```
     pub fn set_reuse_port(&mut self, reuse_port: bool) {
         self.shared.reuse_port.set(reuse_port);
     }
@@ -538,6 +552,12 @@ impl Worker {
     }
 
     /// See [`set_tcp_keepalive`](Self::set_tcp_keepalive).
+    ///
+    /// ```
+    /// use workerman::connection::TcpKeepalive;
+    /// let worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// assert_eq!(worker.tcp_keepalive(), Some(TcpKeepalive::default()));
+    /// ```
     pub fn tcp_keepalive(&self) -> Option<TcpKeepalive> {
         self.shared.listen_options.get().keepalive
     }
@@ -556,6 +576,11 @@ impl Worker {
     }
 
     /// See [`set_backlog`](Self::set_backlog).
+    ///
+    /// ```
+    /// let worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// assert_eq!(worker.backlog(), 102400); // Workerman's default
+    /// ```
     pub fn backlog(&self) -> u32 {
         self.shared.listen_options.get().backlog as u32
     }
@@ -574,6 +599,11 @@ impl Worker {
     }
 
     /// See [`set_ipv6_v6only`](Self::set_ipv6_v6only); `None` when unset.
+    ///
+    /// ```
+    /// let worker = workerman::Worker::new("http://[::]:0");
+    /// assert_eq!(worker.ipv6_v6only(), None); // the system's default applies
+    /// ```
     pub fn ipv6_v6only(&self) -> Option<bool> {
         self.shared.listen_options.get().ipv6_v6only
     }
@@ -645,6 +675,13 @@ impl Worker {
     }
 
     /// Sets [`user`](Self::user).
+    ///
+    /// ```
+    /// // Started as root, the worker processes drop to an unprivileged user.
+    /// let mut worker = workerman::Worker::new("http://127.0.0.1:0");
+    /// worker.set_user("nobody");
+    /// assert_eq!(worker.user(), "nobody");
+    /// ```
     pub fn set_user(&mut self, user: impl Into<String>) {
         *self.shared.user.borrow_mut() = user.into();
     }
@@ -821,6 +858,11 @@ impl Worker {
     }
 
     /// See [`set_group`](Self::set_group).
+    ///
+    /// ```
+    /// let worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// assert_eq!(worker.group(), ""); // unset: the user's primary group
+    /// ```
     pub fn group(&self) -> String {
         self.shared.group.borrow().clone()
     }
@@ -839,6 +881,11 @@ impl Worker {
     }
 
     /// See [`set_reloadable`](Self::set_reloadable).
+    ///
+    /// ```
+    /// let worker = workerman::Worker::new("tcp://127.0.0.1:0");
+    /// assert!(worker.reloadable()); // replaced on reload by default
+    /// ```
     pub fn reloadable(&self) -> bool {
         self.shared.reloadable.get()
     }
@@ -1098,12 +1145,46 @@ pub struct RunningWorker {
 
 impl RunningWorker {
     /// The bound address of the worker `build` returned.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let server = Worker::spawn(|| {
+    ///     let mut worker = Worker::new("text://127.0.0.1:0");
+    ///     worker.on_message(|connection: &TcpConnection, line: String| {
+    ///         connection.send(line);
+    ///     });
+    ///     worker
+    /// })?;
+    /// let mut client = std::net::TcpStream::connect(server.local_address())?;
+    /// client.write_all(b"ping\n")?;
+    /// let mut echo = [0; 5];
+    /// client.read_exact(&mut echo)?;
+    /// assert_eq!(&echo, b"ping\n");
+    /// server.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
     }
 
     /// The bound addresses of every worker `build` created, in creation order (the metrics
     /// endpoint, when on, last).
+    ///
+    /// ```
+    /// use workerman::Worker;
+    ///
+    /// let server = Worker::spawn(|| {
+    ///     let _admin = Worker::new("http://127.0.0.1:0");
+    ///     Worker::new("websocket://127.0.0.1:0")
+    /// })?;
+    /// let addresses = server.local_addresses();
+    /// assert_eq!(addresses.len(), 2);
+    /// assert_eq!(addresses[1], server.local_address()); // the worker `build` returned
+    /// server.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addresses(&self) -> &[SocketAddr] {
         &self.addresses
     }
@@ -1121,6 +1202,17 @@ impl RunningWorker {
     }
 
     /// Stops the workers (as [`Worker::stop_all`]) and waits for their thread to end.
+    ///
+    /// ```
+    /// use workerman::Worker;
+    ///
+    /// let server = Worker::spawn(|| Worker::new("tcp://127.0.0.1:0"))?;
+    /// let address = server.local_address();
+    /// std::net::TcpStream::connect(address)?;
+    /// server.stop(); // returns once the worker's thread has ended and its socket is closed
+    /// assert!(std::net::TcpStream::connect(address).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stop(mut self) {
         self.stop_and_join();
     }

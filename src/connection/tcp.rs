@@ -71,24 +71,112 @@ impl SendResult {
 
 impl TcpConnection {
     /// Not connected yet.
+    ///
+    /// ```
+    /// use workerman::{AsyncTcpConnection, TcpConnection};
+    /// let upstream = AsyncTcpConnection::new("tcp://127.0.0.1:9000");
+    /// assert_eq!(upstream.status(), TcpConnection::STATUS_INITIAL); // connect() not called yet
+    /// ```
     pub const STATUS_INITIAL: u8 = 0;
     /// A client connection that is connecting.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(upstream: &workerman::AsyncTcpConnection) {
+    /// if upstream.status() == TcpConnection::STATUS_CONNECTING {
+    ///     println!("still connecting; sends are queued until it is up");
+    /// }
+    /// # }
+    /// ```
     pub const STATUS_CONNECTING: u8 = 1;
     /// Open: messages flow both ways.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(connection: &TcpConnection) {
+    /// if connection.status() == TcpConnection::STATUS_ESTABLISHED {
+    ///     connection.send("still there");
+    /// }
+    /// # }
+    /// ```
     pub const STATUS_ESTABLISHED: u8 = 2;
     /// `end()` was called: flushing, then FIN.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(connection: &TcpConnection) {
+    /// connection.send("bye\n");
+    /// connection.end();
+    /// assert!(connection.status() >= TcpConnection::STATUS_ENDING);
+    /// # }
+    /// ```
     pub const STATUS_ENDING: u8 = 4;
     /// `close()` was called: flushing, then close.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(connection: &TcpConnection) {
+    /// connection.close();
+    /// // Flushing what was queued, or already closed:
+    /// assert!(connection.status() >= TcpConnection::STATUS_CLOSING);
+    /// # }
+    /// ```
     pub const STATUS_CLOSING: u8 = 8;
     /// Closed; a handle in this state stays in it.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(connection: &TcpConnection) {
+    /// if connection.status() == TcpConnection::STATUS_CLOSED {
+    ///     println!("connection {} is gone", connection.id());
+    /// }
+    /// # }
+    /// ```
     pub const STATUS_CLOSED: u8 = 16;
     /// `on_error` code: a client connection could not connect.
+    ///
+    /// ```no_run
+    /// use workerman::{AsyncTcpConnection, TcpConnection};
+    /// let mut upstream = AsyncTcpConnection::new("tcp://127.0.0.1:6379");
+    /// upstream.on_error(|_connection, code, message| {
+    ///     if code == TcpConnection::CONNECT_FAIL {
+    ///         eprintln!("could not connect: {message}");
+    ///     }
+    /// });
+    /// upstream.connect();
+    /// ```
     pub const CONNECT_FAIL: i32 = 1;
     /// `on_error` code: data could not be sent (peer gone, or send buffer full).
+    ///
+    /// ```no_run
+    /// use workerman::{TcpConnection, Worker};
+    /// let mut worker = Worker::new("tcp://127.0.0.1:0");
+    /// worker.on_error(|connection, code, message| {
+    ///     if code == TcpConnection::SEND_FAIL {
+    ///         eprintln!("connection {}: {message}", connection.id());
+    ///     }
+    /// });
+    /// ```
     pub const SEND_FAIL: i32 = 2;
     /// Default [`max_send_buffer_size`](Self::max_send_buffer_size): 1 MiB.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(connection: &TcpConnection) {
+    /// // A connection that streams large files gets four times the default.
+    /// connection.set_max_send_buffer_size(4 * TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE);
+    /// # }
+    /// ```
     pub const DEFAULT_MAX_SEND_BUFFER_SIZE: usize = 1024 * 1024;
     /// Default [`max_package_size`](Self::max_package_size): 10 MiB.
+    ///
+    /// ```no_run
+    /// # use workerman::TcpConnection;
+    /// # fn f(connection: &TcpConnection) {
+    /// // This client only ever sends short commands.
+    /// connection.set_max_package_size(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE / 1024);
+    /// # }
+    /// ```
     pub const DEFAULT_MAX_PACKAGE_SIZE: usize = 10 * 1024 * 1024;
 
     pub(crate) fn new(key: usize, id: u64) -> TcpConnection {
@@ -501,6 +589,15 @@ impl TcpConnection {
     }
 
     /// See [`set_max_send_buffer_size`](Self::set_max_send_buffer_size); 0 once closed.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// // Stop reading from this client while its replies pile up past half the limit.
+    /// if connection.send_buffer_queue_size() > connection.max_send_buffer_size() / 2 {
+    ///     connection.pause_recv();
+    /// }
+    /// # }
+    /// ```
     pub fn max_send_buffer_size(&self) -> usize {
         self.read(|connection| connection.max_send_buffer_size)
             .unwrap_or(0)
@@ -519,6 +616,12 @@ impl TcpConnection {
     }
 
     /// See [`set_max_package_size`](Self::set_max_package_size); 0 once closed.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// println!("packages up to {} bytes", connection.max_package_size());
+    /// # }
+    /// ```
     pub fn max_package_size(&self) -> usize {
         self.read(|connection| connection.max_package_size)
             .unwrap_or(0)
@@ -560,6 +663,13 @@ impl TcpConnection {
     }
 
     /// Bytes written to the socket so far.
+    ///
+    /// ```no_run
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// let queued = connection.send_buffer_queue_size();
+    /// println!("{} bytes sent, {queued} more queued", connection.bytes_written());
+    /// # }
+    /// ```
     pub fn bytes_written(&self) -> u64 {
         self.read(|connection| connection.bytes_written)
             .unwrap_or(0)

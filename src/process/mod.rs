@@ -284,6 +284,12 @@ impl Worker {
     }
 
     /// See [`set_log_file_max_size`](Self::set_log_file_max_size).
+    ///
+    /// ```
+    /// if workerman::Worker::log_file_max_size() == 0 {
+    ///     println!("the log file grows without limit");
+    /// }
+    /// ```
     pub fn log_file_max_size() -> u64 {
         settings().log_file_max_size
     }
