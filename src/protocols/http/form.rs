@@ -236,8 +236,37 @@ impl Drop for TemporaryFile {
 
 impl UploadedFile {
     /// PHP's `UPLOAD_ERR_OK`: the file arrived whole.
+    ///
+    /// ```
+    /// use workerman::protocols::http::UploadedFile;
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let file = request.file("avatar").unwrap();
+    /// assert_eq!(file.error(), UploadedFile::UPLOAD_ERR_OK);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub const UPLOAD_ERR_OK: u8 = 0;
     /// PHP's `UPLOAD_ERR_CANT_WRITE`: the temporary file could not be written (disk full).
+    ///
+    /// ```no_run
+    /// use workerman::protocols::http::{Request, Response, UploadedFile};
+    /// # fn f(connection: &workerman::TcpConnection, request: Request) {
+    /// if let Some(file) = request.file("video") {
+    ///     if file.error() == UploadedFile::UPLOAD_ERR_CANT_WRITE {
+    ///         connection.send(Response::new(507, [("Content-Type", "text/plain")], "disk full"));
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub const UPLOAD_ERR_CANT_WRITE: u8 = 7;
 
     pub(crate) fn in_memory(
@@ -258,6 +287,23 @@ impl UploadedFile {
     }
 
     /// The form field's name (`name="..."` of the part; Workerman's array key).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let names: Vec<&str> = request.files().map(|file| file.name()).collect();
+    /// assert_eq!(names, ["avatar"]);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -265,39 +311,163 @@ impl UploadedFile {
     /// The file name the client sent (`filename="..."`, Workerman's `name`), as sent: it may
     /// contain path separators and must not be used as a local path without sanitising. Empty
     /// when the browser sent a file input with no file chosen.
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let file = request.file("avatar").unwrap();
+    /// // As sent: never use it as a local path without sanitising it.
+    /// let base = file.file_name().rsplit(['/', '\\']).next().unwrap_or_default();
+    /// assert_eq!(base, "me.png");
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn file_name(&self) -> &str {
         &self.file_name
     }
 
     /// The file name as sent, path included (Workerman's `full_path`, PHP 8.1's name for it).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// assert_eq!(request.file("avatar").unwrap().full_path(), "photos/me.png");
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn full_path(&self) -> &str {
         &self.file_name
     }
 
     /// The part's `Content-Type` (Workerman's `type`), or `""` if it had none.
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let file = request.file("avatar").unwrap();
+    /// assert!(file.content_type().starts_with("image/"));
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn content_type(&self) -> &str {
         &self.content_type
     }
 
     /// The contents of a file kept in memory; empty for one streamed to disk (read it from
     /// [`tmp_name`](Self::tmp_name)).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let file = request.file("avatar").unwrap();
+    /// assert!(file.data().starts_with(b"PNG"));
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn data(&self) -> &[u8] {
         &self.data
     }
 
     /// The file's size in bytes (Workerman's `size`), in memory or on disk.
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let file = request.file("avatar").unwrap();
+    /// assert_eq!(file.size(), 6);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn size(&self) -> usize {
         self.size as usize
     }
 
     /// PHP's upload error code (Workerman's `error`): [`UPLOAD_ERR_OK`](Self::UPLOAD_ERR_OK)
     /// or [`UPLOAD_ERR_CANT_WRITE`](Self::UPLOAD_ERR_CANT_WRITE).
+    ///
+    /// ```
+    /// use workerman::protocols::http::UploadedFile;
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let file = request.file("avatar").unwrap();
+    /// assert_eq!(file.error(), UploadedFile::UPLOAD_ERR_OK);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn error(&self) -> u8 {
         self.error
     }
 
     /// Where a streamed file is on disk (Workerman's `tmp_name`); `None` for a file in memory.
     /// The file is removed when the request is dropped unless [`move_to`](Self::move_to) moved it.
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"photos/me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let file = request.file("avatar").unwrap();
+    /// match file.tmp_name() {
+    ///     Some(path) => println!("streamed to {}", path.display()),
+    ///     None => assert_eq!(file.data(), b"PNG..."), // small: kept in memory
+    /// }
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn tmp_name(&self) -> Option<&std::path::Path> {
         self.temporary
             .as_ref()

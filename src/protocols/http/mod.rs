@@ -49,6 +49,14 @@ pub(crate) use upload::Upload;
 use parser::{Limits, RequestParser};
 
 /// Workerman's `MAX_HEADER_LENGTH`: a request head over 16 KiB is answered 431.
+///
+/// ```
+/// use workerman::protocols::http::{MAX_HEADER_SIZE, Request};
+///
+/// let huge = format!("GET / HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n", "a".repeat(MAX_HEADER_SIZE));
+/// let error = Request::parse(huge.as_bytes()).unwrap_err();
+/// assert_eq!(error.status(), 431);
+/// ```
 pub const MAX_HEADER_SIZE: usize = 16 * 1024;
 
 /// The answer when `on_message` panicked before answering.

@@ -490,6 +490,25 @@ impl Request {
     /// An uploaded file of a `multipart/form-data` body, by field name (the last one if the name
     /// repeats). Files are kept in memory; the whole request is bounded by the maximum package
     /// size. See [`UploadedFile`].
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.txt\"\r\n\
+    /// #     Content-Type: text/plain\r\n\r\nhello\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// assert_eq!(request.file("cv").unwrap().data(), b"hello");
+    /// assert!(request.file("missing").is_none());
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn file(&self, name: &str) -> Option<&UploadedFile> {
         self.form()
             .files
@@ -499,6 +518,25 @@ impl Request {
     }
 
     /// Every uploaded file in order.
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// # let body = "\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
+    /// #     Content-Type: image/png\r\n\r\nPNG...\r\n\
+    /// #     --B\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.txt\"\r\n\
+    /// #     Content-Type: text/plain\r\n\r\nhello\r\n\
+    /// #     --B--\r\n";
+    /// # let raw = format!(
+    /// #     "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+    /// #      Content-Length: {}\r\n\r\n{body}",
+    /// #     body.len()
+    /// # );
+    /// # let request = Request::parse(raw.as_bytes())?;
+    /// let total: usize = request.files().map(|file| file.size()).sum();
+    /// assert_eq!(total, 11);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn files(&self) -> impl Iterator<Item = &UploadedFile> {
         self.form().files.iter()
     }
@@ -521,6 +559,14 @@ impl Request {
     }
 
     /// Every cookie in order, repeats included.
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(b"GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; b=2; a=3\r\n\r\n")?;
+    /// let cookies: Vec<(&str, &str)> = request.cookies().collect();
+    /// assert_eq!(cookies, [("a", "1"), ("b", "2"), ("a", "3")]);
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn cookies(&self) -> impl Iterator<Item = (&str, &str)> {
         pairs(&self.raw, self.cookie_pairs())
     }
@@ -561,6 +607,15 @@ impl Request {
 
     /// The body. A chunked body is already de-chunked (its trailers are in
     /// [`trailer`](Self::trailer)).
+    ///
+    /// ```
+    /// # use workerman::protocols::http::Request;
+    /// let request = Request::parse(
+    ///     b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+    /// )?;
+    /// assert_eq!(request.raw_body(), b"hello");
+    /// # Ok::<(), workerman::protocols::http::HttpError>(())
+    /// ```
     pub fn raw_body(&self) -> &[u8] {
         self.body.slice(&self.raw)
     }
