@@ -167,6 +167,43 @@ pub trait Protocol: 'static {
     /// implements [`Encode`], and [`TcpConnection::send_message`] encodes its
     /// [`Outgoing`](Encode::Outgoing) values (Workerman's `send(array(..))` through a JSON
     /// protocol). `None` (the default): only bytes and text are sent.
+    ///
+    /// ```
+    /// use workerman::protocols::{Encode, EncodeOutgoing, Input, Protocol};
+    /// use workerman::TcpConnection;
+    ///
+    /// /// Numbers, one per line.
+    /// struct Numbers;
+    ///
+    /// impl Protocol for Numbers {
+    ///     type Message = String;
+    ///     fn input(&self, buffer: &[u8], _connection: &TcpConnection) -> Input {
+    ///         match buffer.iter().position(|&byte| byte == b'\n') {
+    ///             Some(end) => Input::Package(end + 1),
+    ///             None => Input::NeedMore,
+    ///         }
+    ///     }
+    ///     fn decode(&self, package: &[u8], _connection: &TcpConnection) -> String {
+    ///         String::from_utf8_lossy(package).trim_end().to_owned()
+    ///     }
+    ///     fn encode(&self, data: &[u8], _connection: &TcpConnection, out: &mut Vec<u8>) {
+    ///         out.extend_from_slice(data);
+    ///         out.push(b'\n');
+    ///     }
+    ///     fn outgoing(&self) -> Option<&dyn EncodeOutgoing> {
+    ///         Some(self) // connection.send_message(42u64) works
+    ///     }
+    /// }
+    ///
+    /// impl Encode for Numbers {
+    ///     type Outgoing = u64;
+    ///     fn encode_message(&self, number: u64, connection: &TcpConnection, out: &mut Vec<u8>) {
+    ///         self.encode(number.to_string().as_bytes(), connection, out);
+    ///     }
+    /// }
+    ///
+    /// assert!(Numbers.outgoing().is_some());
+    /// ```
     fn outgoing(&self) -> Option<&dyn EncodeOutgoing> {
         None
     }
@@ -214,6 +251,46 @@ pub trait Encode: Protocol {
     /// What `send_message` takes.
     type Outgoing: 'static;
     /// Appends the wire form of `message` to `out`.
+    ///
+    /// ```no_run
+    /// # use workerman::protocols::{Encode, EncodeOutgoing, Input, Protocol};
+    /// # use workerman::TcpConnection;
+    /// #
+    /// # /// Numbers, one per line.
+    /// # struct Numbers;
+    /// #
+    /// # impl Protocol for Numbers {
+    /// #     type Message = String;
+    /// #     fn input(&self, buffer: &[u8], _connection: &TcpConnection) -> Input {
+    /// #         match buffer.iter().position(|&byte| byte == b'\n') {
+    /// #             Some(end) => Input::Package(end + 1),
+    /// #             None => Input::NeedMore,
+    /// #         }
+    /// #     }
+    /// #     fn decode(&self, package: &[u8], _connection: &TcpConnection) -> String {
+    /// #         String::from_utf8_lossy(package).trim_end().to_owned()
+    /// #     }
+    /// #     fn encode(&self, data: &[u8], _connection: &TcpConnection, out: &mut Vec<u8>) {
+    /// #         out.extend_from_slice(data);
+    /// #         out.push(b'\n');
+    /// #     }
+    /// #     fn outgoing(&self) -> Option<&dyn EncodeOutgoing> {
+    /// #         Some(self) // connection.send_message(42u64) works
+    /// #     }
+    /// # }
+    /// #
+    /// # impl Encode for Numbers {
+    /// #     type Outgoing = u64;
+    /// #     fn encode_message(&self, number: u64, connection: &TcpConnection, out: &mut Vec<u8>) {
+    /// #         self.encode(number.to_string().as_bytes(), connection, out);
+    /// #     }
+    /// # }
+    /// #
+    /// # fn f(connection: &TcpConnection) {
+    /// // Numbers::encode_message writes "42\n".
+    /// connection.send_message(42u64);
+    /// # }
+    /// ```
     fn encode_message(
         &self,
         message: Self::Outgoing,
@@ -224,6 +301,44 @@ pub trait Encode: Protocol {
 
 /// [`Encode`] with its message type erased (what [`Protocol::outgoing`] returns); implemented
 /// for every `Encode` protocol.
+///
+/// ```
+/// # use workerman::protocols::{Encode, EncodeOutgoing, Input, Protocol};
+/// # use workerman::TcpConnection;
+/// #
+/// # /// Numbers, one per line.
+/// # struct Numbers;
+/// #
+/// # impl Protocol for Numbers {
+/// #     type Message = String;
+/// #     fn input(&self, buffer: &[u8], _connection: &TcpConnection) -> Input {
+/// #         match buffer.iter().position(|&byte| byte == b'\n') {
+/// #             Some(end) => Input::Package(end + 1),
+/// #             None => Input::NeedMore,
+/// #         }
+/// #     }
+/// #     fn decode(&self, package: &[u8], _connection: &TcpConnection) -> String {
+/// #         String::from_utf8_lossy(package).trim_end().to_owned()
+/// #     }
+/// #     fn encode(&self, data: &[u8], _connection: &TcpConnection, out: &mut Vec<u8>) {
+/// #         out.extend_from_slice(data);
+/// #         out.push(b'\n');
+/// #     }
+/// #     fn outgoing(&self) -> Option<&dyn EncodeOutgoing> {
+/// #         Some(self) // connection.send_message(42u64) works
+/// #     }
+/// # }
+/// #
+/// # impl Encode for Numbers {
+/// #     type Outgoing = u64;
+/// #     fn encode_message(&self, number: u64, connection: &TcpConnection, out: &mut Vec<u8>) {
+/// #         self.encode(number.to_string().as_bytes(), connection, out);
+/// #     }
+/// # }
+/// #
+/// let typed: Option<&dyn EncodeOutgoing> = Numbers.outgoing();
+/// assert!(typed.is_some());
+/// ```
 pub trait EncodeOutgoing {
     /// Encodes `message` if it is this protocol's `Outgoing` type, else gives it back.
     #[doc(hidden)]

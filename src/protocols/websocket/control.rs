@@ -46,11 +46,23 @@ macro_rules! control_message {
             }
 
             /// The payload.
+            ///
+            /// ```
+            #[doc = concat!("use workerman::protocols::websocket::", stringify!($name), ";")]
+            #[doc = concat!("let frame = ", stringify!($name), "::new(vec![1, 2, 3]);")]
+            /// assert_eq!(frame.payload().len(), 3);
+            /// ```
             pub fn payload(&self) -> &[u8] {
                 &self.0
             }
 
             /// The payload, taken.
+            ///
+            /// ```
+            #[doc = concat!("use workerman::protocols::websocket::", stringify!($name), ";")]
+            #[doc = concat!("let frame = ", stringify!($name), "::new(\"heartbeat\");")]
+            /// assert_eq!(String::from_utf8(frame.into_payload()).unwrap(), "heartbeat");
+            /// ```
             pub fn into_payload(self) -> Vec<u8> {
                 self.0
             }

@@ -12,38 +12,179 @@
 //! sends unmasked ones; a client the reverse.
 
 /// Continuation of a fragmented message.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, OP_CONTINUATION, OP_TEXT};
+/// // "hello" in two fragments, masked as a client sends them.
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, false, OP_TEXT, b"hel", Some([1, 2, 3, 4]));
+/// encode_frame(&mut wire, true, OP_CONTINUATION, b"lo", Some([5, 6, 7, 8]));
+/// let mut decoder = Decoder::default();
+/// let mut consumed = 0;
+/// let mut event = Event::More;
+/// while event == Event::More && consumed < wire.len() {
+///     let (used, next) = decoder.next(&wire[consumed..], Role::Server, 1024);
+///     consumed += used;
+///     event = next;
+/// }
+/// assert_eq!(event, Event::Message(OP_TEXT));
+/// assert_eq!(decoder.take_message(), b"hello");
+/// ```
 pub const OP_CONTINUATION: u8 = 0x0;
 /// A text message (UTF-8).
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, parse_header, OP_TEXT};
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, true, OP_TEXT, "héllo".as_bytes(), None);
+/// assert_eq!(parse_header(&wire).unwrap().opcode, OP_TEXT);
+/// ```
 pub const OP_TEXT: u8 = 0x1;
 /// A binary message.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, parse_header, OP_BINARY};
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, true, OP_BINARY, &[0, 159, 146, 150], None);
+/// assert_eq!(wire[0], 0x80 | OP_BINARY); // FIN + opcode
+/// assert_eq!(parse_header(&wire).unwrap().opcode, OP_BINARY);
+/// ```
 pub const OP_BINARY: u8 = 0x2;
 /// Close.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_close, parse_header, OP_CLOSE};
+/// let mut wire = Vec::new();
+/// encode_close(&mut wire, Some(1000), "bye", None);
+/// assert_eq!(parse_header(&wire).unwrap().opcode, OP_CLOSE);
+/// ```
 pub const OP_CLOSE: u8 = 0x8;
 /// Ping.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, OP_PING};
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, true, OP_PING, b"hb", None);
+/// let (_, event) = Decoder::default().next(&wire, Role::Client, 1024);
+/// let Event::Ping(payload) = event else { panic!("{event:?}") };
+/// assert_eq!(payload.payload(), b"hb");
+/// ```
 pub const OP_PING: u8 = 0x9;
 /// Pong.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, OP_PONG};
+/// // The answer to a ping carries the ping's payload.
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, true, OP_PONG, b"hb", Some([9, 9, 9, 9]));
+/// let (_, event) = Decoder::default().next(&wire, Role::Server, 1024);
+/// assert!(matches!(event, Event::Pong(payload) if payload.payload() == b"hb"));
+/// ```
 pub const OP_PONG: u8 = 0xA;
 
 /// Close code: normal closure.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{Control, CLOSE_NORMAL};
+/// let close = Control::new(&[0x03, 0xe8]);
+/// assert_eq!(close.close_code(), Some(CLOSE_NORMAL));
+/// ```
 pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code: the endpoint is going away (server shutdown, page left).
+///
+/// ```no_run
+/// use workerman::protocols::websocket::frame::CLOSE_GOING_AWAY;
+/// # fn f(connection: &workerman::TcpConnection) {
+/// // The server is shutting down: tell the browser to reconnect elsewhere.
+/// connection.close_with_code(CLOSE_GOING_AWAY, "restarting");
+/// # }
+/// ```
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: protocol error.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{Decoder, Event, Role, CLOSE_PROTOCOL_ERROR};
+/// // A client's frames must be masked; this one is not.
+/// let (_, event) = Decoder::default().next(&[0x81, 0x00], Role::Server, 1024);
+/// assert_eq!(event, Event::Fail(CLOSE_PROTOCOL_ERROR));
+/// ```
 pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 /// Close code: a data type the endpoint cannot accept.
+///
+/// ```no_run
+/// use workerman::protocols::websocket::frame::CLOSE_UNSUPPORTED_DATA;
+/// use workerman::protocols::websocket::Message;
+/// # fn f(connection: &workerman::TcpConnection, message: Message) {
+/// // This chat takes text only.
+/// if let Message::Binary(_) = message {
+///     connection.close_with_code(CLOSE_UNSUPPORTED_DATA, "text only");
+/// }
+/// # }
+/// ```
 pub const CLOSE_UNSUPPORTED_DATA: u16 = 1003;
 /// Reported (never sent) when a close frame carried no code.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{valid_close_code, CLOSE_NO_STATUS};
+/// let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
+/// worker.on_websocket_close(|_connection, code, _reason| {
+///     if code == CLOSE_NO_STATUS {
+///         println!("closed without a code");
+///     }
+/// });
+/// assert!(!valid_close_code(CLOSE_NO_STATUS)); // reported, never sent
+/// ```
 pub const CLOSE_NO_STATUS: u16 = 1005;
 /// Close code: a text message (or close reason) that is not UTF-8.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, CLOSE_INVALID_PAYLOAD, OP_TEXT};
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, true, OP_TEXT, &[b'a', 0xff], Some([1, 2, 3, 4]));
+/// let (_, event) = Decoder::default().next(&wire, Role::Server, 1024);
+/// assert_eq!(event, Event::Fail(CLOSE_INVALID_PAYLOAD));
+/// ```
 pub const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 /// Close code: a policy violation.
+///
+/// ```no_run
+/// use workerman::protocols::websocket::frame::CLOSE_POLICY_VIOLATION;
+/// # fn f(connection: &workerman::TcpConnection, token_valid: bool) {
+/// if !token_valid {
+///     connection.close_with_code(CLOSE_POLICY_VIOLATION, "bad token");
+/// }
+/// # }
+/// ```
 pub const CLOSE_POLICY_VIOLATION: u16 = 1008;
 /// Close code: a message over the size limit.
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, CLOSE_MESSAGE_TOO_BIG, OP_BINARY};
+/// let mut wire = Vec::new();
+/// encode_frame(&mut wire, true, OP_BINARY, &[0; 100], Some([1, 2, 3, 4]));
+/// // At most 64 bytes per message.
+/// let (_, event) = Decoder::default().next(&wire, Role::Server, 64);
+/// assert_eq!(event, Event::Fail(CLOSE_MESSAGE_TOO_BIG));
+/// ```
 pub const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
 /// Close code: an unexpected condition on the server.
+///
+/// ```no_run
+/// use workerman::protocols::websocket::frame::CLOSE_INTERNAL_ERROR;
+/// # fn f(connection: &workerman::TcpConnection, database_up: bool) {
+/// if !database_up {
+///     connection.close_with_code(CLOSE_INTERNAL_ERROR, "try again later");
+/// }
+/// # }
+/// ```
 pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
 /// The largest control frame payload (RFC 6455 §5.5).
+///
+/// ```
+/// use workerman::protocols::websocket::frame::{Control, MAX_CONTROL_PAYLOAD};
+/// assert_eq!(Control::new(&[0; 500]).payload().len(), MAX_CONTROL_PAYLOAD);
+/// ```
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// Which end of the connection decodes: a server's peer must mask its frames, a client's must not.

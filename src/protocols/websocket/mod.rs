@@ -926,6 +926,15 @@ impl TcpConnection {
     }
 
     /// See [`set_websocket_type`](Self::set_websocket_type) (text on other protocols).
+    ///
+    /// ```no_run
+    /// use workerman::protocols::websocket::WebSocketType;
+    /// # fn f(connection: &workerman::TcpConnection) {
+    /// if connection.websocket_type() == WebSocketType::Binary {
+    ///     connection.send(vec![0u8, 1, 2]);
+    /// }
+    /// # }
+    /// ```
     pub fn websocket_type(&self) -> WebSocketType {
         let binary = try_with(|reactor| {
             reactor
