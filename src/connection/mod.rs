@@ -1,5 +1,35 @@
 //! Connections: the user's [`TcpConnection`] handle and, inside the crate, the state the reactor
 //! keeps for each socket and the paths that read, dispatch and write.
+//!
+//! A `text://` server whose callbacks use their connection handle (`send`, `close`), and a client
+//! talking to it:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use workerman::{TcpConnection, Worker};
+//!
+//! let server = Worker::spawn(|| {
+//!     let mut worker = Worker::new("text://127.0.0.1:0");
+//!     worker.on_connect(|connection: &TcpConnection| {
+//!         connection.send("welcome");
+//!     });
+//!     worker.on_message(|connection: &TcpConnection, line: String| {
+//!         if line == "quit" {
+//!             connection.close(); // flushes what was sent, then closes
+//!         } else {
+//!             connection.send(line.to_uppercase());
+//!         }
+//!     });
+//!     worker
+//! })?;
+//! let mut client = std::net::TcpStream::connect(server.local_address())?;
+//! client.write_all(b"hello\nquit\n")?;
+//! let mut transcript = String::new();
+//! client.read_to_string(&mut transcript)?;
+//! assert_eq!(transcript, "welcome\nHELLO\n");
+//! server.stop();
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 pub(crate) mod async_tcp;
 mod headers;

@@ -1,4 +1,17 @@
 //! `frame://`: a 4-byte big-endian length, which counts itself, then the payload.
+//!
+//! ```
+//! use workerman::protocols::{frame, Input};
+//!
+//! let mut wire = Vec::new();
+//! frame::encode(b"first", &mut wire);
+//! frame::encode(b"second", &mut wire);
+//! // Packages are cut from the stream one at a time.
+//! let Input::Package(length) = frame::input(&wire, 1024) else { unreachable!() };
+//! assert_eq!(frame::decode(&wire[..length]), b"first");
+//! assert_eq!(frame::input(&wire[length..], 1024), Input::Package(10));
+//! assert_eq!(frame::input(&wire[..3], 1024), Input::NeedMore);
+//! ```
 
 use super::{Input, Protocol};
 use crate::connection::TcpConnection;

@@ -19,6 +19,29 @@
 //! `Worker::set_transport("unix")` puts any of these protocols on a Unix socket path, and
 //! `set_transport("udp")` puts `text`, `frame` or a custom protocol on datagrams (each datagram
 //! holds whole packages).
+//!
+//! The scheme picks the protocol; here `frame://`, whose `on_message` gets each payload without
+//! its length prefix and whose `send` adds it back:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use workerman::{TcpConnection, Worker};
+//!
+//! let server = Worker::spawn(|| {
+//!     let mut worker = Worker::new("frame://127.0.0.1:0");
+//!     worker.on_message(|connection: &TcpConnection, payload: Vec<u8>| {
+//!         connection.send(payload.len().to_string());
+//!     });
+//!     worker
+//! })?;
+//! let mut client = std::net::TcpStream::connect(server.local_address())?;
+//! client.write_all(b"\x00\x00\x00\x09hello")?; // 4 + 5 bytes
+//! let mut reply = [0; 5];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"\x00\x00\x00\x05\x35"); // length 4 + 1, then "5"
+//! server.stop();
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;

@@ -4,6 +4,18 @@
 //! A line that reaches `max_package_size` without a `\n` closes the connection, as in Workerman.
 //! Bytes that are not UTF-8 are replaced with U+FFFD in the `String` that `on_message` receives
 //! (take `Vec<u8>` in `on_message` to get them untouched).
+//!
+//! ```
+//! use workerman::protocols::{text, Input};
+//!
+//! let received = b"GET key\r\nSET k";
+//! let Input::Package(length) = text::input(received, 1024) else { unreachable!() };
+//! assert_eq!(text::decode(&received[..length]), "GET key");
+//! assert_eq!(text::input(&received[length..], 1024), Input::NeedMore); // half a line
+//! let mut out = Vec::new();
+//! text::encode(b"OK", &mut out);
+//! assert_eq!(out, b"OK\n");
+//! ```
 
 use super::{Input, Protocol};
 use crate::connection::TcpConnection;

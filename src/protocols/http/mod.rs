@@ -6,6 +6,29 @@
 //! This module holds the per-connection state that ties them together: keep-alive (RFC 9112),
 //! answers in request order for pipelined requests, streaming responses (event streams, chunked
 //! bodies, large files) during which the next request waits, and the head / idle timeouts.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use workerman::protocols::http::{Request, Response};
+//! use workerman::{TcpConnection, Worker};
+//!
+//! let server = Worker::spawn(|| {
+//!     let mut worker = Worker::new("http://127.0.0.1:0");
+//!     worker.on_message(|connection: &TcpConnection, request: Request| {
+//!         let body = format!("hello {}", request.path());
+//!         connection.send(Response::new(200, [("Content-Type", "text/plain")], body));
+//!     });
+//!     worker
+//! })?;
+//! let mut client = std::net::TcpStream::connect(server.local_address())?;
+//! client.write_all(b"GET /world HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")?;
+//! let mut answer = String::new();
+//! client.read_to_string(&mut answer)?;
+//! assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(answer.ends_with("\r\n\r\nhello /world"));
+//! server.stop();
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::cell::RefCell;
 use std::io;

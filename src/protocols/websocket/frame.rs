@@ -10,6 +10,25 @@
 //!
 //! The same decoder and [`encode_frame`] serve both ends: a server expects masked frames and
 //! sends unmasked ones; a client the reverse.
+//!
+//! ```
+//! use workerman::protocols::websocket::frame::{encode_frame, Decoder, Event, Role, OP_TEXT};
+//!
+//! // A client masks what it sends; the server's decoder unmasks it.
+//! let mut from_client = Vec::new();
+//! encode_frame(&mut from_client, true, OP_TEXT, b"ping?", Some([7, 7, 7, 7]));
+//! let mut server = Decoder::default();
+//! let (used, event) = server.next(&from_client, Role::Server, 1 << 20);
+//! assert_eq!((used, event), (from_client.len(), Event::Message(OP_TEXT)));
+//! assert_eq!(server.take_message(), b"ping?");
+//!
+//! // The server answers unmasked; the client's decoder insists on that.
+//! let mut from_server = Vec::new();
+//! encode_frame(&mut from_server, true, OP_TEXT, b"pong!", None);
+//! let mut client = Decoder::default();
+//! assert_eq!(client.next(&from_server, Role::Client, 1 << 20).1, Event::Message(OP_TEXT));
+//! assert_eq!(client.take_message(), b"pong!");
+//! ```
 
 /// Continuation of a fragmented message.
 ///
