@@ -23,6 +23,7 @@ mod file;
 mod form;
 mod mime;
 pub(crate) mod parser;
+mod redis_session_handler;
 mod request;
 mod response;
 mod session;
@@ -34,6 +35,7 @@ pub use error::HttpError;
 pub use fields::Field;
 pub(crate) use file::FileStream;
 pub use form::UploadedFile;
+pub use redis_session_handler::RedisSessionHandler;
 pub use request::Request;
 pub(crate) use request::take_buffer;
 pub(crate) use response::Header;
@@ -578,6 +580,12 @@ fn save_after_on_message(handle: &TcpConnection) {
     if dirty {
         session::save(handle);
     }
+}
+
+/// The worker's session handler completes later: a request with a session cookie is held
+/// until its session is read (`None`), else it comes back to be delivered now.
+pub(crate) fn hold_for_session(handle: &TcpConnection, request: Request) -> Option<Request> {
+    session::hold_for_read(handle, request)
 }
 
 /// Saves the connection's session if it changed (a response completed).
