@@ -441,16 +441,15 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
                 connection.corked = more_after;
             }
         });
-        let message = match message {
-            // A session that is read later: the request waits for it (and the requests behind
-            // it wait for its response, as ever).
-            Message::Request(request) if session_reads_later => {
-                match http::hold_for_session(handle, request) {
-                    Some(request) => Message::Request(request),
-                    None => continue,
-                }
+        // A session that is read later: the request waits for it (and the requests behind it
+        // wait for its response, as ever).
+        let message = if session_reads_later {
+            match http::hold_for_session(handle, message) {
+                Some(message) => message,
+                None => continue,
             }
-            message => message,
+        } else {
+            message
         };
         deliver(handle, message);
         if matches!(protocol, ProtocolKind::Http) {

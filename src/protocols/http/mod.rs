@@ -583,9 +583,19 @@ fn save_after_on_message(handle: &TcpConnection) {
 }
 
 /// The worker's session handler completes later: a request with a session cookie is held
-/// until its session is read (`None`), else it comes back to be delivered now.
-pub(crate) fn hold_for_session(handle: &TcpConnection, request: Request) -> Option<Request> {
-    session::hold_for_read(handle, request)
+/// until its session is read (`None`), else it (or any other message) comes back, to be
+/// delivered now.
+#[cold]
+pub(crate) fn hold_for_session(
+    handle: &TcpConnection,
+    message: crate::protocols::Message,
+) -> Option<crate::protocols::Message> {
+    match message {
+        crate::protocols::Message::Request(request) => {
+            session::hold_for_read(handle, request).map(crate::protocols::Message::Request)
+        }
+        other => Some(other),
+    }
 }
 
 /// Saves the connection's session if it changed (a response completed).
