@@ -77,6 +77,9 @@ pub(crate) struct WorkerShared {
     pub(crate) http_settings: Cell<HttpSettings>,
     /// `set_session`; the default file store is made on first use.
     pub(crate) session: RefCell<Option<Rc<SessionConfig>>>,
+    /// The session handler's reads complete later (Redis): a request with a session cookie is
+    /// held until its session is read.
+    pub(crate) session_reads_later: Cell<bool>,
     /// Where streamed uploads are written (`set_upload_directory`).
     pub(crate) upload_directory: RefCell<std::path::PathBuf>,
     /// `set_upload_threshold` and `set_max_upload_size`.
@@ -123,6 +126,7 @@ impl WorkerShared {
             max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
             http_settings: Cell::new(HttpSettings::default()),
             session: RefCell::new(None),
+            session_reads_later: Cell::new(false),
             upload_directory: RefCell::new(std::env::temp_dir()),
             upload_limits: Cell::new(crate::protocols::http::DEFAULT_UPLOAD_LIMITS),
             local_address: Cell::new(None),
@@ -809,6 +813,7 @@ impl Worker {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_session(&mut self, config: SessionConfig) {
+        (self.shared.session_reads_later).set(config.handler.completes_later());
         *self.shared.session.borrow_mut() = Some(Rc::new(config));
     }
 

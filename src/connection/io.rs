@@ -301,7 +301,7 @@ enum Framed {
 /// Feeds `fresh` bytes (after whatever was buffered) through the protocol, delivering each whole
 /// package to `on_message`, and keeps the remainder for later.
 fn consume(handle: &TcpConnection, fresh: &[u8]) {
-    let Some((mut pending, protocol, wants_bytes)) = with(|reactor| {
+    let Some((mut pending, protocol, wants_bytes, session_reads_later)) = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
         connection.dispatching = true;
         let protocol = connection.worker.protocol.borrow().clone();
@@ -309,6 +309,7 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             std::mem::take(&mut connection.recv_buffer),
             protocol,
             connection.worker.text_as_bytes.get(),
+            connection.worker.session_reads_later.get(),
         ))
     }) else {
         return;
@@ -440,6 +441,16 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
                 connection.corked = more_after;
             }
         });
+        // A session that is read later: the request waits for it (and the requests behind it
+        // wait for its response, as ever).
+        let message = if session_reads_later {
+            match http::hold_for_session(handle, message) {
+                Some(message) => message,
+                None => continue,
+            }
+        } else {
+            message
+        };
         deliver(handle, message);
         if matches!(protocol, ProtocolKind::Http) {
             http::after_on_message(handle);

@@ -158,6 +158,8 @@ pub(crate) struct Extras {
     pub(crate) headers: Vec<crate::protocols::http::Header>,
     /// The session of the HTTP request being answered, once `request.session()` loaded it.
     pub(crate) session: Option<Box<crate::protocols::http::SessionState>>,
+    /// The HTTP request held until its session is read (a handler that completes later).
+    pub(crate) held_request: Option<Box<crate::protocols::http::Request>>,
     /// The HTTP request whose multipart body is being streamed to disk.
     pub(crate) upload: Option<Box<crate::protocols::http::Upload>>,
     /// Shared messages (and what was sent after them) waiting for a full socket, by reference:

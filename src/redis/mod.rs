@@ -39,3 +39,8 @@ mod value;
 pub use client::Client;
 pub use error::Error;
 pub use value::Value;
+
+/// Checks a client URL without connecting (what [`Client::new`] would refuse).
+pub(crate) fn parse_address(url: &str) -> Result<(), String> {
+    address::parse(url).map(drop)
+}

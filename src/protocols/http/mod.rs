@@ -46,6 +46,7 @@ mod file;
 mod form;
 mod mime;
 pub(crate) mod parser;
+mod redis_session_handler;
 mod request;
 mod response;
 mod session;
@@ -57,6 +58,7 @@ pub use error::HttpError;
 pub use fields::Field;
 pub(crate) use file::FileStream;
 pub use form::UploadedFile;
+pub use redis_session_handler::RedisSessionHandler;
 pub use request::Request;
 pub(crate) use request::take_buffer;
 pub(crate) use response::Header;
@@ -608,6 +610,22 @@ fn save_after_on_message(handle: &TcpConnection) {
     });
     if dirty {
         session::save(handle);
+    }
+}
+
+/// The worker's session handler completes later: a request with a session cookie is held
+/// until its session is read (`None`), else it (or any other message) comes back, to be
+/// delivered now.
+#[cold]
+pub(crate) fn hold_for_session(
+    handle: &TcpConnection,
+    message: crate::protocols::Message,
+) -> Option<crate::protocols::Message> {
+    match message {
+        crate::protocols::Message::Request(request) => {
+            session::hold_for_read(handle, request).map(crate::protocols::Message::Request)
+        }
+        other => Some(other),
     }
 }
 

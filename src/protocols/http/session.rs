@@ -15,14 +15,18 @@
 //! must not be read that way: [`SessionHandler`]'s methods complete through a callback, so such
 //! a handler sends its command and calls back from the reactor when the answer comes.
 //!
-//! **A handler that answers later** (a Redis one: `GET`/`SETEX`/`DEL` on the reactor's Redis
-//! client, `done` called from the reply callback) needs its data before `on_message` runs, since
-//! `request.session()` returns at once. Writes and destroys already work so (their `done` may
-//! come later; a failure is logged). For reads, the request is to be held, as a pipelined
-//! request is held behind the one before it, until the handler's `read` calls back, then
-//! delivered with the session installed; that step is not built yet, and until it is, a read that
-//! does not complete at once is logged and the session is left unsaved, so stored data is never
-//! overwritten.
+//! **A handler that answers later** ([`RedisSessionHandler`](super::RedisSessionHandler):
+//! `GET`/`SETEX`/`DEL` on the reactor's Redis client, `done` called from the reply callback) says
+//! so with [`SessionHandler::completes_later`]. Its data must be in place before `on_message`
+//! runs, since `request.session()` returns at once: a request that carries a valid session cookie
+//! is held, as a pipelined request waits behind the one before it, while the handler reads its
+//! session, then delivered with the session installed (requests behind it keep their order). A
+//! request without a cookie needs no read and goes at once. A read that fails (the store is down,
+//! no reply within its timeout) answers the request `503 Service Unavailable` and closes the
+//! connection: an empty session in its place would log the user out and, once saved, overwrite
+//! what the store holds. A connection that closes while its read is pending is simply gone when
+//! the read calls back: nothing is delivered. Writes and destroys complete later too; a failure
+//! is logged.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -63,7 +67,7 @@ pub type SessionDone<T> = Box<dyn FnOnce(io::Result<T>)>;
 ///     fn read(&self, id: &str, _max_lifetime: Duration, done: SessionDone<Vec<u8>>) {
 ///         done(Ok(self.0.borrow().get(id).cloned().unwrap_or_default()));
 ///     }
-///     fn write(&self, id: &str, data: Vec<u8>, done: SessionDone<()>) {
+///     fn write(&self, id: &str, data: Vec<u8>, _lifetime: Duration, done: SessionDone<()>) {
 ///         self.0.borrow_mut().insert(id.to_owned(), data);
 ///         done(Ok(()));
 ///     }
@@ -78,13 +82,20 @@ pub trait SessionHandler {
     /// Loads session `id`: its stored bytes, empty if there is none or it is older than
     /// `max_lifetime`.
     fn read(&self, id: &str, max_lifetime: Duration, done: SessionDone<Vec<u8>>);
-    /// Stores `data` as session `id`, replacing what was there.
-    fn write(&self, id: &str, data: Vec<u8>, done: SessionDone<()>);
+    /// Stores `data` as session `id`, replacing what was there; it lives `max_lifetime` unless
+    /// written again (a store that expires keys uses it as their time to live).
+    fn write(&self, id: &str, data: Vec<u8>, max_lifetime: Duration, done: SessionDone<()>);
     /// Removes session `id` (no error if there is none).
     fn destroy(&self, id: &str, done: SessionDone<()>);
     /// Removes sessions unused for longer than `max_lifetime`. Called now and then (see
     /// [`SessionConfig::gc_probability`]); it must not block the reactor thread.
     fn gc(&self, max_lifetime: Duration);
+    /// Whether `read` calls `done` later, from the reactor (a network store), rather than before
+    /// it returns. Such a handler's reads happen before `on_message`: a request with a session
+    /// cookie waits for its session (see the [module docs](self)). Default `false`.
+    fn completes_later(&self) -> bool {
+        false
+    }
 }
 
 /// Sessions as files in a directory (Workerman's `FileSessionHandler`): one file
@@ -197,7 +208,7 @@ impl SessionHandler for FileSessionHandler {
         done(self.read_file(id, max_lifetime));
     }
 
-    fn write(&self, id: &str, data: Vec<u8>, done: SessionDone<()>) {
+    fn write(&self, id: &str, data: Vec<u8>, _max_lifetime: Duration, done: SessionDone<()>) {
         done(self.write_file(id, &data));
     }
 
@@ -842,8 +853,8 @@ pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Sess
                     (id, Vec::new(), true)
                 }
                 None => {
-                    // An asynchronous handler: its data must be loaded before `on_message`
-                    // (see the module docs); never overwrite what it holds.
+                    // A handler that answers later without saying so (`completes_later`):
+                    // its data is not here; never overwrite what it holds.
                     log::warn!("session {id}: the handler did not answer at once");
                     (id, Vec::new(), true)
                 }
@@ -877,6 +888,107 @@ pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Sess
 }
 
 /// Whether the connection's session changed since it was loaded or saved.
+/// The answer to a request whose session could not be read.
+const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Connection: close\r\nContent-Type: text/plain\r\nContent-Length: 31\r\n\r\n\
+Session store unavailable, retry";
+
+/// A request arrived on a worker whose session handler completes later: when it carries a
+/// valid session cookie, it is held on its connection while the handler reads the session
+/// (`None`: held; it is delivered when the read calls back). Otherwise it comes back, to be
+/// delivered now.
+#[cold]
+pub(crate) fn hold_for_read(handle: &TcpConnection, request: Request) -> Option<Request> {
+    let config = reactor::try_with(|reactor| {
+        let connection = reactor.connection(handle)?;
+        connection.worker.session.borrow().clone()
+    })
+    .flatten();
+    let Some(config) = config else {
+        return Some(request);
+    };
+    let Some(id) = request
+        .cookie(&config.name)
+        .filter(|id| is_valid_session_id(id))
+        .map(str::to_owned)
+    else {
+        return Some(request);
+    };
+    let mut request = Some(request);
+    reactor::try_with(|reactor| {
+        if let Some(connection) = reactor.connection_mut(handle) {
+            connection.extras().held_request = request.take().map(Box::new);
+        }
+    });
+    if request.is_some() {
+        // The connection is gone: nothing to deliver to.
+        return None;
+    }
+    let resumed = handle.clone();
+    let resumed_config = config.clone();
+    let read_id = id.clone();
+    config.handler.read(
+        &read_id,
+        config.lifetime,
+        Box::new(move |result| resume(&resumed, resumed_config, id, result)),
+    );
+    None
+}
+
+/// The held request's session was read (or failed to be): deliver the request with its
+/// session installed, or answer it 503.
+fn resume(
+    handle: &TcpConnection,
+    config: Rc<SessionConfig>,
+    id: String,
+    result: io::Result<Vec<u8>>,
+) {
+    let request = reactor::try_with(|reactor| {
+        let connection = reactor.connection_mut(handle)?;
+        if connection.status != TcpConnection::STATUS_ESTABLISHED {
+            return None;
+        }
+        connection.extras.as_mut()?.held_request.take()
+    })
+    .flatten();
+    let Some(request) = request else {
+        // Closed while the read was pending.
+        return;
+    };
+    match result {
+        Ok(bytes) => {
+            let state = SessionState {
+                config,
+                data: decode(&bytes),
+                id,
+                dirty: false,
+                unreadable: false,
+                retired: Vec::new(),
+            };
+            reactor::try_with(|reactor| {
+                if let Some(connection) = reactor.connection_mut(handle) {
+                    connection.extras().session = Some(Box::new(state));
+                }
+            });
+            crate::connection::io::deliver(handle, crate::protocols::Message::Request(*request));
+            super::after_on_message(handle);
+        }
+        Err(error) => {
+            log::warn!(
+                "connection {}: session {id} not read ({error}), answering 503",
+                handle.id()
+            );
+            crate::connection::io::send_raw(handle, SERVICE_UNAVAILABLE);
+            reactor::try_with(|reactor| {
+                if let Some(connection) = reactor.connection_mut(handle) {
+                    connection.http.awaiting_response = false;
+                }
+            });
+            crate::connection::io::close(handle);
+        }
+    }
+}
+
 pub(crate) fn is_dirty(connection: &crate::connection::Connection) -> bool {
     (connection.extras.as_ref())
         .and_then(|extras| extras.session.as_ref())
@@ -917,7 +1029,7 @@ pub(crate) fn save(handle: &TcpConnection) {
         handler.destroy(&old, report("destroy", old.clone()));
     }
     match data {
-        Some(data) => handler.write(&id, data, report("write", id.clone())),
+        Some(data) => handler.write(&id, data, config.lifetime, report("write", id.clone())),
         None => handler.destroy(&id, report("destroy", id.clone())),
     }
     let (numerator, denominator) = config.gc_probability;
