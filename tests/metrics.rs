@@ -9,13 +9,15 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::free_port;
+use support::process::{example_binary, kill_hard, with_environment};
 use workerman::protocols::http::Request;
 use workerman::{TcpConnection, Worker};
 
@@ -240,13 +242,6 @@ fn connect(address: SocketAddr) -> TcpStream {
     stream
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Reads one HTTP response with a `Content-Length` off a keep-alive connection.
 fn read_response(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -269,24 +264,6 @@ fn read_response(stream: &mut TcpStream) -> String {
 // ---------------------------------------------------------------------------------------------
 // Under run_all: examples/process_demo.rs, two worker processes and the metrics process.
 
-/// `target/debug/deps/metrics-xxxx` → `target/debug/examples/process_demo`.
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join("process_demo");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` (which builds the examples) or \
-         `cargo build --examples` first",
-        binary.display()
-    );
-    binary
-}
-
 /// The demo with metrics on, in a directory of its own; dropping it kills all its processes.
 struct Demo {
     dir: PathBuf,
@@ -308,7 +285,7 @@ impl Demo {
     }
 
     fn run(&self, arguments: &[&str]) -> std::process::Output {
-        let output = Command::new(demo_binary())
+        let output = Command::new(example_binary("process_demo"))
             .args(arguments)
             .env("DEMO_DIR", &self.dir)
             .env("DEMO_PORT", self.port.to_string())
@@ -342,28 +319,14 @@ impl Demo {
 
     /// Every live process started by this test (its environment names this test's directory).
     fn processes(&self) -> Vec<i32> {
-        let marker = format!("DEMO_DIR={}", self.dir.display());
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&pid| {
-                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                    environ
-                        .split(|&byte| byte == 0)
-                        .any(|variable| variable == marker.as_bytes())
-                })
-            })
-            .collect()
+        with_environment(&format!("DEMO_DIR={}", self.dir.display()))
     }
 }
 
 impl Drop for Demo {
     fn drop(&mut self) {
         for pid in self.processes() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            kill_hard(pid);
         }
         if thread::panicking() {
             let log = std::fs::read_to_string(self.dir.join("demo.log")).unwrap_or_default();
