@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use example::{accepts_connections, example_binary, manifest_dir};
 use support::free_port;
-use support::process::{alive, kill_hard, output_within, with_environment};
+use support::process::{TestDir, alive, output_within};
 
 /// The program path written in the unit file.
 const UNIT_PROGRAM: &str = "/opt/myapp/myapp";
@@ -36,16 +36,13 @@ fn text(bytes: &[u8]) -> String {
 
 /// The demo's directory, port and environment; dropping it kills every process it started.
 struct Demo {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
 }
 
 impl Demo {
     fn new(test: &str) -> Demo {
-        let dir =
-            std::env::temp_dir().join(format!("workerman-deploy-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test's directory");
+        let dir = TestDir::new(&format!("deploy-{test}"));
         Demo {
             dir,
             port: free_port(),
@@ -103,19 +100,7 @@ impl Demo {
 
     /// Every live process of this test (its environment names this test's directory).
     fn processes(&self) -> Vec<i32> {
-        with_environment(&format!("DEMO_DIR={}", self.dir.display()))
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            kill_hard(pid);
-        }
-        if thread::panicking() {
-            eprintln!("the demo's log:\n{}", self.read("demo.log"));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.dir.processes()
     }
 }
 

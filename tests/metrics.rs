@@ -10,14 +10,14 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::free_port;
-use support::process::{example_binary, kill_hard, with_environment};
+use support::process::{TestDir, example_binary};
 use workerman::protocols::http::Request;
 use workerman::{TcpConnection, Worker};
 
@@ -266,17 +266,14 @@ fn read_response(stream: &mut TcpStream) -> String {
 
 /// The demo with metrics on, in a directory of its own; dropping it kills all its processes.
 struct Demo {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
     metrics_port: u16,
 }
 
 impl Demo {
     fn new(test: &str) -> Demo {
-        let dir =
-            std::env::temp_dir().join(format!("workerman-metrics-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test's directory");
+        let dir = TestDir::new(&format!("metrics-{test}"));
         Demo {
             dir,
             port: free_port(),
@@ -315,24 +312,6 @@ impl Demo {
         let pid = std::fs::read_to_string(self.dir.join(format!("worker-{id}.pid"))).ok()?;
         let pid = pid.trim().to_owned();
         Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
-    }
-
-    /// Every live process started by this test (its environment names this test's directory).
-    fn processes(&self) -> Vec<i32> {
-        with_environment(&format!("DEMO_DIR={}", self.dir.display()))
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            kill_hard(pid);
-        }
-        if thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.join("demo.log")).unwrap_or_default();
-            eprintln!("log of the failed test:\n{log}");
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

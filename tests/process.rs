@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::process::{alive, example_binary, kill_hard, output_within, with_environment};
+use support::process::{TestDir, alive, example_binary, kill_hard, output_within};
 use support::{free_port, wait_until};
 
 /// The longest any command (`start -d`, `status`, `stop`, ...) may take.
@@ -27,7 +27,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One demo server: its directory, port and environment. Dropping it kills all its processes.
 struct Demo {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
     reuse_port: bool,
     /// `DEMO_UNIX_UDP=1`: also the demo's `unix://` and `udp://` workers.
@@ -36,10 +36,7 @@ struct Demo {
 
 impl Demo {
     fn new(test: &str, reuse_port: bool) -> Demo {
-        let dir =
-            std::env::temp_dir().join(format!("workerman-process-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test's directory");
+        let dir = TestDir::new(&format!("process-{test}"));
         Demo {
             dir,
             port: free_port(),
@@ -102,7 +99,7 @@ impl Demo {
 
     /// Every live process started by this test (its environment names this test's directory).
     fn processes(&self) -> Vec<i32> {
-        with_environment(&format!("DEMO_DIR={}", self.dir.display()))
+        self.dir.processes()
     }
 
     /// `GET /` on a new connection: the answering worker's `pid N id M`.
@@ -118,18 +115,6 @@ impl Demo {
             .nth(1)
             .unwrap_or_else(|| panic!("no body in {answer:?}"))
             .to_owned()
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            kill_hard(pid);
-        }
-        if thread::panicking() {
-            eprintln!("log of the failed test:\n{}", self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -568,7 +553,7 @@ fn graceful_stop_lets_a_slow_request_and_an_sse_stream_finish() {
     thread::sleep(Duration::from_millis(100));
 
     let stopping = {
-        let (dir, port) = (demo.dir.clone(), demo.port);
+        let (dir, port) = (demo.dir.to_path_buf(), demo.port);
         thread::spawn(move || run_demo(&dir, port, false, false, &["stop", "-g"]))
     };
     thread::sleep(Duration::from_millis(300));

@@ -10,12 +10,10 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use support::process::{alive, example_binary, kill_hard, output_within, with_environment};
+use support::process::{TestDir, alive, example_binary, output_within};
 use support::wait_until;
 
 const COMMAND_LIMIT: Duration = Duration::from_secs(15);
@@ -41,16 +39,14 @@ fn three_free_ports() -> u16 {
 }
 
 struct Settings {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
     group: Option<String>,
 }
 
 impl Settings {
     fn new(group: Option<&str>) -> Settings {
-        let dir = std::env::temp_dir().join(format!("workerman-settings-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TestDir::new("settings");
         Settings {
             dir,
             port: three_free_ports(),
@@ -97,22 +93,6 @@ impl Settings {
             .nth(1)
             .unwrap_or_default()
             .to_owned())
-    }
-
-    fn processes(&self) -> Vec<i32> {
-        with_environment(&format!("DEMO_DIR={}", self.dir.display()))
-    }
-}
-
-impl Drop for Settings {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            kill_hard(pid);
-        }
-        if thread::panicking() {
-            eprintln!("log of the failed test:\n{}", self.file("demo.log"));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -82,3 +82,51 @@ pub fn output_within(command: &mut Command, limit: Duration, what: &str) -> Outp
         }
     }
 }
+
+/// A fresh directory of one test's own (`$TMPDIR/workerman-<name>-<pid>`), handed to the
+/// programs it starts as `DEMO_DIR`. Dropping it kills every live process whose environment
+/// names it (daemons included), prints its `demo.log` if the test failed, and removes it.
+pub struct TestDir {
+    path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        let path = std::env::temp_dir().join(format!("workerman-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create the test's directory");
+        TestDir { path }
+    }
+
+    /// Every live process started with `DEMO_DIR` set to this directory.
+    pub fn processes(&self) -> Vec<i32> {
+        with_environment(&format!("DEMO_DIR={}", self.path.display()))
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TestDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        for pid in self.processes() {
+            kill_hard(pid);
+        }
+        if thread::panicking() {
+            let log = std::fs::read_to_string(self.path.join("demo.log")).unwrap_or_default();
+            eprintln!("log of the failed test:\n{log}");
+        }
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
