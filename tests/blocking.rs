@@ -13,7 +13,7 @@ use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use support::{HttpClient, LineClient, connect, start};
 use workerman::protocols::http::{Request, Response, ServerSentEvents};
-use workerman::{BlockingError, TcpConnection, Timer, Worker};
+use workerman::{BlockingError, RunningWorker, TcpConnection, Timer, Worker};
 
 const CADENCE: Duration = Duration::from_millis(100);
 const STREAMS: usize = 1000;
@@ -366,6 +366,17 @@ fn ordered_callbacks_run_in_submission_order_per_connection() {
     }
 }
 
+/// Sends `go` (the worker answers `submitted` once it has handed a job to the pool), then stops
+/// the worker: how long the stop took.
+fn submit_then_time_the_stop(server: RunningWorker) -> Duration {
+    let mut client = LineClient::connect(server.local_address());
+    client.send("go\n");
+    assert_eq!(client.line(), "submitted\n");
+    let asked = Instant::now();
+    server.stop();
+    asked.elapsed()
+}
+
 #[test]
 fn stop_waits_for_jobs_in_flight() {
     let finished = Arc::new(AtomicUsize::new(0));
@@ -392,12 +403,7 @@ fn stop_waits_for_jobs_in_flight() {
             worker
         })
     };
-    let mut client = LineClient::connect(server.local_address());
-    client.send("go\n");
-    assert_eq!(client.line(), "submitted\n");
-    let asked = Instant::now();
-    server.stop();
-    let took = asked.elapsed();
+    let took = submit_then_time_the_stop(server);
     assert_eq!(
         finished.load(Ordering::SeqCst),
         1,
@@ -430,12 +436,7 @@ fn stop_goes_after_the_stop_timeout_when_a_job_hangs() {
         });
         worker
     });
-    let mut client = LineClient::connect(server.local_address());
-    client.send("go\n");
-    assert_eq!(client.line(), "submitted\n");
-    let asked = Instant::now();
-    server.stop();
-    let took = asked.elapsed();
+    let took = submit_then_time_the_stop(server);
     let timeout = Worker::stop_timeout();
     assert!(
         took >= timeout,

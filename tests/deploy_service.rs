@@ -15,36 +15,20 @@ mod support;
 mod example;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use example::{accepts_connections, example_binary, manifest_dir};
+use support::free_port;
+use support::process::{TestDir, alive, output_within};
 
 /// The program path written in the unit file.
 const UNIT_PROGRAM: &str = "/opt/myapp/myapp";
 /// The longest a command (`start -d`, `reload`, `stop`, logrotate) may take.
 const COMMAND_LIMIT: Duration = Duration::from_secs(15);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// Whether `pid` runs (a zombie does not count).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(") ")?;
-            rest.chars().next()
-        })
-        .is_some_and(|state| state != 'Z')
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -52,16 +36,13 @@ fn text(bytes: &[u8]) -> String {
 
 /// The demo's directory, port and environment; dropping it kills every process it started.
 struct Demo {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
 }
 
 impl Demo {
     fn new(test: &str) -> Demo {
-        let dir =
-            std::env::temp_dir().join(format!("workerman-deploy-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test's directory");
+        let dir = TestDir::new(&format!("deploy-{test}"));
         Demo {
             dir,
             port: free_port(),
@@ -86,12 +67,8 @@ impl Demo {
 
     /// Runs `command` to its end, at most [`COMMAND_LIMIT`].
     fn run(&self, mut command: Command) -> Output {
-        let child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
-        wait_with_limit(child, &format!("{command:?}"))
+        let what = format!("{command:?}");
+        output_within(&mut command, COMMAND_LIMIT, &what)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -123,51 +100,7 @@ impl Demo {
 
     /// Every live process of this test (its environment names this test's directory).
     fn processes(&self) -> Vec<i32> {
-        let marker = format!("DEMO_DIR={}", self.dir.display());
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&pid| {
-                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                    environ
-                        .split(|&byte| byte == 0)
-                        .any(|variable| variable == marker.as_bytes())
-                })
-            })
-            .filter(|&pid| alive(pid))
-            .collect()
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            // SAFETY: sends a signal to a pid; no memory is touched.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        if thread::panicking() {
-            eprintln!("the demo's log:\n{}", self.read("demo.log"));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Waits for `child` at most [`COMMAND_LIMIT`]; kills it and fails the test past that.
-fn wait_with_limit(mut child: Child, what: &str) -> Output {
-    let deadline = Instant::now() + COMMAND_LIMIT;
-    loop {
-        if child.try_wait().expect("wait for a command").is_some() {
-            return child.wait_with_output().expect("collect its output");
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} ran longer than {COMMAND_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
+        self.dir.processes()
     }
 }
 

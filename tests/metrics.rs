@@ -9,13 +9,15 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::free_port;
+use support::process::{TestDir, example_binary};
 use workerman::protocols::http::Request;
 use workerman::{TcpConnection, Worker};
 
@@ -240,13 +242,6 @@ fn connect(address: SocketAddr) -> TcpStream {
     stream
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Reads one HTTP response with a `Content-Length` off a keep-alive connection.
 fn read_response(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -269,37 +264,16 @@ fn read_response(stream: &mut TcpStream) -> String {
 // ---------------------------------------------------------------------------------------------
 // Under run_all: examples/process_demo.rs, two worker processes and the metrics process.
 
-/// `target/debug/deps/metrics-xxxx` → `target/debug/examples/process_demo`.
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join("process_demo");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` (which builds the examples) or \
-         `cargo build --examples` first",
-        binary.display()
-    );
-    binary
-}
-
 /// The demo with metrics on, in a directory of its own; dropping it kills all its processes.
 struct Demo {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
     metrics_port: u16,
 }
 
 impl Demo {
     fn new(test: &str) -> Demo {
-        let dir =
-            std::env::temp_dir().join(format!("workerman-metrics-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test's directory");
+        let dir = TestDir::new(&format!("metrics-{test}"));
         Demo {
             dir,
             port: free_port(),
@@ -308,7 +282,7 @@ impl Demo {
     }
 
     fn run(&self, arguments: &[&str]) -> std::process::Output {
-        let output = Command::new(demo_binary())
+        let output = Command::new(example_binary("process_demo"))
             .args(arguments)
             .env("DEMO_DIR", &self.dir)
             .env("DEMO_PORT", self.port.to_string())
@@ -338,38 +312,6 @@ impl Demo {
         let pid = std::fs::read_to_string(self.dir.join(format!("worker-{id}.pid"))).ok()?;
         let pid = pid.trim().to_owned();
         Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
-    }
-
-    /// Every live process started by this test (its environment names this test's directory).
-    fn processes(&self) -> Vec<i32> {
-        let marker = format!("DEMO_DIR={}", self.dir.display());
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&pid| {
-                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                    environ
-                        .split(|&byte| byte == 0)
-                        .any(|variable| variable == marker.as_bytes())
-                })
-            })
-            .collect()
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        if thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.join("demo.log")).unwrap_or_default();
-            eprintln!("log of the failed test:\n{log}");
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

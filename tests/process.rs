@@ -6,77 +6,28 @@
 //! Every wait is bounded, and a guard kills every process of a test (found by the `DEMO_DIR` in
 //! its environment) even when the test fails. `cargo test` builds the example first.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use support::process::{TestDir, alive, example_binary, kill_hard, output_within};
+use support::{free_port, wait_until};
 
 /// The longest any command (`start -d`, `status`, `stop`, ...) may take.
 const COMMAND_LIMIT: Duration = Duration::from_secs(15);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `target/debug/deps/process-xxxx` → `target/debug/examples/process_demo`.
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join("process_demo");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` (which builds the examples) or \
-         `cargo build --examples` first",
-        binary.display()
-    );
-    binary
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    condition()
-}
-
-/// Whether `pid` runs (a zombie does not count).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(") ")?;
-            rest.chars().next()
-        })
-        .is_some_and(|state| state != 'Z')
-}
-
-fn kill(pid: i32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status();
-}
-
 /// One demo server: its directory, port and environment. Dropping it kills all its processes.
 struct Demo {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
     reuse_port: bool,
     /// `DEMO_UNIX_UDP=1`: also the demo's `unix://` and `udp://` workers.
@@ -85,10 +36,7 @@ struct Demo {
 
 impl Demo {
     fn new(test: &str, reuse_port: bool) -> Demo {
-        let dir =
-            std::env::temp_dir().join(format!("workerman-process-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test's directory");
+        let dir = TestDir::new(&format!("process-{test}"));
         Demo {
             dir,
             port: free_port(),
@@ -151,22 +99,7 @@ impl Demo {
 
     /// Every live process started by this test (its environment names this test's directory).
     fn processes(&self) -> Vec<i32> {
-        let marker = format!("DEMO_DIR={}", self.dir.display());
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&pid| {
-                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                    environ
-                        .split(|&byte| byte == 0)
-                        .any(|variable| variable == marker.as_bytes())
-                })
-            })
-            .filter(|&pid| alive(pid))
-            .collect()
+        self.dir.processes()
     }
 
     /// `GET /` on a new connection: the answering worker's `pid N id M`.
@@ -185,46 +118,20 @@ impl Demo {
     }
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            kill(pid, "-9");
-        }
-        if thread::panicking() {
-            eprintln!("log of the failed test:\n{}", self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// Runs the demo with `arguments` and this environment, and waits (at most [`COMMAND_LIMIT`]).
 fn run_demo(dir: &Path, port: u16, reuse_port: bool, unix_udp: bool, arguments: &[&str]) -> Output {
-    let child = Command::new(demo_binary())
+    let mut command = Command::new(example_binary("process_demo"));
+    command
         .args(arguments)
         .env("DEMO_UNIX_UDP", if unix_udp { "1" } else { "0" })
         .env("DEMO_DIR", dir)
         .env("DEMO_PORT", port.to_string())
-        .env("DEMO_REUSE_PORT", if reuse_port { "1" } else { "0" })
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the demo");
-    let pid = child.id() as i32;
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = sender.send(child.wait_with_output());
-    });
-    match receiver.recv_timeout(COMMAND_LIMIT) {
-        Ok(output) => output.expect("wait for the demo"),
-        Err(_) => {
-            kill(pid, "-9");
-            panic!(
-                "`process_demo {}` ran longer than {COMMAND_LIMIT:?}",
-                arguments.join(" ")
-            );
-        }
-    }
+        .env("DEMO_REUSE_PORT", if reuse_port { "1" } else { "0" });
+    output_within(
+        &mut command,
+        COMMAND_LIMIT,
+        &format!("`process_demo {}`", arguments.join(" ")),
+    )
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
@@ -381,7 +288,7 @@ fn a_killed_worker_is_replaced_within_a_second_with_the_same_id() {
     let victim = demo.worker_pid(1).expect("worker 1");
     let other = demo.worker_pid(0).expect("worker 0");
     let killed_at = Instant::now();
-    kill(victim, "-9");
+    kill_hard(victim);
     assert!(
         wait_until(Duration::from_secs(1), || demo
             .worker_pid(1)
@@ -646,7 +553,7 @@ fn graceful_stop_lets_a_slow_request_and_an_sse_stream_finish() {
     thread::sleep(Duration::from_millis(100));
 
     let stopping = {
-        let (dir, port) = (demo.dir.clone(), demo.port);
+        let (dir, port) = (demo.dir.to_path_buf(), demo.port);
         thread::spawn(move || run_demo(&dir, port, false, false, &["stop", "-g"]))
     };
     thread::sleep(Duration::from_millis(300));

@@ -6,33 +6,18 @@
 //! Every wait is bounded, and a guard kills every process the test started (found by the
 //! `DEMO_DIR` in its environment) even when it fails. `cargo test` builds the example first.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use support::process::{TestDir, alive, example_binary, output_within};
+use support::wait_until;
 
 const COMMAND_LIMIT: Duration = Duration::from_secs(15);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join("process_settings");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` (which builds the examples) or \
-         `cargo build --examples` first",
-        binary.display()
-    );
-    binary
-}
 
 /// A port whose next two ports are free too (the example listens on all three).
 fn three_free_ports() -> u16 {
@@ -53,35 +38,15 @@ fn three_free_ports() -> u16 {
     panic!("no three free ports in a row");
 }
 
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    condition()
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(") ")?.1.chars().next())
-        .is_some_and(|state| state != 'Z')
-}
-
 struct Settings {
-    dir: PathBuf,
+    dir: TestDir,
     port: u16,
     group: Option<String>,
 }
 
 impl Settings {
     fn new(group: Option<&str>) -> Settings {
-        let dir = std::env::temp_dir().join(format!("workerman-settings-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TestDir::new("settings");
         Settings {
             dir,
             port: three_free_ports(),
@@ -90,30 +55,19 @@ impl Settings {
     }
 
     fn run(&self, arguments: &[&str]) -> Output {
-        let mut command = Command::new(binary());
+        let mut command = Command::new(example_binary("process_settings"));
         command
             .args(arguments)
             .env("DEMO_DIR", &self.dir)
-            .env("DEMO_PORT", self.port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("DEMO_PORT", self.port.to_string());
         if let Some(group) = &self.group {
             command.env("DEMO_GROUP", group);
         }
-        let child = command.spawn().expect("run the example");
-        let pid = child.id() as i32;
-        let (sender, receiver) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = sender.send(child.wait_with_output());
-        });
-        match receiver.recv_timeout(COMMAND_LIMIT) {
-            Ok(output) => output.expect("wait for the example"),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                panic!("`process_settings {}` ran too long", arguments.join(" "));
-            }
-        }
+        output_within(
+            &mut command,
+            COMMAND_LIMIT,
+            &format!("`process_settings {}`", arguments.join(" ")),
+        )
     }
 
     fn file(&self, name: &str) -> String {
@@ -139,38 +93,6 @@ impl Settings {
             .nth(1)
             .unwrap_or_default()
             .to_owned())
-    }
-
-    fn processes(&self) -> Vec<i32> {
-        let marker = format!("DEMO_DIR={}", self.dir.display());
-        std::fs::read_dir("/proc")
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-                    .filter(|&pid| {
-                        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                            environ
-                                .split(|&byte| byte == 0)
-                                .any(|variable| variable == marker.as_bytes())
-                        })
-                    })
-                    .filter(|&pid| alive(pid))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Settings {
-    fn drop(&mut self) {
-        for pid in self.processes() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        if thread::panicking() {
-            eprintln!("log of the failed test:\n{}", self.file("demo.log"));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

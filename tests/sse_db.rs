@@ -6,30 +6,14 @@ mod event_stream;
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use event_stream::{Event, EventStreamParser};
-use support::{HttpClient, connect, read_response, wait_until};
-
-/// `target/debug/deps/sse_db-xxxx` → `target/debug/examples/sse_db`.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join("sse_db");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` (which builds the examples) first",
-        binary.display()
-    );
-    binary
-}
+use event_stream::EventReader;
+use support::process::example_binary;
+use support::{HttpClient, connect, free_port, read_response, wait_until};
 
 /// The example's master process in the foreground; dropping it stops it (SIGINT, then SIGKILL).
 struct Example {
@@ -43,11 +27,8 @@ impl Example {
     }
 
     fn start_with(dir: &Path, insert_delay_ms: u64) -> Example {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .unwrap()
-            .port();
-        let child = Command::new(example_binary())
+        let port = free_port();
+        let child = Command::new(example_binary("sse_db"))
             .arg("start")
             .env("SSE_DB_PORT", port.to_string())
             .env("SSE_DB_DIR", dir)
@@ -86,55 +67,31 @@ impl Drop for Example {
     }
 }
 
-/// An SSE subscriber: its reader and an independent event-stream parser.
-struct Subscriber {
-    reader: BufReader<TcpStream>,
-    parser: EventStreamParser,
-    /// Events parsed and not yet returned (one read may hold several).
-    parsed: std::collections::VecDeque<Event>,
-}
+/// An SSE subscriber, its events read by an independent event-stream parser.
+type Subscriber = EventReader<BufReader<TcpStream>>;
 
-impl Subscriber {
-    fn subscribe(address: SocketAddr) -> Subscriber {
-        let mut stream = connect(address);
-        stream
-            .write_all(b"GET /events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n")
-            .unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            head.push_str(&line);
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-        }
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        assert!(
-            head.to_ascii_lowercase().contains("text/event-stream"),
-            "{head}"
-        );
-        Subscriber {
-            reader,
-            parser: EventStreamParser::new(),
-            parsed: Default::default(),
+/// Opens `GET /events` and reads the response head.
+fn subscribe(address: SocketAddr) -> Subscriber {
+    let mut stream = connect(address);
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        head.push_str(&line);
+        if line == "\r\n" || line.is_empty() {
+            break;
         }
     }
-
-    /// The next event (within the read timeout).
-    fn next(&mut self) -> Event {
-        loop {
-            if let Some(event) = self.parsed.pop_front() {
-                return event;
-            }
-            let buffer = self.reader.fill_buf().expect("an event arrives");
-            assert!(!buffer.is_empty(), "the stream ended");
-            let length = buffer.len();
-            self.parsed.extend(self.parser.feed(buffer));
-            self.reader.consume(length);
-        }
-    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("text/event-stream"),
+        "{head}"
+    );
+    EventReader::new(reader)
 }
 
 fn post(address: SocketAddr, body: &str) -> support::HttpResponse {
@@ -157,7 +114,7 @@ fn rows_inserted_on_the_pool_reach_every_subscriber_and_stay_in_the_database() {
 
     let example = Example::start(&dir);
     let address = example.address;
-    let mut subscribers: Vec<Subscriber> = (0..3).map(|_| Subscriber::subscribe(address)).collect();
+    let mut subscribers: Vec<Subscriber> = (0..3).map(|_| subscribe(address)).collect();
     // Subscribed before the inserts: an empty list answers first.
     let mut client = HttpClient::connect(address);
     let empty = client.get("/items");

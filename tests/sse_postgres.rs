@@ -6,20 +6,14 @@ mod event_stream;
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use event_stream::{Event, EventStreamParser};
-use support::{connect, require_program, wait_until};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port()
-}
+use event_stream::EventReader;
+use support::process::example_binary;
+use support::{connect, free_port, require_program, wait_until};
 
 /// A program of PostgreSQL's: on `PATH`, or in Debian's versioned directory.
 fn postgres_program(name: &str) -> PathBuf {
@@ -140,22 +134,6 @@ impl Drop for Cluster {
     }
 }
 
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join("sse_postgres");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` (which builds the examples) first",
-        binary.display()
-    );
-    binary
-}
-
 /// The example's master in the foreground; killed on drop if still running.
 struct Example(Child);
 
@@ -173,48 +151,27 @@ impl Drop for Example {
     }
 }
 
-struct Subscriber {
-    reader: BufReader<TcpStream>,
-    parser: EventStreamParser,
-    parsed: std::collections::VecDeque<Event>,
-}
+/// An SSE subscriber, its events read by an independent event-stream parser.
+type Subscriber = EventReader<BufReader<TcpStream>>;
 
-impl Subscriber {
-    fn subscribe(address: SocketAddr) -> Subscriber {
-        let mut stream = connect(address);
-        stream
-            .write_all(b"GET /events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n")
-            .unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
-        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-        }
-        Subscriber {
-            reader,
-            parser: EventStreamParser::new(),
-            parsed: Default::default(),
+/// Opens `GET /events` and reads the response head.
+fn subscribe(address: SocketAddr) -> Subscriber {
+    let mut stream = connect(address);
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
         }
     }
-
-    fn next(&mut self) -> Event {
-        loop {
-            if let Some(event) = self.parsed.pop_front() {
-                return event;
-            }
-            let buffer = self.reader.fill_buf().expect("an event arrives");
-            assert!(!buffer.is_empty(), "the stream ended");
-            let length = buffer.len();
-            self.parsed.extend(self.parser.feed(buffer));
-            self.reader.consume(length);
-        }
-    }
+    EventReader::new(reader)
 }
 
 #[test]
@@ -223,7 +180,7 @@ fn notify_reaches_every_sse_subscriber_through_the_fd_api() {
     let port = free_port();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let example = Example(
-        Command::new(example_binary())
+        Command::new(example_binary("sse_postgres"))
             .arg("start")
             .env("PG_CONFIG", cluster.config())
             .env("PG_CHANNEL", "items")
@@ -240,7 +197,7 @@ fn notify_reaches_every_sse_subscriber_through_the_fd_api() {
             .is_ok()),
         "the example never listened"
     );
-    let mut subscribers: Vec<Subscriber> = (0..3).map(|_| Subscriber::subscribe(address)).collect();
+    let mut subscribers: Vec<Subscriber> = (0..3).map(|_| subscribe(address)).collect();
 
     let mut notifier = postgres::Client::connect(&cluster.config(), postgres::NoTls)
         .expect("connect to our cluster");

@@ -176,6 +176,38 @@ impl EventStreamParser {
     }
 }
 
+/// Events read off a stream (an SSE response past its head) through [`EventStreamParser`].
+pub struct EventReader<R> {
+    reader: R,
+    parser: EventStreamParser,
+    /// Events parsed and not yet returned (one read may hold several).
+    parsed: std::collections::VecDeque<Event>,
+}
+
+impl<R: std::io::BufRead> EventReader<R> {
+    pub fn new(reader: R) -> EventReader<R> {
+        EventReader {
+            reader,
+            parser: EventStreamParser::new(),
+            parsed: Default::default(),
+        }
+    }
+
+    /// The next event (within the reader's timeout); fails the test if the stream ends first.
+    pub fn next(&mut self) -> Event {
+        loop {
+            if let Some(event) = self.parsed.pop_front() {
+                return event;
+            }
+            let buffer = self.reader.fill_buf().expect("an event arrives");
+            assert!(!buffer.is_empty(), "the stream ended");
+            let length = buffer.len();
+            self.parsed.extend(self.parser.feed(buffer));
+            self.reader.consume(length);
+        }
+    }
+}
+
 /// Parses a whole stream in one go.
 pub fn parse(bytes: &[u8]) -> Vec<Event> {
     EventStreamParser::new().feed(bytes)

@@ -2,10 +2,18 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use workerman::{RunningWorker, Worker};
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
 
 /// How long any single blocking read in a test may take before the test fails.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -212,4 +220,5 @@ pub fn require_program(program: &str) -> std::path::PathBuf {
          every tool the tests use, from Debian's packages) or `apt-get install` its package"
     )
 }
+pub mod process;
 pub mod redis;
