@@ -92,7 +92,7 @@ pub trait SessionHandler {
     fn gc(&self, max_lifetime: Duration);
     /// Whether `read` calls `done` later, from the reactor (a network store), rather than before
     /// it returns. Such a handler's reads happen before `on_message`: a request with a session
-    /// cookie waits for its session (see the [module docs](self)). Default `false`.
+    /// cookie waits for its session (see [`RedisSessionHandler`](super::RedisSessionHandler)). Default `false`.
     fn completes_later(&self) -> bool {
         false
     }
