@@ -44,12 +44,6 @@ impl Store {
         }
     }
 
-    /// This store's epoch (the first part of its ids).
-    #[allow(dead_code)] // the relay
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
     /// Sets the ring length per event; longer rings lose their oldest entries now.
     pub(crate) fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity;
