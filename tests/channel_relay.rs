@@ -95,6 +95,10 @@ fn a_killed_relay_is_restarted_workers_reattach_and_old_ids_are_a_gap() {
                 .all(|lines| lines.iter().any(|line| line.contains(" after-")))
         },
     );
+    // Each process was told of the outage and of the recovery (to replay what it missed).
+    node.wait_for(Duration::from_secs(5), "on_connection_state false then true", || {
+        node.every_process_saw_down_then_up()
+    });
     let restarted: Vec<i32> = node
         .dir
         .processes()
