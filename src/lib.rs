@@ -58,6 +58,8 @@
 //!   (`on_signal`) on the reactor, as Workerman's `Worker::$globalEvent`.
 //! - [`redis::Client`]: an asynchronous Redis client (commands, pipelining, pub/sub, RESP3)
 //!   on the same reactor, as workerman/redis.
+//! - [`channel::Channel`]: publish/subscribe between worker processes (an embedded relay under
+//!   `run_all`) and machines (Redis), with ids and history for replay, as workerman/channel.
 //! - Monitoring: `status` / `connections` (`--json` for scripts) on the command line of
 //!   [`Worker::run_all`], and a Prometheus endpoint with [`Worker::set_metrics_listen`].
 //!
@@ -69,6 +71,7 @@
 #![deny(missing_docs)]
 
 mod blocking;
+pub mod channel;
 pub mod connection;
 mod event_loop;
 #[cfg(feature = "fuzzing")]

