@@ -34,12 +34,14 @@
 
 mod error;
 mod event;
+pub mod hub;
 pub(crate) mod local;
 pub(crate) mod registry;
 pub(crate) mod store;
 
 pub use error::Error;
 pub use event::{ChannelEvent, EventId, History, ParseEventIdError};
+pub use hub::{HubStatistics, SlowConsumerPolicy, SseHub};
 
 use std::cell::RefCell;
 
