@@ -36,8 +36,12 @@ mod error;
 mod event;
 pub mod hub;
 pub(crate) mod local;
+pub(crate) mod redis_link;
 pub(crate) mod registry;
+pub(crate) mod relay;
+pub(crate) mod relay_link;
 pub(crate) mod store;
+pub(crate) mod wire;
 
 pub use error::Error;
 pub use event::{ChannelEvent, EventId, History, ParseEventIdError};
@@ -54,7 +58,6 @@ pub const MAX_DATA: usize = 8 << 20;
 
 /// How long a request (publish, history) to the relay or Redis may wait for its answer,
 /// queued while the link is down included.
-#[allow(dead_code)] // used by the relay and Redis links
 pub(crate) const REQUEST_TIMEOUT_SECONDS: f64 = 5.0;
 
 /// Publish/subscribe across worker processes and machines (Workerman's `Channel\Client`). All
@@ -91,14 +94,18 @@ pub(crate) enum Choice {
     Redis(String),
 }
 
-/// This process's transport, created on first use.
-pub(crate) enum Transport {
-    Local(local::Local),
+/// Which transport this process runs, once created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Local,
+    Relay,
+    Redis,
 }
 
 struct State {
     choice: Option<Choice>,
-    transport: Option<Transport>,
+    kind: Option<Kind>,
+    local: Option<local::Local>,
     history_size: usize,
     failed_publishes: u64,
 }
@@ -107,7 +114,8 @@ thread_local! {
     static STATE: RefCell<State> = const {
         RefCell::new(State {
             choice: None,
-            transport: None,
+            kind: None,
+            local: None,
             history_size: store::DEFAULT_HISTORY_SIZE,
             failed_publishes: 0,
         })
@@ -117,20 +125,51 @@ thread_local! {
 type PublishDone = Box<dyn FnOnce(Result<EventId, Error>)>;
 type HistoryDone = Box<dyn FnOnce(Result<History, Error>)>;
 
-/// Runs `f` on this process's transport, creating it first if needed.
-fn with_transport<R>(f: impl FnOnce(&mut Transport) -> R) -> R {
-    STATE.with(|state| {
+/// The transport chosen with [`Channel::connect`] on this thread, if any.
+pub(crate) fn chosen() -> Option<Choice> {
+    STATE.with(|state| state.borrow().choice.clone())
+}
+
+/// This process's transport, created on first use: Redis when chosen, else the relay when
+/// `run_all` runs one (and a reactor runs here), else in-process.
+fn kind() -> Kind {
+    let (kind, start) = STATE.with(|state| {
         let mut state = state.borrow_mut();
-        if state.transport.is_none() {
-            let choice = state.choice.clone().unwrap_or(Choice::Local);
-            let history_size = state.history_size;
-            state.choice = Some(choice.clone());
-            state.transport = Some(match choice {
-                Choice::Local => Transport::Local(local::Local::new(history_size)),
-                Choice::Redis(_url) => Transport::Local(local::Local::new(history_size)),
-            });
+        if let Some(kind) = state.kind {
+            return (kind, None);
         }
-        f(state.transport.as_mut().expect("created above"))
+        let choice = state.choice.clone().unwrap_or(Choice::Local);
+        state.choice = Some(choice.clone());
+        let on_reactor = crate::reactor::try_with(|_| ()).is_some();
+        let kind = match (&choice, relay::path()) {
+            (Choice::Redis(_), _) => Kind::Redis,
+            (Choice::Local, Some(_)) if on_reactor => Kind::Relay,
+            _ => Kind::Local,
+        };
+        if kind == Kind::Local {
+            state.local = Some(local::Local::new(state.history_size));
+        }
+        state.kind = Some(kind);
+        (kind, Some(choice))
+    });
+    match start {
+        Some(Choice::Redis(url)) => redis_link::start(&url),
+        Some(Choice::Local) if kind == Kind::Relay => {
+            relay_link::start(relay::path().expect("checked in kind()"))
+        }
+        _ => {}
+    }
+    kind
+}
+
+/// Runs `f` on the in-process transport (created by `kind()`).
+fn with_local<R>(f: impl FnOnce(&mut local::Local) -> R) -> R {
+    STATE.with(|state| {
+        f(state
+            .borrow_mut()
+            .local
+            .as_mut()
+            .expect("the local transport"))
     })
 }
 
@@ -186,7 +225,11 @@ impl Channel {
 
     fn add_handler(event: &str, handler: Handler) {
         if registry::add(event, handler) {
-            with_transport(|transport| transport.subscribe(event));
+            match kind() {
+                Kind::Local => {}
+                Kind::Relay => relay_link::subscribe(event),
+                Kind::Redis => redis_link::subscribe(event),
+            }
         }
     }
 
@@ -197,7 +240,11 @@ impl Channel {
     /// ```
     pub fn unsubscribe(event: &str) {
         if registry::remove(event) {
-            with_transport(|transport| transport.unsubscribe(event));
+            match kind() {
+                Kind::Local => {}
+                Kind::Relay => relay_link::unsubscribe(event),
+                Kind::Redis => redis_link::unsubscribe(event),
+            }
         }
     }
 
@@ -215,8 +262,7 @@ impl Channel {
             publish_failed(event, &error);
             return;
         }
-        with_transport(|transport| transport.publish(event, data, None));
-        local::drain_outside_reactor();
+        Channel::send(event, data, None);
     }
 
     /// Publishes `data` to `event`; `done` gets the id the transport gave it once every process
@@ -239,8 +285,7 @@ impl Channel {
             later(move || done(Err(error)));
             return;
         }
-        with_transport(|transport| transport.publish(event, data, Some(Box::new(done))));
-        local::drain_outside_reactor();
+        Channel::send(event, data, Some(Box::new(done)));
     }
 
     /// The kept events of `event` published after `after`, oldest first, at most `limit`; or
@@ -263,8 +308,15 @@ impl Channel {
         done: impl FnOnce(Result<History, Error>) + 'static,
     ) {
         let after = *after;
-        with_transport(|transport| transport.history(event, after, limit, Box::new(done)));
-        local::drain_outside_reactor();
+        let done: HistoryDone = Box::new(done);
+        match kind() {
+            Kind::Local => {
+                with_local(|local| local.history(event, after, limit, done));
+                local::drain_outside_reactor();
+            }
+            Kind::Relay => relay_link::history(event, after, limit, done),
+            Kind::Redis => redis_link::history(event, after, limit, done),
+        }
     }
 
     /// The ring length per event (default 1000): in-process and in the relay, the events kept
@@ -276,13 +328,16 @@ impl Channel {
     /// workerman::channel::Channel::set_history_size(100);
     /// ```
     pub fn set_history_size(n: usize) {
-        let live = STATE.with(|state| {
+        let kind = STATE.with(|state| {
             let mut state = state.borrow_mut();
             state.history_size = n;
-            state.transport.is_some()
+            if let Some(local) = state.local.as_mut() {
+                local.set_history_size(n);
+            }
+            state.kind
         });
-        if live {
-            with_transport(|transport| transport.set_history_size(n));
+        if kind == Some(Kind::Relay) {
+            relay_link::set_history_size(n);
         }
     }
 
@@ -352,36 +407,15 @@ impl Channel {
     }
 }
 
-impl Transport {
-    fn subscribe(&mut self, event: &str) {
-        match self {
-            Transport::Local(_) => {}
-        }
-        let _ = event;
-    }
-
-    fn unsubscribe(&mut self, event: &str) {
-        match self {
-            Transport::Local(_) => {}
-        }
-        let _ = event;
-    }
-
-    fn publish(&mut self, event: &str, data: &[u8], done: Option<PublishDone>) {
-        match self {
-            Transport::Local(local) => local.publish(event, data, done),
-        }
-    }
-
-    fn history(&mut self, event: &str, after: EventId, limit: usize, done: HistoryDone) {
-        match self {
-            Transport::Local(local) => local.history(event, after, limit, done),
-        }
-    }
-
-    fn set_history_size(&mut self, n: usize) {
-        match self {
-            Transport::Local(local) => local.set_history_size(n),
+impl Channel {
+    fn send(event: &str, data: &[u8], done: Option<PublishDone>) {
+        match kind() {
+            Kind::Local => {
+                with_local(|local| local.publish(event, data, done));
+                local::drain_outside_reactor();
+            }
+            Kind::Relay => relay_link::publish(event, data, done),
+            Kind::Redis => redis_link::publish(event, data, done),
         }
     }
 }

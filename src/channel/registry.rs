@@ -43,14 +43,7 @@ pub(crate) fn remove(event: &str) -> bool {
     HANDLERS.with(|handlers| handlers.borrow_mut().remove(event).is_some())
 }
 
-/// Whether some handler listens to `event`.
-#[allow(dead_code)] // the relay and Redis links
-pub(crate) fn has(event: &str) -> bool {
-    HANDLERS.with(|handlers| handlers.borrow().contains_key(event))
-}
-
 /// Every event with a handler (to subscribe again after a reconnect).
-#[allow(dead_code)] // the relay and Redis links
 pub(crate) fn events() -> Vec<String> {
     HANDLERS.with(|handlers| handlers.borrow().keys().cloned().collect())
 }
@@ -76,7 +69,6 @@ pub(crate) fn add_state_callback(callback: impl FnMut(bool) + 'static) {
 }
 
 /// Tells every `on_connection_state` callback that the transport is `up` (or down).
-#[allow(dead_code)] // the relay and Redis links
 pub(crate) fn tell_state(up: bool) {
     let list = STATE_CALLBACKS.with(|callbacks| callbacks.borrow().clone());
     for callback in list {

@@ -47,6 +47,14 @@ struct Master {
     reload: Reload,
     /// Per `Worker`: how many of its processes ended with each status.
     exits: Vec<BTreeMap<String, u64>>,
+    /// The channel relay (see `crate::channel::relay`), started when a worker first connects.
+    relay: Option<Relay>,
+}
+
+/// The channel relay's worker and its pid while it runs.
+struct Relay {
+    worker: Worker,
+    pid: Option<libc::pid_t>,
 }
 
 /// The pid in the pid file, if that process is alive and runs this program.
@@ -128,6 +136,14 @@ pub(crate) fn start(mut workers: Vec<Worker>, daemon: bool) -> ! {
         );
         std::process::exit(1);
     }
+    // The channel relay, for several processes (see `crate::channel::relay`).
+    let relay = match crate::channel::relay::for_processes(&workers) {
+        Ok(relay) => relay,
+        Err(error) => {
+            log::write(&format!("Workerman[{program}] channel relay: {error}"));
+            std::process::exit(1);
+        }
+    };
     // The metrics endpoint, when set, is one more worker (see `crate::metrics`).
     match crate::metrics::endpoint::for_processes(&workers) {
         Ok(endpoint) => workers.extend(endpoint),
@@ -162,7 +178,7 @@ pub(crate) fn start(mut workers: Vec<Worker>, daemon: bool) -> ! {
     } else {
         None
     };
-    run(workers, ready)
+    run(workers, relay, ready)
 }
 
 fn fail(ready: Option<Ready>, message: String) -> ! {
@@ -173,7 +189,7 @@ fn fail(ready: Option<Ready>, message: String) -> ! {
     std::process::exit(1);
 }
 
-fn run(workers: Vec<Worker>, ready: Option<Ready>) -> ! {
+fn run(workers: Vec<Worker>, relay: Option<Worker>, ready: Option<Ready>) -> ! {
     let program = program_name();
     let signals = match signals::install(true) {
         Ok(signals) => signals,
@@ -229,6 +245,7 @@ fn run(workers: Vec<Worker>, ready: Option<Ready>) -> ! {
         started_at: log::now_seconds(),
         stopping: None,
         reload: Reload::default(),
+        relay: relay.map(|worker| Relay { worker, pid: None }),
     };
     for index in 0..master.slots.len() {
         master.fork(index);
@@ -321,7 +338,7 @@ impl Master {
                 child::run(
                     worker,
                     id,
-                    &self.workers,
+                    &self.all_workers(),
                     self.pid,
                     self.signals.as_raw_fd(),
                     &mask,
@@ -339,6 +356,62 @@ impl Master {
         }
     }
 
+    /// Every worker a child must know of (to close and disown their sockets): the relay too.
+    fn all_workers(&self) -> Vec<Worker> {
+        let mut all = self.workers.clone();
+        all.extend(self.relay.as_ref().map(|relay| relay.worker.clone()));
+        all
+    }
+
+    /// Forks the channel relay (a worker connected to its socket and none runs).
+    fn fork_relay(&mut self) {
+        let Some(relay) = &self.relay else { return };
+        if relay.pid.is_some() {
+            return;
+        }
+        let worker = relay.worker.clone();
+        let all = self.all_workers();
+        daemon::flush_stdio();
+        let mask = signals::block_all();
+        // SAFETY: as in `fork`: the master is single-threaded, and the child runs `child::run`,
+        // which never returns.
+        let pid = unsafe { libc::fork() };
+        match pid {
+            0 => child::run(worker, 0, &all, self.pid, self.signals.as_raw_fd(), &mask),
+            -1 => {
+                signals::restore(&mask);
+                let error = std::io::Error::last_os_error();
+                log::write(&format!(
+                    "workerman: fork of the channel relay failed: {error}"
+                ));
+            }
+            pid => {
+                signals::restore(&mask);
+                if let Some(relay) = &mut self.relay {
+                    relay.pid = Some(pid);
+                }
+            }
+        }
+    }
+
+    /// Waits for a signal, or for a worker knocking at the idle relay's socket (then forks it).
+    fn wait(&mut self, timeout: Duration) {
+        let idle_relay = self
+            .relay
+            .as_ref()
+            .filter(|relay| relay.pid.is_none() && self.stopping.is_none())
+            .and_then(|relay| crate::channel::relay::listener_fd(&relay.worker));
+        match idle_relay {
+            Some(listener) => {
+                let signals = self.signals.as_raw_fd();
+                if crate::channel::relay::wait_either(signals, listener, timeout) {
+                    self.fork_relay();
+                }
+            }
+            None => signals::wait_readable(&self.signals, timeout),
+        }
+    }
+
     fn supervise(mut self) -> ! {
         loop {
             let now = Instant::now();
@@ -352,13 +425,17 @@ impl Master {
             {
                 timeout = timeout.min(deadline.saturating_duration_since(now));
             }
-            signals::wait_readable(&self.signals, timeout);
+            self.wait(timeout);
             for signal in signals::take(&mut self.signals) {
                 self.on_signal(signal);
             }
             self.reap();
             self.kill_late();
-            if self.stopping.is_some() && self.slots.iter().all(|slot| slot.pid.is_none()) {
+            let relay_ended = self.relay.as_ref().is_none_or(|relay| relay.pid.is_none());
+            if self.stopping.is_some()
+                && relay_ended
+                && self.slots.iter().all(|slot| slot.pid.is_none())
+            {
                 self.exit();
             }
         }
@@ -417,9 +494,12 @@ impl Master {
         for pid in self.live_pids() {
             signals::send(pid, signal);
         }
+        if let Some(pid) = self.relay.as_ref().and_then(|relay| relay.pid) {
+            signals::send(pid, signal);
+        }
         // As Workerman's master unlistens: once the workers have closed theirs too, new
         // connections are refused instead of waiting in a backlog nobody reads.
-        for worker in &self.workers {
+        for worker in self.all_workers() {
             worker.shared().prebound.borrow_mut().take();
         }
         let kill_at =
@@ -492,6 +572,15 @@ impl Master {
             if pid <= 0 {
                 return;
             }
+            if let Some(relay) = self.relay.as_mut().filter(|relay| relay.pid == Some(pid)) {
+                // Started again when a worker reconnects to its socket (see `wait`).
+                relay.pid = None;
+                log::write(&format!(
+                    "worker[{}:{pid}] exited with status {status}",
+                    crate::channel::relay::NAME
+                ));
+                continue;
+            }
             let Some(index) = self.slots.iter().position(|slot| slot.pid == Some(pid)) else {
                 continue;
             };
@@ -542,7 +631,8 @@ impl Master {
         if let Some(stopping) = &mut self.stopping {
             if stopping.kill_at.is_some_and(|at| at <= now) {
                 stopping.kill_at = None;
-                for pid in self.live_pids() {
+                let relay = self.relay.as_ref().and_then(|relay| relay.pid);
+                for pid in self.live_pids().into_iter().chain(relay) {
                     log::write(&format!("worker process {pid} stop timeout: SIGKILL"));
                     signals::send(pid, libc::SIGKILL);
                 }

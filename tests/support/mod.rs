@@ -220,5 +220,6 @@ pub fn require_program(program: &str) -> std::path::PathBuf {
          every tool the tests use, from Debian's packages) or `apt-get install` its package"
     )
 }
+pub mod channel_node;
 pub mod process;
 pub mod redis;
