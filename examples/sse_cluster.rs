@@ -15,7 +15,11 @@
 //! The wire contract (tests and users rely on it):
 //! - `LISTEN` (default `http://127.0.0.1:8091`), `COUNT` (default 1), `REDIS_URL` (optional;
 //!   without it the processes of this machine share an embedded relay). `DEMO_DIR` (optional):
-//!   where the pid, log and stdout files go, so that two nodes can run from one checkout.
+//!   where the pid, log and stdout files go, so that two nodes can run from one checkout (each
+//!   worker process also writes an empty `worker-<pid>` file there when it starts).
+//!   `HISTORY_SIZE` (default 1000): events kept per topic for replay. `MAX_QUEUED_BYTES`
+//!   (default 64 MiB) and `MAX_SEND_BUFFER` (default 1 MiB): the hub's process-wide bound on
+//!   queued event bytes and its per-subscriber limit.
 //! - `GET /events?topic=T` (any number of `topic` parameters; `Last-Event-ID` header or
 //!   `last_event_id` parameter) is the stream: `event: T`, `id: <the event's id>` (with Redis
 //!   the stream entry id), `data: <what was published>`; `event: reset` when the asked-for id is
@@ -50,15 +54,28 @@ fn main() {
     let redis_url = std::env::var("REDIS_URL")
         .ok()
         .filter(|url| !url.is_empty());
-    if let Some(dir) = std::env::var_os("DEMO_DIR").map(PathBuf::from) {
+    let dir = std::env::var_os("DEMO_DIR").map(PathBuf::from);
+    if let Some(dir) = &dir {
         Worker::set_pid_file(dir.join("demo.pid"));
         Worker::set_log_file(dir.join("demo.log"));
         Worker::set_stdout_file(dir.join("demo.stdout"));
     }
+    let number = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse::<usize>().ok())
+    };
+    let history_size = number("HISTORY_SIZE");
     // `/disconnect` reaches the processes of this node only: its event names the node.
     let disconnect_event = format!("sse_cluster disconnect {listen}");
 
     let hub = SseHub::new();
+    if let Some(bytes) = number("MAX_QUEUED_BYTES") {
+        hub.set_max_queued_bytes(bytes);
+    }
+    if let Some(bytes) = number("MAX_SEND_BUFFER") {
+        hub.set_max_send_buffer_size(bytes);
+    }
     let mut worker = Worker::new(&listen);
     worker.set_name("sse_cluster");
     worker.set_count(count);
@@ -74,6 +91,12 @@ fn main() {
                 log::error!("sse_cluster: cannot use {url}: {error}");
                 std::process::exit(1);
             }
+        }
+        if let Some(size) = history_size {
+            Channel::set_history_size(size);
+        }
+        if let Some(dir) = &dir {
+            let _ = std::fs::write(dir.join(format!("worker-{}", std::process::id())), "");
         }
         let hub = starting.clone();
         Channel::on(&disconnect, move |_data| {
