@@ -176,7 +176,8 @@ impl SseHub {
     }
 
     /// The most bytes of shared events the send queues of this process may hold (default
-    /// 64 MiB): past it, the subscribers furthest behind (the longest queues) are cut first,
+    /// 64 MiB; each event's bytes counted once, plus 48 bytes for each queue's reference to
+    /// it): past it, the subscribers furthest behind (the longest queues) are cut first,
     /// until the queues hold at most three quarters of it. They reconnect and replay.
     ///
     /// ```

@@ -3,11 +3,17 @@
 //! Every event the hub fans out is one [`SharedMessage`]; a subscriber whose socket is full
 //! queues a reference to it. The hub keeps one more reference to each message that was queued
 //! by someone, oldest first, and forgets it once the hub is its only holder (every queue wrote
-//! it out or was dropped). What is left is the memory the stuck subscribers hold, counted once.
+//! it out or was dropped). What is left is the memory the stuck subscribers hold: each message's
+//! bytes once, plus what each queue's reference to it costs ([`PER_REFERENCE`]), which for
+//! thousands of stuck subscribers is the larger part.
 
 use std::collections::VecDeque;
 
 use crate::protocols::SharedMessage;
+
+/// What one queued reference costs a send queue, in bytes: its segment (a tag and a fat
+/// pointer) with the queue's spare capacity (it grows by doubling).
+pub(crate) const PER_REFERENCE: usize = 48;
 
 #[derive(Default)]
 pub(crate) struct QueuedBytes {
@@ -37,10 +43,15 @@ impl QueuedBytes {
         }
     }
 
-    /// Bytes held by send queues (an upper bound: a message is counted from the oldest one
-    /// still held on).
+    /// Bytes held by send queues: the messages' bytes (from the oldest one still held on),
+    /// and [`PER_REFERENCE`] for each queue's reference to them.
     pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+        let references: usize = self
+            .held
+            .iter()
+            .map(|message| message.holders().saturating_sub(1))
+            .sum();
+        self.bytes + references * PER_REFERENCE
     }
 }
 
@@ -64,7 +75,7 @@ mod tests {
         let queue_holds = message.clone();
         queued.note(&message);
         drop(message);
-        assert_eq!(queued.bytes(), 100);
+        assert_eq!(queued.bytes(), 100 + PER_REFERENCE);
         drop(queue_holds);
         queued.forget_written();
         assert_eq!(queued.bytes(), 0);
