@@ -9,6 +9,9 @@
 //! ```
 //! Or open <http://127.0.0.1:8090/> in a browser.
 //!
+//! `LISTEN` (default `http://0.0.0.0:8090`) and `DEMO_DIR` (a directory for the pid and log
+//! files) are optional settings from the environment.
+//!
 //! `COUNT=4 cargo run --release --example sse_broadcast` runs 4 worker processes on the one port
 //! (`reuse_port`: the kernel spreads the connections). A publish received by any process reaches
 //! every subscriber of every process, once, in one order (the processes share an embedded relay
@@ -65,7 +68,8 @@ fn text(status: u16, body: String) -> Response {
 
 fn main() {
     let hub = SseHub::new();
-    let mut worker = Worker::new("http://0.0.0.0:8090");
+    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "http://0.0.0.0:8090".into());
+    let mut worker = Worker::new(&listen);
     worker.set_name("sse_broadcast");
     // The command line is Workerman's (start, stop, status, ...): the process count comes from
     // the environment.
