@@ -303,6 +303,69 @@ fn broadcast_example_replays_missed_events_after_a_reconnect() {
     );
 }
 
+/// `examples/sse_cluster.rs`: its page shows a topic live; `/disconnect` closes the stream, the
+/// browser's EventSource reconnects with `Last-Event-ID` and gets the events published
+/// meanwhile, each once, with the ids `/publish` answered.
+#[test]
+fn cluster_example_page_catches_up_after_a_disconnect() {
+    let _ports = lock_ports();
+    require_browser();
+    let mut server = Example::start("sse_cluster", 8091);
+
+    let result = run_browser(&json!({
+        "page": "http://127.0.0.1:8091/?topic=news",
+        "source": "/events?topic=news",
+        "types": ["news", "reset"],
+        "timeout_ms": 25_000,
+        "steps": [
+            {"wait_opens": 1},
+            {"post": "/publish?topic=news", "body": "before"},
+            {"wait": {"type": "news", "data": "before"}},
+            {"post": "/disconnect"},
+            {"post": "/publish?topic=news", "body": "while away 1"},
+            {"post": "/publish?topic=news", "body": "while away 2"},
+            {"wait_opens": 2},
+            {"wait": {"type": "news", "data": "while away 2"}},
+            {"wait_selector": "#log li.news", "count": 3},
+        ],
+    }));
+    server.assert_running();
+
+    let events = array(&result, "events");
+    let posts = array(&result, "posts");
+    assert!(array(&result, "opens").len() >= 2, "no reconnect: {result}");
+    assert!(
+        events.iter().all(|event| event["type"] != "reset"),
+        "a reset though the history had everything: {result}"
+    );
+    let published: Vec<&Value> = posts
+        .iter()
+        .filter(|post| post["url"] == "/publish?topic=news")
+        .collect();
+    assert_eq!(published.len(), 3, "{result}");
+    for (post, text) in published
+        .iter()
+        .zip(["before", "while away 1", "while away 2"])
+    {
+        let id = post["body"].as_str().unwrap_or_default().trim().to_string();
+        let received: Vec<&Value> = events
+            .iter()
+            .filter(|event| event["type"] == "news" && event["data"] == text)
+            .collect();
+        assert_eq!(
+            received.len(),
+            1,
+            "{text:?} arrived {} times: {result}",
+            received.len()
+        );
+        assert_eq!(
+            received[0]["lastEventId"],
+            id.as_str(),
+            "{text:?}: {result}"
+        );
+    }
+}
+
 /// `examples/websocket_chat.rs`: two Chromium tabs open the chat page (served by the `http://`
 /// worker on 8095); each page's WebSocket connects to the `websocket://` worker on 8096. A message
 /// typed in the first tab comes back to it and reaches the second, as WebSocket frames.
