@@ -125,6 +125,12 @@ fn redis_killed_publishes_fail_promptly_and_subscribers_resume_after_its_restart
                 .all(|lines| lines.iter().any(|line| line.contains(" after-")))
         },
     );
+    // Each process was told of the outage and of the recovery (to replay what it missed).
+    node.wait_for(
+        Duration::from_secs(5),
+        "on_connection_state false then true",
+        || node.every_process_saw_down_then_up(),
+    );
     let seen = node.seen();
     for lines in seen.values() {
         assert!(

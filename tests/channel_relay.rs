@@ -95,6 +95,12 @@ fn a_killed_relay_is_restarted_workers_reattach_and_old_ids_are_a_gap() {
                 .all(|lines| lines.iter().any(|line| line.contains(" after-")))
         },
     );
+    // Each process was told of the outage and of the recovery (to replay what it missed).
+    node.wait_for(
+        Duration::from_secs(5),
+        "on_connection_state false then true",
+        || node.every_process_saw_down_then_up(),
+    );
     let restarted: Vec<i32> = node
         .dir
         .processes()
@@ -119,4 +125,29 @@ fn a_killed_relay_is_restarted_workers_reattach_and_old_ids_are_a_gap() {
     assert_eq!(node.history(&last, 10), Vec::<String>::new());
     let epoch = |id: &str| id.split('-').next().unwrap().parse::<u64>().unwrap();
     assert!(epoch(&last) > epoch(&before), "{before} then {last}");
+}
+
+#[test]
+fn the_relay_closes_a_link_that_sends_garbage_and_carries_on() {
+    use std::io::{Read, Write};
+    let node = Node::start("channel-relay-garbage", 2, &[]);
+    let socket = node.dir.join("demo.channel.sock");
+    for garbage in [
+        b"\x00\x00\x00\x09Zjunk".as_slice(),
+        b"\xff\xff\xff\xff".as_slice(),
+        b"\x00\x00\x00\x06P\x01".as_slice(),
+    ] {
+        let mut stream =
+            std::os::unix::net::UnixStream::connect(&socket).expect("the relay's socket");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(garbage).unwrap();
+        let mut buffer = [0u8; 64];
+        assert_eq!(stream.read(&mut buffer).expect("closed, not timed out"), 0);
+    }
+    node.publish("still fine").expect("published");
+    node.wait_for(Duration::from_secs(10), "the event everywhere", || {
+        node.seen().values().all(|lines| lines.len() == 1)
+    });
 }

@@ -85,6 +85,16 @@ impl Node {
         seen
     }
 
+    /// Whether every ready process logged that its channel went down and then came up again.
+    pub fn every_process_saw_down_then_up(&self) -> bool {
+        let log = std::fs::read_to_string(self.dir.join("demo.log")).unwrap_or_default();
+        self.ready_pids().iter().all(|pid| {
+            let down = log.find(&format!("channel_demo[{pid}]: channel down"));
+            let up = log.rfind(&format!("channel_demo[{pid}]: channel up"));
+            matches!((down, up), (Some(down), Some(up)) if up > down)
+        })
+    }
+
     /// The master's pid.
     pub fn master(&self) -> i32 {
         self.child.id() as i32
