@@ -37,9 +37,12 @@
 //!         }
 //!         "/publish" => {
 //!             let connection = connection.clone();
-//!             hub.publish("news", request.raw_body(), move |result| match result {
-//!                 Ok(id) => connection.send(Response::ok(id.to_string())),
-//!                 Err(error) => connection.send(Response::new(503, [("Content-Type", "text/plain")], error.to_string())),
+//!             hub.publish("news", request.raw_body(), move |result| {
+//!                 let response = match result {
+//!                     Ok(id) => Response::ok(id.to_string()),
+//!                     Err(error) => Response::new(503, [("Content-Type", "text/plain")], error.to_string()),
+//!                 };
+//!                 connection.send(response);
 //!             });
 //!         }
 //!         _ => {
