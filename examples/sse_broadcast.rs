@@ -1,150 +1,47 @@
-//! Server-Sent Events for many clients: one global timer, a broadcast, and replay on reconnect.
+//! Server-Sent Events for many clients: one global timer, a broadcast to every process, and
+//! replay on reconnect, through [`SseHub`] over [`Channel`].
 //!
 //! ```text
 //! cargo run --release --example sse_broadcast
 //! curl -N -H 'Accept: text/event-stream' http://127.0.0.1:8090/events
-//! curl -N -H 'Accept: text/event-stream' -H 'Last-Event-ID: 5' http://127.0.0.1:8090/events
 //! curl -d 'hi' http://127.0.0.1:8090/publish
 //! curl -X POST http://127.0.0.1:8090/disconnect
 //! ```
 //! Or open <http://127.0.0.1:8090/> in a browser.
 //!
-//! `COUNT=4 cargo run --release --example sse_broadcast` runs 4 worker processes on the one port
-//! (`reuse_port`: the kernel spreads the connections). Each process has its own hub, history and
-//! tick timer, so each still has one global timer, but **a publish reaches only the subscribers of
-//! the process that received the `POST`** (and `/disconnect` closes only that process's streams):
-//! processes share nothing. A real multi-process broadcast needs a channel between them (a
-//! `Channel`-style server, Redis pub/sub, ...), which this example does not have.
+//! `LISTEN` (default `http://0.0.0.0:8090`) and `DEMO_DIR` (a directory for the pid and log
+//! files) are optional settings from the environment.
 //!
-//! - `GET /events` (or any request with `Accept: text/event-stream`) subscribes. The stream starts
-//!   with `retry: 1000`, so a browser reconnects one second after losing it; a reconnect carries
-//!   `Last-Event-ID`, and every event after that id still in the history is replayed first.
-//! - One timer for the whole worker (not one per connection, which is what the seed does) sends
-//!   `event: tick` every second to every subscriber.
-//! - Each stream also gets a `: keep-alive` comment every 15 seconds from a connection timer
-//!   (`connection.add_timer`): it is deleted when its connection closes, so no `Timer::del` is
-//!   needed and none can be forgotten.
+//! `COUNT=4 cargo run --release --example sse_broadcast` runs 4 worker processes on the one port
+//! (`reuse_port`: the kernel spreads the connections). A publish received by any process reaches
+//! every subscriber of every process, once, in one order (the processes share an embedded relay
+//! that `run_all` starts; `REDIS_URL=redis://..` shares Redis instead, across machines), and
+//! `/disconnect` closes the streams of every process.
+//!
+//! - `GET /events` (or any request with `Accept: text/event-stream`) subscribes to the topics
+//!   `tick` and `message`. The stream starts with `retry: 1000`, so a browser reconnects one
+//!   second after losing it; a reconnect carries `Last-Event-ID`, and every event after it still
+//!   in the history is replayed first, then live ones, with no duplicate and no gap; when the
+//!   history no longer reaches back that far, the stream says so with an `event: reset`.
+//! - One timer (in the first process only, not one per connection, which is what the seed does)
+//!   publishes `event: tick` every second.
+//! - Each stream gets a `: keep-alive` comment every 15 seconds (one timer for the hub).
 //! - `POST /publish` (the raw body, or a form's `message=`) broadcasts `event: message`.
 //! - `POST /disconnect` closes every event stream, to watch browsers reconnect and catch up.
 //!
-//! Ticks and messages share one id counter, so a client that saw every id saw every event.
+//! The `id:` holds one position per topic (`<tick id>,<message id>`): a client that sends it
+//! back resumes both topics where it left them.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
+use std::path::PathBuf;
 
-use workerman::protocols::http::{Request, Response, ServerSentEvents};
+use workerman::channel::{Channel, SseHub};
+use workerman::protocols::http::{Request, Response};
 use workerman::{TcpConnection, Timer, Worker};
 
-/// How many events are kept for clients that reconnect.
-const HISTORY: usize = 1000;
-/// What a browser waits before reconnecting, in milliseconds.
-const RETRY_MS: u64 = 1000;
-/// Seconds between keep-alive comments (proxies drop connections that stay silent).
-const KEEP_ALIVE_SECS: f64 = 15.0;
-
-struct Event {
-    id: u64,
-    name: &'static str,
-    data: String,
-}
-
-impl Event {
-    fn to_sse(&self) -> ServerSentEvents {
-        ServerSentEvents::new()
-            .event(self.name)
-            .id(self.id)
-            .data(self.data.clone())
-    }
-}
-
-/// Everything the worker shares between requests and timers. It runs on one thread, so an
-/// `Rc<RefCell<..>>` is enough; it is never borrowed across a `send` or `close`, since closing
-/// runs `on_close`, which borrows it again.
-#[derive(Default)]
-struct Hub {
-    last_id: u64,
-    history: VecDeque<Event>,
-    subscribers: Vec<TcpConnection>,
-}
-
-impl Hub {
-    /// Records an event and returns its wire bytes and who should get them.
-    fn record(&mut self, name: &'static str, data: String) -> (u64, Vec<u8>, Vec<TcpConnection>) {
-        self.last_id += 1;
-        let event = Event {
-            id: self.last_id,
-            name,
-            data,
-        };
-        let bytes = event.to_sse().to_bytes();
-        if self.history.len() == HISTORY {
-            self.history.pop_front();
-        }
-        self.history.push_back(event);
-        (self.last_id, bytes, self.live_subscribers())
-    }
-
-    /// The subscribers still open; closed ones are forgotten here too, in case one was missed.
-    fn live_subscribers(&mut self) -> Vec<TcpConnection> {
-        self.subscribers
-            .retain(|connection| connection.status() == TcpConnection::STATUS_ESTABLISHED);
-        self.subscribers.clone()
-    }
-}
-
-type SharedHub = Rc<RefCell<Hub>>;
-
-/// Sends an event to every subscriber and returns its id.
-fn broadcast(hub: &SharedHub, name: &'static str, data: String) -> u64 {
-    let (id, bytes, subscribers) = hub.borrow_mut().record(name, data);
-    // Encoded once; on an event stream, bytes are written as they are.
-    for connection in &subscribers {
-        connection.send(&bytes[..]);
-    }
-    id
-}
-
-fn subscribe(hub: &SharedHub, connection: &TcpConnection, request: &Request) {
-    // The head, then `retry:` as the first bytes of the stream.
-    let head = format!("retry: {RETRY_MS}\n\n");
-    connection.send(Response::new(
-        200,
-        [("Content-Type", "text/event-stream")],
-        head,
-    ));
-    let last_seen = request
-        .header("last-event-id")
-        .and_then(|id| id.trim().parse::<u64>().ok());
-    if let Some(last_seen) = last_seen {
-        // A reconnect: what it missed, in order, before anything live. (Events older than the
-        // history are gone; the ids show the client the gap.)
-        let missed: Vec<u8> = hub
-            .borrow()
-            .history
-            .iter()
-            .filter(|event| event.id > last_seen)
-            .flat_map(|event| event.to_sse().to_bytes())
-            .collect();
-        if !missed.is_empty() {
-            connection.send(missed);
-        }
-    }
-    hub.borrow_mut().subscribers.push(connection.clone());
-    // Proxies drop connections that stay silent; this timer dies with its connection.
-    connection.add_timer(KEEP_ALIVE_SECS, |connection, _timer_id| {
-        connection.send(ServerSentEvents::new().comment("keep-alive"));
-    });
-}
-
-/// Closes every event stream; browsers reconnect after `retry` with `Last-Event-ID`.
-fn disconnect_all(hub: &SharedHub) -> usize {
-    let subscribers = std::mem::take(&mut hub.borrow_mut().subscribers);
-    for connection in &subscribers {
-        connection.close();
-    }
-    subscribers.len()
-}
+/// The topics every stream gets (and their SSE event types).
+const TOPICS: [&str; 2] = ["tick", "message"];
+/// The event that closes the streams of every process.
+const DISCONNECT: &str = "sse_broadcast disconnect";
 
 /// The text to publish: a form's `message` field, else the whole body.
 fn message_of(request: &Request) -> String {
@@ -170,11 +67,12 @@ fn text(status: u16, body: String) -> Response {
 }
 
 fn main() {
-    let hub = SharedHub::default();
-    let mut worker = Worker::new("http://0.0.0.0:8090");
+    let hub = SseHub::new();
+    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "http://0.0.0.0:8090".into());
+    let mut worker = Worker::new(&listen);
     worker.set_name("sse_broadcast");
     // The command line is Workerman's (start, stop, status, ...): the process count comes from
-    // the environment. Each process gets its copy of `hub`.
+    // the environment.
     let count = std::env::var("COUNT")
         .ok()
         .and_then(|count| count.parse::<usize>().ok())
@@ -184,52 +82,87 @@ fn main() {
     if count > 1 {
         worker.set_reuse_port(true);
     }
+    if let Some(dir) = std::env::var_os("DEMO_DIR").map(PathBuf::from) {
+        Worker::set_pid_file(dir.join("demo.pid"));
+        Worker::set_log_file(dir.join("demo.log"));
+        Worker::set_stdout_file(dir.join("demo.stdout"));
+    }
+    let redis_url = std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
 
-    let ticker = hub.clone();
-    worker.on_worker_start(move |_worker| {
-        // One timer for everyone: a tick each second.
-        let hub = ticker.clone();
-        let mut seconds = 0u64;
-        Timer::add(1.0, move |_timer_id| {
-            seconds += 1;
-            broadcast(&hub, "tick", seconds.to_string());
+    let starting = hub.clone();
+    worker.on_worker_start(move |worker| {
+        if let Some(url) = &redis_url {
+            if let Err(error) = Channel::connect(url) {
+                log::error!("sse_broadcast: cannot use {url}: {error}");
+                std::process::exit(1);
+            }
+        }
+        let hub = starting.clone();
+        Channel::on(DISCONNECT, move |_data| {
+            hub.disconnect_all();
         });
+        // One timer for everyone: a tick each second, from the first process only.
+        if worker.id() == 0 {
+            let hub = starting.clone();
+            let mut seconds = 0u64;
+            Timer::add(1.0, move |_timer_id| {
+                seconds += 1;
+                hub.publish("tick", seconds.to_string(), |result| {
+                    if let Err(error) = result {
+                        log::warn!("sse_broadcast: tick not published: {error}");
+                    }
+                });
+            });
+        }
     });
 
     let requests = hub.clone();
     worker.on_message(move |connection: &TcpConnection, request: Request| {
         if wants_event_stream(&request) {
-            subscribe(&requests, connection, &request);
+            requests.subscribe(connection, &request, &TOPICS);
             return;
         }
-        let response = match (request.method(), request.path()) {
+        match (request.method(), request.path()) {
             ("GET", "/") => {
-                Response::new(200, [("Content-Type", "text/html; charset=utf-8")], PAGE)
+                connection.send(Response::new(
+                    200,
+                    [("Content-Type", "text/html; charset=utf-8")],
+                    PAGE,
+                ));
             }
             ("POST", "/publish") => {
                 let message = message_of(&request);
                 if message.is_empty() {
-                    text(400, "empty message\n".into())
-                } else {
-                    let id = broadcast(&requests, "message", message);
-                    text(200, format!("ok {id}\n"))
+                    connection.send(text(400, "empty message\n".into()));
+                    return;
                 }
+                let answer = connection.clone();
+                requests.publish("message", message, move |result| {
+                    answer.send(match result {
+                        Ok(id) => text(200, format!("ok {id}\n")),
+                        Err(error) => text(503, format!("not published: {error}\n")),
+                    });
+                });
             }
             ("POST", "/disconnect") => {
-                let closed = disconnect_all(&requests);
-                text(200, format!("ok, closed {closed} event streams\n"))
+                let answer = connection.clone();
+                Channel::publish_with(DISCONNECT, "", move |result| {
+                    answer.send(match result {
+                        Ok(_) => text(200, "ok, closing every event stream\n".into()),
+                        Err(error) => text(503, format!("disconnect failed: {error}\n")),
+                    });
+                });
             }
-            _ => text(404, "not found\n".into()),
-        };
-        connection.send(response);
+            _ => {
+                connection.send(text(404, "not found\n".into()));
+            }
+        }
     });
 
     // Forget a subscriber as soon as it goes.
-    worker.on_close(move |connection| {
-        hub.borrow_mut()
-            .subscribers
-            .retain(|subscriber| subscriber != connection);
-    });
+    worker.on_close(move |connection| hub.unsubscribe(connection));
 
     Worker::run_all();
 }

@@ -208,21 +208,42 @@ fn broadcast_example_replays_missed_events_after_a_reconnect() {
     );
     assert!(opens.len() >= 2, "the browser did not reconnect: {result}");
 
-    // The ids: every tick and message, strictly consecutive.
-    let ids: Vec<u64> = events
+    // The ids: one position per topic (`<tick id>,<message id>`, examples/sse_broadcast.rs);
+    // each topic's position only moves forward, and the ticks (numbered by the timer) run on
+    // without a gap or a repeat across the reconnect.
+    let positions = |event: &Value| -> (String, String) {
+        let id = event["lastEventId"].as_str().unwrap_or_default();
+        let (tick, message) = id
+            .split_once(',')
+            .unwrap_or_else(|| panic!("an event without a two-topic id: {event}"));
+        (tick.to_string(), message.to_string())
+    };
+    let id_key = |id: &str| -> (u64, u64) {
+        let (a, b) = id.split_once('-').unwrap_or(("0", "0"));
+        (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
+    };
+    for pair in events.windows(2) {
+        let (before, after) = (positions(&pair[0]), positions(&pair[1]));
+        assert!(
+            id_key(&after.0) >= id_key(&before.0) && id_key(&after.1) >= id_key(&before.1),
+            "an id went back at {pair:?}\n{result}"
+        );
+    }
+    let ticks: Vec<u64> = events
         .iter()
+        .filter(|event| event["type"] == "tick")
         .map(|event| {
-            event["lastEventId"]
+            event["data"]
                 .as_str()
-                .and_then(|id| id.parse().ok())
-                .unwrap_or_else(|| panic!("an event without a numeric id: {event}"))
+                .and_then(|n| n.parse().ok())
+                .expect("a tick number")
         })
         .collect();
-    for pair in ids.windows(2) {
+    for pair in ticks.windows(2) {
         assert_eq!(
             pair[1],
             pair[0] + 1,
-            "the ids have a gap or a repeat at {pair:?}: {ids:?}\n{result}"
+            "the ticks have a gap or a repeat at {pair:?}: {ticks:?}\n{result}"
         );
     }
 
@@ -251,7 +272,7 @@ fn broadcast_example_replays_missed_events_after_a_reconnect() {
             "{text:?} arrived {} times: {result}",
             received.len()
         );
-        assert_eq!(received[0]["lastEventId"], id, "{text:?}: {result}");
+        assert_eq!(positions(received[0]).1, id, "{text:?}: {result}");
     }
 
     // The two "while away" messages were published after the stream closed and before the
@@ -280,6 +301,69 @@ fn broadcast_example_replays_missed_events_after_a_reconnect() {
             .any(|event| event["type"] == "tick" && millis(event) > reconnected),
         "no tick after the reconnect: {result}"
     );
+}
+
+/// `examples/sse_cluster.rs`: its page shows a topic live; `/disconnect` closes the stream, the
+/// browser's EventSource reconnects with `Last-Event-ID` and gets the events published
+/// meanwhile, each once, with the ids `/publish` answered.
+#[test]
+fn cluster_example_page_catches_up_after_a_disconnect() {
+    let _ports = lock_ports();
+    require_browser();
+    let mut server = Example::start("sse_cluster", 8091);
+
+    let result = run_browser(&json!({
+        "page": "http://127.0.0.1:8091/?topic=news",
+        "source": "/events?topic=news",
+        "types": ["news", "reset"],
+        "timeout_ms": 25_000,
+        "steps": [
+            {"wait_opens": 1},
+            {"post": "/publish?topic=news", "body": "before"},
+            {"wait": {"type": "news", "data": "before"}},
+            {"post": "/disconnect"},
+            {"post": "/publish?topic=news", "body": "while away 1"},
+            {"post": "/publish?topic=news", "body": "while away 2"},
+            {"wait_opens": 2},
+            {"wait": {"type": "news", "data": "while away 2"}},
+            {"wait_selector": "#log li.news", "count": 3},
+        ],
+    }));
+    server.assert_running();
+
+    let events = array(&result, "events");
+    let posts = array(&result, "posts");
+    assert!(array(&result, "opens").len() >= 2, "no reconnect: {result}");
+    assert!(
+        events.iter().all(|event| event["type"] != "reset"),
+        "a reset though the history had everything: {result}"
+    );
+    let published: Vec<&Value> = posts
+        .iter()
+        .filter(|post| post["url"] == "/publish?topic=news")
+        .collect();
+    assert_eq!(published.len(), 3, "{result}");
+    for (post, text) in published
+        .iter()
+        .zip(["before", "while away 1", "while away 2"])
+    {
+        let id = post["body"].as_str().unwrap_or_default().trim().to_string();
+        let received: Vec<&Value> = events
+            .iter()
+            .filter(|event| event["type"] == "news" && event["data"] == text)
+            .collect();
+        assert_eq!(
+            received.len(),
+            1,
+            "{text:?} arrived {} times: {result}",
+            received.len()
+        );
+        assert_eq!(
+            received[0]["lastEventId"],
+            id.as_str(),
+            "{text:?}: {result}"
+        );
+    }
 }
 
 /// `examples/websocket_chat.rs`: two Chromium tabs open the chat page (served by the `http://`

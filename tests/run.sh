@@ -19,7 +19,9 @@
 #   - npm packages of the browser harness: `npm ci --prefix tests/browser` (playwright-core; it
 #     drives Debian's Chromium, no browser download).
 #   - Python packages (pip, only when `python3 -c 'import ...'` fails): prometheus_client (a real
-#     parser for the metrics text format), websockets (an independent WebSocket client).
+#     parser for the metrics text format), websockets (an independent WebSocket client), httpx,
+#     httpx-sse and aiohttp-sse-client (real SSE client libraries, tests/sse_clients.rs; Node's
+#     `eventsource` comes with the browser harness's npm packages).
 # Needs beforehand: Rust (cargo), Node 20 with npm, Python 3.11 with pip. Runs without stdin.
 set -euo pipefail
 
@@ -46,6 +48,9 @@ debian_packages=(
 python_packages=(
     "prometheus_client:prometheus_client"
     "websockets:websockets"
+    "httpx:httpx"
+    "httpx_sse:httpx-sse"
+    "aiohttp_sse_client:aiohttp-sse-client"
 )
 
 section "Tools the tests use: Debian packages, npm packages (tests/browser), Python packages"

@@ -34,6 +34,7 @@
 
 mod error;
 mod event;
+pub mod hub;
 pub(crate) mod local;
 pub(crate) mod redis_link;
 pub(crate) mod registry;
@@ -44,6 +45,7 @@ pub(crate) mod wire;
 
 pub use error::Error;
 pub use event::{ChannelEvent, EventId, History, ParseEventIdError};
+pub use hub::{HubStatistics, SlowConsumerPolicy, SseHub};
 
 use std::cell::RefCell;
 

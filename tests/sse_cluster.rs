@@ -1,0 +1,401 @@
+//! `examples/sse_cluster.rs` run as real `run_all` programs ("nodes"), over real loopback
+//! sockets and a real `redis-server`: delivery to every subscriber of every process and node
+//! once and in order, replay on another node by `Last-Event-ID`, the reset event, Redis killed
+//! and back, a worker killed, and 2,000 never-reading subscribers under a storm within the
+//! process-wide bound (RSS from /proc).
+
+#[path = "support/event_stream.rs"]
+mod event_stream;
+mod support;
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use event_stream::{Event, EventReader};
+use support::process::{TestDir, example_binary, kill_hard};
+use support::redis::RedisServer;
+use support::{HttpResponse, read_response};
+
+/// One `sse_cluster` program: its directory, port and master process.
+struct Node {
+    dir: TestDir,
+    port: u16,
+    child: Child,
+}
+
+impl Node {
+    fn start(name: &str, count: usize, extra: &[(&str, &str)]) -> Node {
+        let dir = TestDir::new(name);
+        let port = support::free_port();
+        let mut command = Command::new(example_binary("sse_cluster"));
+        command
+            .arg("start")
+            .env("DEMO_DIR", &*dir)
+            .env("LISTEN", format!("http://127.0.0.1:{port}"))
+            .env("COUNT", count.to_string())
+            .env_remove("REDIS_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("sse_cluster starts");
+        let node = Node { dir, port, child };
+        assert!(
+            support::wait_until(Duration::from_secs(20), || node.workers().len() == count
+                && TcpStream::connect(node.address()).is_ok()),
+            "{name}: {count} workers did not start"
+        );
+        node
+    }
+
+    fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The live worker processes (each wrote `worker-<pid>`).
+    fn workers(&self) -> Vec<i32> {
+        std::fs::read_dir(&*self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                entry
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("worker-")?
+                    .parse()
+                    .ok()
+            })
+            .filter(|&pid| support::process::alive(pid))
+            .collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        kill_hard(self.child.id() as i32);
+        let _ = self.child.wait();
+    }
+}
+
+fn request(address: SocketAddr, method: &str, path: &str, body: &str) -> HttpResponse {
+    let mut stream = support::connect(address);
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_response(&mut BufReader::new(stream), false)
+}
+
+fn publish(address: SocketAddr, topic: &str, data: &str) -> String {
+    let response = request(address, "POST", &format!("/publish?topic={topic}"), data);
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    response.body_text()
+}
+
+struct Stream {
+    events: EventReader<BufReader<TcpStream>>,
+}
+
+impl Stream {
+    fn open(address: SocketAddr, path: &str, last_event_id: Option<&str>) -> Stream {
+        let mut stream = support::connect(address);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let header = last_event_id
+            .map(|id| format!("Last-Event-ID: {id}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{header}\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let head = read_response(&mut reader, true);
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("content-type"), Some("text/event-stream"));
+        Stream {
+            events: EventReader::new(reader),
+        }
+    }
+
+    fn next(&mut self) -> Event {
+        self.events.next()
+    }
+}
+
+/// A topic's channel subscription in a process starts with its first subscriber there; give
+/// it a moment before publishing to fresh (id-less) streams.
+fn settle() {
+    thread::sleep(Duration::from_millis(800));
+}
+
+#[test]
+fn two_redis_nodes_deliver_every_publish_to_every_subscriber_once_in_order_and_replay_on_either() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let nodes = [
+        Node::start("sse-cluster-a", 2, &[("REDIS_URL", &url)]),
+        Node::start("sse-cluster-b", 2, &[("REDIS_URL", &url)]),
+    ];
+    let mut streams: Vec<Stream> = (0..8)
+        .map(|index| Stream::open(nodes[index % 2].address(), "/events?topic=news", None))
+        .collect();
+    settle();
+    let published: Vec<(String, String)> = (0..20)
+        .map(|index| {
+            let data = format!("event {index}");
+            (publish(nodes[index % 2].address(), "news", &data), data)
+        })
+        .collect();
+    for (number, stream) in streams.iter_mut().enumerate() {
+        for (id, data) in &published {
+            let event = stream.next();
+            assert_eq!(
+                (&event.data, &event.last_event_id),
+                (data, id),
+                "subscriber {number}: not every event once, in order"
+            );
+        }
+    }
+    // The SSE id is the Redis stream entry id.
+    assert!(published[0].0.split_once('-').is_some());
+
+    // A subscriber that read up to event 9 on node A reconnects to node B: it gets 10.. exactly.
+    let mut moved = Stream::open(
+        nodes[1].address(),
+        "/events?topic=news",
+        Some(&published[9].0),
+    );
+    for (id, data) in &published[10..] {
+        let event = moved.next();
+        assert_eq!((&event.data, &event.last_event_id), (data, id));
+    }
+    let live = publish(nodes[0].address(), "news", "live");
+    let event = moved.next();
+    assert_eq!(
+        (event.data.as_str(), event.last_event_id.as_str()),
+        ("live", live.as_str())
+    );
+}
+
+#[test]
+fn an_id_trimmed_from_redis_gets_a_reset_then_live() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let node = Node::start(
+        "sse-cluster-trim",
+        1,
+        &[("REDIS_URL", &url), ("HISTORY_SIZE", "10")],
+    );
+    let first = publish(node.address(), "news", "0");
+    for index in 1..300 {
+        publish(node.address(), "news", &index.to_string());
+    }
+    let mut stream = Stream::open(node.address(), "/events?topic=news", Some(&first));
+    let reset = stream.next();
+    assert_eq!(reset.event_type, "reset");
+    assert_eq!(reset.data, r#"{"topic":"news","reason":"gap"}"#);
+    let live = publish(node.address(), "news", "live");
+    let event = stream.next();
+    assert_eq!(
+        (event.data.as_str(), event.last_event_id.as_str()),
+        ("live", live.as_str())
+    );
+}
+
+#[test]
+fn redis_killed_streams_stay_open_publishes_fail_loudly_and_delivery_resumes() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let node = Node::start("sse-cluster-redis-kill", 2, &[("REDIS_URL", &url)]);
+    let mut streams: Vec<Stream> = (0..4)
+        .map(|_| Stream::open(node.address(), "/events?topic=news", None))
+        .collect();
+    settle();
+    let before = publish(node.address(), "news", "before");
+    for stream in &mut streams {
+        assert_eq!(stream.next().last_event_id, before);
+    }
+    redis.kill9();
+    let started = Instant::now();
+    let failed = request(node.address(), "POST", "/publish?topic=news", "while down");
+    assert_eq!(failed.status, 503, "{}", failed.body_text());
+    assert!(
+        failed.body_text().starts_with("publish failed:"),
+        "the body says why: {}",
+        failed.body_text()
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+    redis.restart();
+    // Delivery resumes on the streams that stayed open (after the channel re-subscribed).
+    let mut after = None;
+    assert!(
+        support::wait_until(Duration::from_secs(20), || {
+            let response = request(node.address(), "POST", "/publish?topic=news", "after");
+            if response.status == 200 {
+                after = Some(response.body_text());
+                true
+            } else {
+                thread::sleep(Duration::from_millis(200));
+                false
+            }
+        }),
+        "publishing never worked again"
+    );
+    let after = after.unwrap();
+    for stream in &mut streams {
+        // Redis lost its streams (no persistence): after the outage each stream either gets
+        // the event, or first a reset saying its position is gone, then the event.
+        let mut event = stream.next();
+        if event.event_type == "reset" {
+            event = stream.next();
+        }
+        assert_eq!(
+            (event.data.as_str(), event.last_event_id.as_str()),
+            ("after", after.as_str())
+        );
+    }
+}
+
+#[test]
+fn a_killed_workers_subscribers_reconnect_to_the_others_and_replay() {
+    let node = Node::start("sse-cluster-kill-worker", 2, &[]);
+    let mut streams: Vec<Stream> = (0..6)
+        .map(|_| Stream::open(node.address(), "/events?topic=news", None))
+        .collect();
+    settle();
+    let first = publish(node.address(), "news", "first");
+    for stream in &mut streams {
+        assert_eq!(stream.next().last_event_id, first);
+    }
+    let workers = node.workers();
+    kill_hard(workers[0]);
+    // A connection the kernel had queued for the killed process is reset, as a real client
+    // would see it: like one, retry.
+    let missed: Vec<String> = (0..3)
+        .map(|index| retrying(|| publish(node.address(), "news", &format!("missed {index}"))))
+        .collect();
+    // Every subscriber reconnects with its last id (to whichever process takes it) and gets
+    // exactly what it missed.
+    for _ in &streams {
+        let got: Vec<(String, String)> = retrying(|| {
+            let mut again = Stream::open(node.address(), "/events?topic=news", Some(&first));
+            (0..missed.len())
+                .map(|_| {
+                    let event = again.next();
+                    (event.data, event.last_event_id)
+                })
+                .collect()
+        });
+        let expected: Vec<(String, String)> = missed
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (format!("missed {index}"), id.clone()))
+            .collect();
+        assert_eq!(got, expected, "not exactly what it missed");
+    }
+    drop(streams);
+}
+
+/// `attempt` again (up to 10 s) when it fails the way a reset connection does.
+fn retrying<T>(mut attempt: impl FnMut() -> T) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut attempt)) {
+            Ok(value) => return value,
+            Err(panic) if Instant::now() >= deadline => std::panic::resume_unwind(panic),
+            Err(_) => thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn vm_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// 2,000 subscribers that never read and 3,000 events of 4 KiB (12 MB each would hold): the
+/// worker's RSS grows by at most the bound plus a stated allowance, as the furthest-behind
+/// subscribers are cut.
+#[test]
+fn two_thousand_stuck_subscribers_under_a_storm_keep_the_worker_within_the_bound() {
+    const BOUND: usize = 4 * 1024 * 1024;
+    /// What the worker may grow by beyond the bound: allocator slack, the hub's tables, the
+    /// 2,000 connections' buffers.
+    const ALLOWANCE_KIB: u64 = 16 * 1024;
+    let bound = BOUND.to_string();
+    let node = Node::start(
+        "sse-cluster-storm",
+        1,
+        &[
+            ("MAX_QUEUED_BYTES", &bound),
+            ("MAX_SEND_BUFFER", "1073741824"),
+        ],
+    );
+    let worker = node.workers()[0];
+    let stuck: Vec<TcpStream> = (0..2000)
+        .map(|_| {
+            let mut stream = TcpStream::connect(node.address()).expect("connect");
+            write!(
+                stream,
+                "GET /events?topic=storm HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .unwrap();
+            stream
+        })
+        .collect();
+    // The baseline: once the worker has taken every connection (its RSS stops growing).
+    let mut baseline = vm_rss_kib(worker);
+    let mut stable_since = Instant::now();
+    let started = Instant::now();
+    while stable_since.elapsed() < Duration::from_secs(2)
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        thread::sleep(Duration::from_millis(200));
+        let now = vm_rss_kib(worker);
+        if now.abs_diff(baseline) > 256 {
+            stable_since = Instant::now();
+        }
+        baseline = now;
+    }
+    // One keep-alive connection publishing 3,000 events of 4 KiB.
+    let mut publisher = support::connect(node.address());
+    let mut replies = BufReader::new(publisher.try_clone().unwrap());
+    let data = "x".repeat(4096);
+    let mut peak = baseline;
+    for index in 0..3000 {
+        write!(
+            publisher,
+            "POST /publish?topic=storm HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{data}",
+            data.len()
+        )
+        .unwrap();
+        let reply = read_response(&mut replies, false);
+        assert_eq!(reply.status, 200, "publish {index}: {}", reply.body_text());
+        if index % 100 == 0 {
+            peak = peak.max(vm_rss_kib(worker));
+        }
+    }
+    peak = peak.max(vm_rss_kib(worker));
+    let grown = peak.saturating_sub(baseline);
+    eprintln!("worker RSS: baseline {baseline} KiB, peak {peak} KiB, grown {grown} KiB");
+    assert!(
+        grown <= BOUND as u64 / 1024 + ALLOWANCE_KIB,
+        "the worker grew {grown} KiB under the storm: past the {} KiB bound + {ALLOWANCE_KIB} KiB",
+        BOUND / 1024
+    );
+    drop(stuck);
+}

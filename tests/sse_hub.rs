@@ -1,0 +1,495 @@
+//! `SseHub` in one worker (the in-process channel) over real loopback sockets: the head, live
+//! events, exact replay by `Last-Event-ID` across the replay/live seam, the reset event, several
+//! topics on one stream, slow consumers cut (never sent holes), and the process-wide bound.
+
+#[path = "support/event_stream.rs"]
+mod event_stream;
+mod support;
+
+use std::io::{BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use event_stream::{Event, EventReader};
+use support::{HttpResponse, read_response};
+use workerman::channel::{Channel, SlowConsumerPolicy, SseHub};
+use workerman::protocols::http::{Request, Response};
+use workerman::{RunningWorker, TcpConnection, Timer, Worker};
+
+struct Settings {
+    history: usize,
+    max_send_buffer: Option<usize>,
+    policy: SlowConsumerPolicy,
+    max_queued_bytes: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            history: 1000,
+            max_send_buffer: None,
+            policy: SlowConsumerPolicy::Disconnect,
+            max_queued_bytes: None,
+        }
+    }
+}
+
+/// A worker whose `/events?topic=..` is a hub stream, `/publish?topic=T` publishes its body,
+/// `/storm?topic=T&count=N&size=S` publishes N events of S bytes (data `<i> xxxx..`), and
+/// `/stats` answers the hub's statistics.
+fn hub_server(settings: Settings) -> RunningWorker {
+    support::start(move || {
+        let hub = SseHub::new();
+        hub.set_keep_alive(0.0);
+        if let Some(bytes) = settings.max_send_buffer {
+            hub.set_max_send_buffer_size(bytes);
+        }
+        hub.set_slow_consumer_policy(settings.policy);
+        if let Some(bytes) = settings.max_queued_bytes {
+            hub.set_max_queued_bytes(bytes);
+        }
+        let history = settings.history;
+        let mut worker = Worker::new("http://127.0.0.1:0");
+        worker.on_worker_start(move |_| Channel::set_history_size(history));
+        let requests = hub.clone();
+        worker.on_message(move |connection: &TcpConnection, request: Request| {
+            let topic = request.get("topic").unwrap_or("news").to_string();
+            match request.path() {
+                "/events" => {
+                    requests.subscribe_request(connection, &request);
+                }
+                "/publish" => {
+                    let answer = connection.clone();
+                    requests.publish(&topic, request.raw_body(), move |result| {
+                        answer.send(match result {
+                            Ok(id) => Response::ok(id.to_string()),
+                            Err(error) => Response::new(503, [("X", "y")], error.to_string()),
+                        });
+                    });
+                }
+                "/storm" => {
+                    // `count` events of `size` bytes, `per_tick` of them each millisecond.
+                    let number = |name: &str, default: usize| {
+                        request.get(name).and_then(|n| n.parse().ok()).unwrap_or(default)
+                    };
+                    let (count, size, per_tick) =
+                        (number("count", 1), number("size", 10), number("per_tick", usize::MAX));
+                    let hub = requests.clone();
+                    let mut next = 0;
+                    Timer::add(0.001, move |timer_id| {
+                        for _ in 0..per_tick.min(count - next) {
+                            let mut data = format!("{next} ");
+                            data.extend(std::iter::repeat_n('x', size.saturating_sub(data.len())));
+                            hub.publish(&topic, data, |result| {
+                                result.expect("a storm publish");
+                            });
+                            next += 1;
+                        }
+                        if next == count {
+                            Timer::del(timer_id);
+                        }
+                    });
+                    connection.send(Response::ok("ok"));
+                }
+                "/stats" => {
+                    let statistics = requests.statistics();
+                    connection.send(Response::ok(format!(
+                        "subscribers={} cut_slow={} cut_for_queued_bytes={} resets={} queued_bytes={}",
+                        statistics.subscribers,
+                        statistics.cut_slow,
+                        statistics.cut_for_queued_bytes,
+                        statistics.resets,
+                        statistics.queued_bytes
+                    )));
+                }
+                _ => {
+                    connection.send(Response::new(404, [("X", "y")], "no"));
+                }
+            }
+        });
+        let closing = hub.clone();
+        worker.on_close(move |connection| closing.unsubscribe(connection));
+        worker
+    })
+}
+
+fn request(address: SocketAddr, method: &str, path: &str, body: &str) -> HttpResponse {
+    let mut stream = support::connect(address);
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_response(&mut BufReader::new(stream), false)
+}
+
+fn publish(address: SocketAddr, topic: &str, data: &str) -> String {
+    let response = request(address, "POST", &format!("/publish?topic={topic}"), data);
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    response.body_text()
+}
+
+fn stat(address: SocketAddr, name: &str) -> u64 {
+    let body = request(address, "GET", "/stats", "").body_text();
+    body.split(' ')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body:?}"))
+}
+
+struct Stream {
+    head: HttpResponse,
+    events: EventReader<BufReader<TcpStream>>,
+}
+
+impl Stream {
+    fn open(address: SocketAddr, path: &str, last_event_id: Option<&str>) -> Stream {
+        let mut stream = support::connect(address);
+        let header = last_event_id
+            .map(|id| format!("Last-Event-ID: {id}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{header}\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let head = read_response(&mut reader, true);
+        Stream {
+            head,
+            events: EventReader::new(reader),
+        }
+    }
+
+    fn next(&mut self) -> Event {
+        self.events.next()
+    }
+}
+
+/// Waits until the server has registered `count` subscribers.
+fn wait_subscribers(address: SocketAddr, count: u64) {
+    assert!(
+        support::wait_until(Duration::from_secs(10), || stat(address, "subscribers")
+            == count),
+        "the hub never had {count} subscribers"
+    );
+}
+
+#[test]
+fn a_stream_has_the_sse_head_and_gets_live_events_in_order() {
+    let server = hub_server(Settings::default());
+    let address = server.local_address();
+    let mut stream = Stream::open(address, "/events?topic=news", None);
+    assert_eq!(stream.head.status, 200);
+    assert_eq!(
+        stream.head.header("content-type"),
+        Some("text/event-stream")
+    );
+    assert_eq!(stream.head.header("cache-control"), Some("no-cache"));
+    assert_eq!(stream.head.header("x-accel-buffering"), Some("no"));
+    wait_subscribers(address, 1);
+    let ids: Vec<String> = (0..3)
+        .map(|index| publish(address, "news", &format!("hello {index}")))
+        .collect();
+    for (index, id) in ids.iter().enumerate() {
+        let event = stream.next();
+        assert_eq!(event.event_type, "news");
+        assert_eq!(event.data, format!("hello {index}"));
+        assert_eq!(&event.last_event_id, id, "the SSE id is the channel's id");
+    }
+    // Another topic's events do not reach it.
+    publish(address, "other", "not for you");
+    let id = publish(address, "news", "after");
+    let event = stream.next();
+    assert_eq!(
+        (event.data.as_str(), event.last_event_id.as_str()),
+        ("after", id.as_str())
+    );
+    server.stop();
+}
+
+#[test]
+fn a_reconnect_with_last_event_id_gets_exactly_what_it_missed_then_live() {
+    let server = hub_server(Settings::default());
+    let address = server.local_address();
+    let mut stream = Stream::open(address, "/events?topic=news", None);
+    wait_subscribers(address, 1);
+    publish(address, "news", "one");
+    let seen = stream.next();
+    assert_eq!(seen.data, "one");
+    drop(stream);
+    let missed: Vec<String> = ["two", "three", "four"]
+        .iter()
+        .map(|data| publish(address, "news", data))
+        .collect();
+
+    // The header...
+    let mut again = Stream::open(address, "/events?topic=news", Some(&seen.last_event_id));
+    for (data, id) in ["two", "three", "four"].iter().zip(&missed) {
+        let event = again.next();
+        assert_eq!((event.data.as_str(), &event.last_event_id), (*data, id));
+    }
+    let live = publish(address, "news", "five");
+    let event = again.next();
+    assert_eq!(
+        (event.data.as_str(), event.last_event_id.as_str()),
+        ("five", live.as_str())
+    );
+
+    // ...or the query parameter.
+    let path = format!("/events?topic=news&last_event_id={}", missed[1]);
+    let mut third = Stream::open(address, &path, None);
+    assert_eq!(third.next().data, "four");
+    assert_eq!(third.next().data, "five");
+    server.stop();
+}
+
+/// Publishes keep coming while a client reconnects again and again with its last id: it sees
+/// every event exactly once, in order, across every replay/live seam.
+#[test]
+fn reconnects_during_a_publish_stream_see_every_event_once_in_order() {
+    let server = hub_server(Settings::default());
+    let address = server.local_address();
+    const TOTAL: usize = 300;
+    let mut stream = Stream::open(address, "/events?topic=seam", None);
+    wait_subscribers(address, 1);
+    let publisher = thread::spawn(move || {
+        for index in 0..TOTAL {
+            publish(address, "seam", &index.to_string());
+        }
+    });
+    let mut seen: Vec<usize> = Vec::new();
+    let mut last_id = String::new();
+    while seen.len() < TOTAL {
+        let event = stream.next();
+        seen.push(event.data.parse().expect("a number"));
+        last_id = event.last_event_id;
+        if seen.len() % 25 == 0 {
+            stream = Stream::open(address, "/events?topic=seam", Some(&last_id));
+        }
+    }
+    publisher.join().unwrap();
+    assert_eq!(
+        seen,
+        (0..TOTAL).collect::<Vec<_>>(),
+        "a duplicate or a hole"
+    );
+    assert!(!last_id.is_empty());
+    server.stop();
+}
+
+#[test]
+fn an_id_older_than_the_history_starts_the_stream_with_a_reset_then_live() {
+    let server = hub_server(Settings {
+        history: 5,
+        ..Settings::default()
+    });
+    let address = server.local_address();
+    let first = publish(address, "news", "0");
+    for index in 1..20 {
+        publish(address, "news", &index.to_string());
+    }
+    let mut stream = Stream::open(address, "/events?topic=news", Some(&first));
+    let reset = stream.next();
+    assert_eq!(reset.event_type, "reset");
+    assert_eq!(reset.data, r#"{"topic":"news","reason":"gap"}"#);
+    let live = publish(address, "news", "live");
+    let event = stream.next();
+    assert_eq!(
+        (event.data.as_str(), event.last_event_id.as_str()),
+        ("live", live.as_str())
+    );
+    assert_eq!(stat(address, "resets"), 1);
+
+    // An id the hub cannot read: a reset too, saying so.
+    let mut malformed = Stream::open(address, "/events?topic=news", Some("not-an-id"));
+    let reset = malformed.next();
+    assert_eq!(reset.event_type, "reset");
+    assert_eq!(reset.data, r#"{"topic":"news","reason":"malformed"}"#);
+    server.stop();
+}
+
+#[test]
+fn a_stream_of_several_topics_resumes_each_topic_after_its_own_id() {
+    let server = hub_server(Settings::default());
+    let address = server.local_address();
+    let mut stream = Stream::open(address, "/events?topic=a&topic=b", None);
+    wait_subscribers(address, 1);
+    let a1 = publish(address, "a", "a1");
+    let event = stream.next();
+    assert_eq!(event.event_type, "a");
+    assert_eq!(
+        event.last_event_id,
+        format!("{a1},"),
+        "one position per topic, in order"
+    );
+    let b1 = publish(address, "b", "b1");
+    let event = stream.next();
+    assert_eq!(event.last_event_id, format!("{a1},{b1}"));
+    drop(stream);
+    let b2 = publish(address, "b", "b2");
+    let a2 = publish(address, "a", "a2");
+    let mut again = Stream::open(
+        address,
+        "/events?topic=a&topic=b",
+        Some(&format!("{a1},{b1}")),
+    );
+    let mut got: Vec<(String, String)> = (0..2)
+        .map(|_| {
+            let event = again.next();
+            (event.data, event.last_event_id)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got[0].0, "a2");
+    assert_eq!(got[1].0, "b2");
+    // Live after the replay: its id holds the new `a` and the replayed `b`.
+    let a3 = publish(address, "a", "a3");
+    let event = again.next();
+    assert_eq!(event.data, "a3");
+    assert_eq!(event.last_event_id, format!("{a3},{b2}"));
+    let _ = a2;
+    server.stop();
+}
+
+/// Opens a stream and never reads it.
+fn stuck_stream(address: SocketAddr, topic: &str) -> TcpStream {
+    let mut stream = support::connect(address);
+    write!(
+        stream,
+        "GET /events?topic={topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    stream
+}
+
+/// The storm's event numbers a stream got before it ended; fails if it does not end.
+fn numbers_until_closed(stream: TcpStream) -> Vec<usize> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut bytes = Vec::new();
+    let mut reader = BufReader::new(stream);
+    let head = read_response(&mut reader, true);
+    assert_eq!(head.status, 200);
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => bytes.extend_from_slice(&buffer[..read]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the cut stream did not end: {error}"),
+        }
+    }
+    event_stream::parse(&bytes)
+        .iter()
+        .map(|event| {
+            event
+                .data
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("a numbered event")
+        })
+        .collect()
+}
+
+/// A subscriber that stops reading is disconnected once its queue passes its limit, while a
+/// reading one gets every event on time; the cut one got a prefix of the events, no hole.
+#[test]
+fn a_stuck_subscriber_is_cut_while_the_others_stay_on_time() {
+    let server = hub_server(Settings {
+        max_send_buffer: Some(64 * 1024),
+        ..Settings::default()
+    });
+    let address = server.local_address();
+    let stuck = stuck_stream(address, "storm");
+    let mut reading = Stream::open(address, "/events?topic=storm", None);
+    wait_subscribers(address, 2);
+    const COUNT: usize = 4000;
+    let started = Instant::now();
+    request(
+        address,
+        "POST",
+        &format!("/storm?topic=storm&count={COUNT}&size=1024&per_tick=4"),
+        "",
+    );
+    for index in 0..COUNT {
+        let event = reading.next();
+        let number: usize = event.data.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(number, index, "the reading subscriber missed an event");
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "the reader fell behind: {elapsed:?}"
+    );
+    assert_eq!(
+        stat(address, "cut_slow"),
+        1,
+        "the stuck subscriber was not cut"
+    );
+    let got = numbers_until_closed(stuck);
+    assert!(
+        got.len() < COUNT,
+        "the stuck subscriber got everything: not stuck"
+    );
+    assert_eq!(
+        got,
+        (0..got.len()).collect::<Vec<_>>(),
+        "a hole in the cut stream"
+    );
+    server.stop();
+}
+
+/// Many never-reading subscribers under a storm: the shared bytes their queues hold stay
+/// within the process-wide bound, the furthest behind being cut.
+#[test]
+fn never_reading_subscribers_under_a_storm_stay_within_the_process_bound() {
+    const BOUND: usize = 1024 * 1024;
+    let server = hub_server(Settings {
+        policy: SlowConsumerPolicy::ProcessBoundOnly,
+        max_queued_bytes: Some(BOUND),
+        ..Settings::default()
+    });
+    let address = server.local_address();
+    let stuck: Vec<TcpStream> = (0..200).map(|_| stuck_stream(address, "storm")).collect();
+    wait_subscribers(address, 200);
+    // 3,000 events of 8 KiB: 24 MB per stream, past what the kernel's socket buffers absorb.
+    request(
+        address,
+        "POST",
+        "/storm?topic=storm&count=3000&size=8192&per_tick=100",
+        "",
+    );
+    let mut peak = 0;
+    let mut cut_at = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        peak = peak.max(stat(address, "queued_bytes"));
+        if cut_at.is_none() && stat(address, "cut_for_queued_bytes") > 0 {
+            cut_at = Some(Instant::now());
+        }
+        if cut_at.is_some_and(|at| at.elapsed() > Duration::from_secs(2)) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        peak as usize <= BOUND,
+        "the queues held {peak} bytes, past the bound {BOUND}"
+    );
+    assert!(stat(address, "cut_for_queued_bytes") > 0, "nobody was cut");
+    assert!(stat(address, "queued_bytes") as usize <= BOUND);
+    for stream in stuck.into_iter().take(5) {
+        let got = numbers_until_closed(stream);
+        assert_eq!(
+            got,
+            (0..got.len()).collect::<Vec<_>>(),
+            "a hole in a cut stream"
+        );
+    }
+    server.stop();
+}
