@@ -39,6 +39,7 @@ mod send_queue;
 mod state;
 pub(crate) mod stream;
 mod tcp;
+pub(crate) mod transport;
 pub(crate) mod udp;
 
 pub use async_tcp::AsyncTcpConnection;
