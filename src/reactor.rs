@@ -502,7 +502,7 @@ fn turn(events: &mut Events) -> io::Result<()> {
         log::debug!("connection {} timed out", handle.id());
         if handle.status() == TcpConnection::STATUS_CONNECTING {
             crate::connection::async_tcp::on_connect_timeout(&handle);
-        } else if !crate::protocols::http::on_deadline(&handle) {
+        } else if !crate::connection::http::on_deadline(&handle) {
             connection_io::destroy(&handle);
         }
     }
@@ -777,7 +777,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             let keep = with(|reactor| {
                 reactor.connection(&handle).is_some_and(|c| {
                     c.bytes_read == 0
-                        || crate::protocols::http::finishes_before_stop(c)
+                        || crate::connection::http::finishes_before_stop(c)
                         || crate::blocking::awaits_job(reactor, c)
                 })
             });
@@ -796,9 +796,9 @@ fn shut_down(workers: &[Worker]) -> bool {
                 .iter()
                 .filter(|(_, c)| {
                     c.status == TcpConnection::STATUS_ESTABLISHED
-                        && if crate::protocols::http::finishes_before_stop(c) {
+                        && if crate::connection::http::finishes_before_stop(c) {
                             // A request under way runs to the stop timeout.
-                            now >= grace && crate::protocols::http::between_requests(c)
+                            now >= grace && crate::connection::http::between_requests(c)
                         } else {
                             now >= grace
                                 || (c.bytes_read > 0
