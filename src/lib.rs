@@ -63,6 +63,11 @@
 //! - Monitoring: `status` / `connections` (`--json` for scripts) on the command line of
 //!   [`Worker::run_all`], and a Prometheus endpoint with [`Worker::set_metrics_listen`].
 //!
+//! ## Floors (docs/architecture.md; `cargo test --test layering` checks them)
+//! `process` → `worker` → `reactor` (`timer` beside it) → `connection` (the one driver and its
+//! transport) → `protocols` (sans-I/O codecs) → nothing of ours; beside them, above `connection`:
+//! `metrics`, `redis`, `blocking`, `event_loop`. What still breaks this is listed in that test.
+//!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
 //! request gets a 500). HTTP keep-alive follows RFC 9112, with head and idle timeouts. The SSE
@@ -70,6 +75,7 @@
 //! connection stays closed even when its slot is reused.
 #![deny(missing_docs)]
 
+// Top to bottom, as the floors above.
 mod blocking;
 pub mod channel;
 pub mod connection;

@@ -28,6 +28,7 @@ use slab::Slab;
 
 use crate::connection::io as connection_io;
 use crate::connection::stream::{Listen, Stream};
+use crate::connection::transport;
 use crate::connection::{Connection, TcpConnection};
 use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
 use crate::worker::{Worker, WorkerShared};
@@ -501,7 +502,7 @@ fn turn(events: &mut Events) -> io::Result<()> {
         log::debug!("connection {} timed out", handle.id());
         if handle.status() == TcpConnection::STATUS_CONNECTING {
             crate::connection::async_tcp::on_connect_timeout(&handle);
-        } else if !crate::protocols::http::on_deadline(&handle) {
+        } else if !crate::connection::http::on_deadline(&handle) {
             connection_io::destroy(&handle);
         }
     }
@@ -652,12 +653,17 @@ fn accept(index: usize) {
                     }
                     *next_connection_id += 1;
                     let id = *next_connection_id;
-                    entry.insert(Connection::new(
-                        id,
-                        stream,
-                        remote_address,
-                        listener.worker.clone(),
-                    ));
+                    let mut connection =
+                        Connection::new(id, stream, remote_address, listener.worker.clone());
+                    // The transport: a layer (TLS) between this socket and the codec, if any.
+                    if let Err(error) = transport::attach(&mut connection) {
+                        log::warn!("a new connection's transport failed: {error}");
+                        if let Some(mut stream) = connection.stream.take() {
+                            let _ = poll.registry().deregister(&mut stream);
+                        }
+                        continue;
+                    }
+                    entry.insert(connection);
                     statistics.connection_count += 1;
                     metrics.opened(crate::metrics::protocol_index(&listener.worker));
                     listener
@@ -771,7 +777,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             let keep = with(|reactor| {
                 reactor.connection(&handle).is_some_and(|c| {
                     c.bytes_read == 0
-                        || crate::protocols::http::finishes_before_stop(c)
+                        || crate::connection::http::finishes_before_stop(c)
                         || crate::blocking::awaits_job(reactor, c)
                 })
             });
@@ -790,9 +796,9 @@ fn shut_down(workers: &[Worker]) -> bool {
                 .iter()
                 .filter(|(_, c)| {
                     c.status == TcpConnection::STATUS_ESTABLISHED
-                        && if crate::protocols::http::finishes_before_stop(c) {
+                        && if crate::connection::http::finishes_before_stop(c) {
                             // A request under way runs to the stop timeout.
-                            now >= grace && crate::protocols::http::between_requests(c)
+                            now >= grace && crate::connection::http::between_requests(c)
                         } else {
                             now >= grace
                                 || (c.bytes_read > 0

@@ -857,7 +857,8 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
             Ok((stream, address)) => {
                 connection.stream = Some(Stream::Tcp(stream));
                 connection.remote_address = address;
-                Ok(())
+                // The transport: a layer (TLS) between this socket and the codec, if any.
+                super::transport::attach(connection)
             }
             Err(error) => Err(error),
         })
@@ -878,6 +879,7 @@ fn start_connecting_unix(handle: &TcpConnection, path: &std::path::Path) {
         )?;
         if let Some(connection) = reactor.connection_mut(handle) {
             connection.stream = Some(stream);
+            super::transport::attach(connection)?;
         }
         Ok::<(), io::Error>(())
     });
@@ -932,9 +934,11 @@ fn connected(handle: &TcpConnection) {
             .is_some()
             .then(|| now + worker.http_settings.get().request_head_timeout);
         reactor.set_deadline(handle.key(), deadline);
-        let queued = reactor
-            .connection(handle)
-            .is_some_and(|connection| connection.pending_send() > 0);
+        // What waited for the connect; and a layer's first bytes (a TLS ClientHello).
+        let queued = reactor.connection(handle).is_some_and(|connection| {
+            connection.pending_send() > 0
+                || super::transport::wants_write(connection.layer.as_deref())
+        });
         let actions = queued.then(|| connection_io::flush(reactor, handle.key()));
         let callback = worker.callbacks.on_connect.borrow().clone();
         Some(((request, actions), callback))
@@ -1013,7 +1017,7 @@ pub(crate) fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResp
     };
     if let Some(interval) = client.websocket_ping_interval.get() {
         handle.add_timer(interval, |connection, _| {
-            websocket_client::send_ping(connection);
+            super::io::send_raw(connection, &websocket_client::ping_frame());
         });
     }
     let callback = client.on_websocket_connect.borrow().clone();

@@ -6,12 +6,14 @@
 //! carried out by [`run_actions`].
 
 use std::borrow::Cow;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::http as http_conn;
 use super::stream::Stream;
+use super::transport;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
 use crate::protocols::shared::SharedKind;
@@ -58,7 +60,7 @@ impl Actions {
 
 pub(crate) fn run_actions(handle: &TcpConnection, actions: Actions) {
     if actions.save_session {
-        http::save_session(handle);
+        http_conn::save_session(handle);
     }
     if let Some((code, message)) = actions.error {
         fire_error(handle, code, message);
@@ -167,7 +169,12 @@ fn fire_buffer_event(handle: &TcpConnection, full: bool) {
 // Reading
 
 enum ReadOutcome {
-    Data(usize),
+    /// Bytes read; `drained`: fewer than asked came from a plain socket, so it has no more now
+    /// (a layer may hold more plaintext than one read returns: read on to `WouldBlock`).
+    Data {
+        count: usize,
+        drained: bool,
+    },
     Discarded,
     Drained,
     Stopped,
@@ -199,12 +206,12 @@ pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
     loop {
         let outcome = with(|reactor| read_once(reactor, handle, &mut buffer));
         match outcome {
-            ReadOutcome::Data(count) => {
+            ReadOutcome::Data { count, drained } => {
                 consume(handle, &buffer[..count]);
                 // epoll reports a new edge for every arrival after this read, so a short read
                 // means the socket is drained: no need for one more read to see `WouldBlock`.
                 // Not so for a FIN that came with the data: this event was its only edge.
-                if count < buffer.len() && !peer_closed {
+                if drained && !peer_closed {
                     break;
                 }
             }
@@ -240,11 +247,16 @@ fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -
         connection.read_pending = true;
         return ReadOutcome::Stopped;
     }
-    let Some(mut stream) = connection.stream.as_ref() else {
+    let Some(stream) = connection.stream.as_ref() else {
         return ReadOutcome::Stopped;
     };
     loop {
-        match stream.read(buffer) {
+        let read = transport::read(stream, connection.layer.as_deref_mut(), buffer);
+        if transport::wants_write(connection.layer.as_deref()) {
+            // The layer wrote as it read (a handshake) and the socket pushed back.
+            connection.waiting_writable = true;
+        }
+        match read {
             Ok(0) => return ReadOutcome::Eof,
             Ok(count) => {
                 connection.bytes_read += count as u64;
@@ -253,7 +265,8 @@ fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -
                 if connection.status == TcpConnection::STATUS_ENDING {
                     return ReadOutcome::Discarded;
                 }
-                return ReadOutcome::Data(count);
+                let drained = count < buffer.len() && connection.layer.is_none();
+                return ReadOutcome::Data { count, drained };
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                 connection.read_pending = false;
@@ -282,159 +295,105 @@ pub(crate) fn resume(handle: &TcpConnection) {
     }
 }
 
-/// What the protocol found at the start of the unconsumed bytes.
-enum Framed {
-    /// Not now: more bytes are needed, or the connection takes no messages at the moment.
-    Wait,
-    Package(usize),
-    Invalid,
-    HttpError(HttpError),
-    /// HTTP took bytes into a streamed upload.
-    Consumed {
+/// What the codec made of the start of the unread bytes: the one interface every protocol's
+/// input goes through (see [`next_step`], where it is dispatched).
+enum Step {
+    /// Nothing more now (more bytes are needed, or the connection takes no messages at the
+    /// moment), after taking this many bytes.
+    Wait(usize),
+    /// Bytes taken with no message yet (a WebSocket frame's payload, a streamed upload's body);
+    /// `send_continue`: answer `100 Continue`.
+    Took {
         consumed: usize,
         send_continue: bool,
     },
-    /// HTTP took the last bytes of a streamed upload: its request.
-    Uploaded(usize, Box<http::Request>),
+    /// A whole message, ending this many bytes in.
+    Message(usize, Message),
+    /// The connection is ending or refused: drop whatever else was received.
+    DropRest,
+    /// A package the protocol refuses: the connection closes.
+    Invalid,
+    /// An HTTP request the parser refuses: its 4xx answer, then the connection ends.
+    HttpError(HttpError),
+}
+
+/// The bytes a [`consume`] works through: what was buffered with the fresh read appended, or
+/// the fresh read alone; `position` is how far the codec has taken them.
+struct Unread<'a> {
+    fresh: &'a [u8],
+    pending: Vec<u8>,
+    from_pending: bool,
+    position: usize,
+}
+
+impl Unread<'_> {
+    #[inline(always)]
+    fn total(&self) -> usize {
+        if self.from_pending {
+            self.pending.len()
+        } else {
+            self.fresh.len()
+        }
+    }
+
+    #[inline(always)]
+    fn rest(&self) -> &[u8] {
+        if self.from_pending {
+            &self.pending[self.position..]
+        } else {
+            &self.fresh[self.position..]
+        }
+    }
+}
+
+/// What the read path keeps for one batch of bytes: the worker's settings it reads once.
+struct Batch {
+    protocol: ProtocolKind,
+    wants_bytes: bool,
+    session_reads_later: bool,
+    corked: bool,
+    protocol_error: Option<Option<HttpError>>,
+    send_continue: bool,
 }
 
 /// Feeds `fresh` bytes (after whatever was buffered) through the protocol, delivering each whole
-/// package to `on_message`, and keeps the remainder for later.
+/// message to `on_message`, and keeps the remainder for later: read → codec → deliver, the same
+/// loop for every protocol.
 fn consume(handle: &TcpConnection, fresh: &[u8]) {
-    let Some((mut pending, protocol, wants_bytes, session_reads_later)) = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
-        connection.dispatching = true;
-        let protocol = connection.worker.protocol.borrow().clone();
-        Some((
-            std::mem::take(&mut connection.recv_buffer),
-            protocol,
-            connection.worker.text_as_bytes.get(),
-            connection.worker.session_reads_later.get(),
-        ))
-    }) else {
+    let Some((mut unread, mut batch)) = start_batch(handle, fresh) else {
         return;
     };
-    let from_pending = !pending.is_empty();
-    if from_pending {
-        pending.extend_from_slice(fresh);
-    }
-    let mut position = 0;
-    let mut corked = false;
-    let mut protocol_error = None;
-    let mut send_continue = false;
-    loop {
-        let total = if from_pending {
-            pending.len()
-        } else {
-            fresh.len()
-        };
-        if position >= total {
-            break;
-        }
-        let data = if from_pending {
-            &pending[position..]
-        } else {
-            &fresh[position..]
-        };
-        // WebSocket takes its bytes itself (a frame's payload as it arrives); it hands back
-        // whole messages only.
-        let mut websocket_message = None;
-        let framed = match &protocol {
-            ProtocolKind::WebSocket => match websocket::advance(handle, data) {
-                websocket::Advance::Wait(consumed) => {
-                    position += consumed;
-                    break;
-                }
-                websocket::Advance::Consumed(consumed) => {
-                    position += consumed;
-                    continue;
-                }
-                websocket::Advance::Message(length, message) => {
-                    websocket_message = Some(message);
-                    Framed::Package(length)
-                }
-                websocket::Advance::Stop => {
-                    position = total;
-                    break;
-                }
-            },
-            _ => frame_next(handle, &protocol, data),
-        };
-        let mut uploaded = None;
-        let length = match framed {
-            Framed::Consumed {
+    while unread.position < unread.total() {
+        let (consumed, message) = match next_step(handle, &batch, &mut unread) {
+            Step::Wait(consumed) => {
+                unread.position += consumed;
+                break;
+            }
+            Step::Took {
                 consumed,
-                send_continue: continue_now,
+                send_continue,
             } => {
-                position += consumed;
-                send_continue |= continue_now;
+                unread.position += consumed;
+                batch.send_continue |= send_continue;
                 continue;
             }
-            Framed::Uploaded(consumed, request) => {
-                position += consumed;
-                uploaded = Some(request);
-                0
-            }
-            Framed::Wait => break,
-            Framed::Package(length) if length <= data.len() => length,
-            Framed::Package(_) => break,
-            Framed::Invalid => {
-                protocol_error = Some(None);
+            Step::Message(consumed, message) => (consumed, message),
+            Step::DropRest => {
+                unread.position = unread.total();
                 break;
             }
-            Framed::HttpError(error) => {
-                protocol_error = Some(Some(error));
+            Step::Invalid => {
+                batch.protocol_error = Some(None);
+                break;
+            }
+            Step::HttpError(error) => {
+                batch.protocol_error = Some(Some(error));
                 break;
             }
         };
-        let more_after = position + length < total;
-        let message = match &protocol {
-            ProtocolKind::Raw => Message::Bytes(data[..length].to_vec()),
-            ProtocolKind::Text if wants_bytes => {
-                Message::Bytes(text::decode_bytes(&data[..length]))
-            }
-            ProtocolKind::Text => Message::Text(text::decode(&data[..length])),
-            ProtocolKind::Frame => Message::Bytes(frame::decode(&data[..length])),
-            ProtocolKind::Http if uploaded.is_some() => {
-                let request = uploaded.take().map(|request| *request);
-                match request
-                    .and_then(|r| with(|reactor| http::begin_parsed_request(reactor, handle, r)))
-                {
-                    Some(request) => Message::Request(request),
-                    None => break,
-                }
-            }
-            ProtocolKind::Http => {
-                let raw = if from_pending && position == 0 && length == pending.len() {
-                    std::mem::take(&mut pending)
-                } else {
-                    let mut raw = http::take_buffer(length);
-                    raw.extend_from_slice(&data[..length]);
-                    raw
-                };
-                match with(|reactor| http::begin_request(reactor, handle, raw)) {
-                    Some(request) => Message::Request(request),
-                    None => break,
-                }
-            }
-            ProtocolKind::WebSocket => match websocket_message.take() {
-                Some(message) => message,
-                None => break,
-            },
-            ProtocolKind::Custom(custom) => {
-                match call_user(&|| describe(handle, "a custom protocol's decode"), || {
-                    custom.decode(&data[..length], handle)
-                }) {
-                    Some(message) => Message::Custom(message),
-                    None => {
-                        protocol_error = Some(None);
-                        break;
-                    }
-                }
-            }
-        };
-        position += length;
-        corked |= more_after;
+        unread.position += consumed;
+        let more_after = unread.position < unread.total();
+        batch.corked |= more_after;
         with(|reactor| {
             reactor.statistics.total_request += 1;
             if let Some(connection) = reactor.connection_mut(handle) {
@@ -443,8 +402,8 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
         });
         // A session that is read later: the request waits for it (and the requests behind it
         // wait for its response, as ever).
-        let message = if session_reads_later {
-            match http::hold_for_session(handle, message) {
+        let message = if batch.session_reads_later {
+            match http_conn::hold_for_session(handle, message) {
                 Some(message) => message,
                 None => continue,
             }
@@ -452,42 +411,77 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
             message
         };
         deliver(handle, message);
-        if matches!(protocol, ProtocolKind::Http) {
-            http::after_on_message(handle);
+        if matches!(batch.protocol, ProtocolKind::Http) {
+            http_conn::after_on_message(handle);
         }
     }
+    finish_batch(handle, unread, batch);
+}
 
+/// Takes the connection's buffered bytes and the worker's settings for one [`consume`].
+#[inline(always)]
+fn start_batch<'a>(handle: &TcpConnection, fresh: &'a [u8]) -> Option<(Unread<'a>, Batch)> {
+    let (mut pending, batch) = with(|reactor| {
+        let connection = reactor.connection_mut(handle)?;
+        connection.dispatching = true;
+        let batch = Batch {
+            protocol: connection.worker.protocol.borrow().clone(),
+            wants_bytes: connection.worker.text_as_bytes.get(),
+            session_reads_later: connection.worker.session_reads_later.get(),
+            corked: false,
+            protocol_error: None,
+            send_continue: false,
+        };
+        Some((std::mem::take(&mut connection.recv_buffer), batch))
+    })?;
+    let from_pending = !pending.is_empty();
+    if from_pending {
+        pending.extend_from_slice(fresh);
+    }
+    let unread = Unread {
+        fresh,
+        pending,
+        from_pending,
+        position: 0,
+    };
+    Some((unread, batch))
+}
+
+/// After a batch: keep the unread rest, write what corking held back, then act on a protocol
+/// error (an invalid package closes; an HTTP error is answered, then the connection ends).
+fn finish_batch(handle: &TcpConnection, unread: Unread<'_>, mut batch: Batch) {
     let actions = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
         connection.dispatching = false;
         connection.corked = false;
-        let total = if from_pending {
-            pending.len()
-        } else {
-            fresh.len()
-        };
-        if protocol_error.is_none() && position < total {
+        if batch.protocol_error.is_none() && unread.position < unread.total() {
+            let Unread {
+                fresh,
+                mut pending,
+                from_pending,
+                position,
+            } = unread;
             if from_pending {
                 pending.drain(..position);
                 connection.recv_buffer = pending;
             } else {
                 connection.recv_buffer = fresh[position..].to_vec();
             }
-            if matches!(protocol, ProtocolKind::Http) {
-                send_continue |= http::note_partial_request(reactor, handle);
+            if matches!(batch.protocol, ProtocolKind::Http) {
+                batch.send_continue |= http_conn::note_partial_request(reactor, handle);
             }
         }
         let connection = reactor.connection_mut(handle)?;
-        (corked && connection.pending_send() > 0 && !connection.waiting_writable)
+        (batch.corked && connection.pending_send() > 0 && !connection.waiting_writable)
             .then(|| flush(reactor, handle.key()))
     });
     if let Some(actions) = actions {
         run_actions(handle, actions);
     }
-    if send_continue {
+    if batch.send_continue {
         send_raw(handle, http::CONTINUE);
     }
-    match protocol_error {
+    match batch.protocol_error {
         None => {}
         Some(None) => {
             log::debug!("connection {}: invalid package, closing", handle.id());
@@ -505,96 +499,189 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
     }
 }
 
-/// Asks the protocol how long the next package is, if the connection takes messages now.
-fn frame_next(handle: &TcpConnection, protocol: &ProtocolKind, data: &[u8]) -> Framed {
-    if let ProtocolKind::Custom(custom) = protocol {
-        let max = with(|reactor| {
-            reactor
-                .connection(handle)
-                .filter(|connection| takes_messages(connection))
-                .map(|connection| connection.max_package_size)
-        });
-        let Some(max) = max else {
-            return Framed::Wait;
-        };
-        let input = call_user(&|| describe(handle, "a custom protocol's input"), || {
-            custom.input(data, handle)
-        });
-        return match input {
-            // Workerman's `0`: the length is not known yet.
-            Some(Input::NeedMore | Input::Package(0)) if data.len() < max => Framed::Wait,
-            Some(Input::NeedMore | Input::Package(0)) => {
-                // Beyond Workerman, which buffers without bound while `input` says 0.
-                log::warn!(
-                    "Error package. package_length=0 with {} bytes buffered, over max_package_size {max} (connection {})",
-                    data.len(),
-                    handle.id()
-                );
-                Framed::Invalid
-            }
-            Some(Input::Package(length)) if length <= max => Framed::Package(length),
-            Some(Input::Package(length)) => {
-                log::warn!(
-                    "Error package. package_length={length} (over max_package_size {max}, connection {})",
-                    handle.id()
-                );
-                Framed::Invalid
-            }
-            Some(Input::Invalid) => {
-                log::warn!(
-                    "Error package. package_length=false (connection {})",
-                    handle.id()
-                );
-                Framed::Invalid
-            }
-            // A panic in `input` (logged by `call_user`): the connection goes, as Workerman's
-            // exception in `input` does.
-            None => Framed::Invalid,
-        };
+/// The one place the read path dispatches on the protocol: built-in codecs keep their fast
+/// paths behind [`Step`], a custom [`Protocol`](crate::protocols::Protocol) runs with the
+/// reactor released (its `input` and `decode` are user code) under the same limits.
+#[inline(always)]
+fn next_step(handle: &TcpConnection, batch: &Batch, unread: &mut Unread<'_>) -> Step {
+    match &batch.protocol {
+        ProtocolKind::WebSocket => websocket_step(handle, unread.rest()),
+        ProtocolKind::Http => http_step(handle, unread),
+        ProtocolKind::Custom(custom) => custom_step(handle, custom.as_ref(), unread.rest()),
+        builtin => builtin_step(handle, builtin, batch.wants_bytes, unread.rest()),
     }
-    with(|reactor| {
-        let now = reactor.now;
-        let Some(connection) = reactor.connection_mut(handle) else {
-            return Framed::Wait;
-        };
+}
+
+/// WebSocket takes its bytes itself (a frame's payload as it arrives); it hands back whole
+/// messages only.
+#[inline(always)]
+fn websocket_step(handle: &TcpConnection, data: &[u8]) -> Step {
+    match websocket::advance(handle, data) {
+        websocket::Advance::Wait(consumed) => Step::Wait(consumed),
+        websocket::Advance::Consumed(consumed) => Step::Took {
+            consumed,
+            send_continue: false,
+        },
+        websocket::Advance::Message(length, message) => Step::Message(length, message),
+        websocket::Advance::Stop => Step::DropRest,
+    }
+}
+
+/// `tcp://`, `text://`, `frame://`: framed and decoded within one borrow of the reactor.
+#[inline(always)]
+fn builtin_step(
+    handle: &TcpConnection,
+    protocol: &ProtocolKind,
+    wants_bytes: bool,
+    data: &[u8],
+) -> Step {
+    let input = with(|reactor| {
+        let connection = reactor.connection(handle)?;
         if !takes_messages(connection) {
-            return Framed::Wait;
+            return None;
         }
-        let input = match protocol {
-            ProtocolKind::Raw => Input::Package(data.len()),
+        Some(match protocol {
             ProtocolKind::Text => text::input(data, connection.max_package_size),
             ProtocolKind::Frame => frame::input(data, connection.max_package_size),
-            ProtocolKind::Http => {
-                return match http::frame_request(connection, now, data) {
-                    Ok(http::Input::Request(length)) => Framed::Package(length),
-                    Ok(http::Input::Wait) => Framed::Wait,
-                    Ok(http::Input::Consumed {
-                        consumed,
-                        send_continue,
-                        deadline,
-                    }) => {
-                        if deadline.is_some() {
-                            reactor.set_deadline(handle.key(), deadline);
-                        }
-                        Framed::Consumed {
-                            consumed,
-                            send_continue,
-                        }
-                    }
-                    Ok(http::Input::Uploaded(consumed, request)) => {
-                        Framed::Uploaded(consumed, request)
-                    }
-                    Err(error) => Framed::HttpError(error),
-                };
-            }
-            ProtocolKind::Custom(_) | ProtocolKind::WebSocket => unreachable!("handled above"),
-        };
-        match input {
-            Input::NeedMore => Framed::Wait,
-            Input::Package(length) => Framed::Package(length),
-            Input::Invalid => Framed::Invalid,
+            _ => Input::Package(data.len()),
+        })
+    });
+    let length = match input {
+        Some(Input::Package(length)) if length <= data.len() => length,
+        Some(Input::Invalid) => return Step::Invalid,
+        _ => return Step::Wait(0),
+    };
+    let package = &data[..length];
+    let message = match protocol {
+        ProtocolKind::Text if wants_bytes => Message::Bytes(text::decode_bytes(package)),
+        ProtocolKind::Text => Message::Text(text::decode(package)),
+        ProtocolKind::Frame => Message::Bytes(frame::decode(package)),
+        _ => Message::Bytes(package.to_vec()),
+    };
+    Step::Message(length, message)
+}
+
+/// `http://`: a request buffered whole, or a large multipart body streamed to disk.
+#[inline(always)]
+fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
+    let framed = with(|reactor| {
+        let now = reactor.now;
+        let connection = reactor.connection_mut(handle)?;
+        if !takes_messages(connection) {
+            return None;
         }
-    })
+        let framed = http_conn::frame_request(connection, now, unread.rest());
+        if let Ok(http_conn::Input::Consumed {
+            deadline: Some(deadline),
+            ..
+        }) = &framed
+        {
+            reactor.set_deadline(handle.key(), Some(*deadline));
+        }
+        Some(framed)
+    });
+    let length = match framed {
+        None | Some(Ok(http_conn::Input::Wait)) => return Step::Wait(0),
+        Some(Ok(http_conn::Input::Request(length))) if length <= unread.rest().len() => length,
+        Some(Ok(http_conn::Input::Request(_))) => return Step::Wait(0),
+        Some(Ok(http_conn::Input::Consumed {
+            consumed,
+            send_continue,
+            ..
+        })) => {
+            return Step::Took {
+                consumed,
+                send_continue,
+            };
+        }
+        Some(Ok(http_conn::Input::Uploaded(consumed, request))) => {
+            return match with(|reactor| http_conn::begin_parsed_request(reactor, handle, *request))
+            {
+                Some(request) => Step::Message(consumed, Message::Request(request)),
+                None => Step::Wait(consumed),
+            };
+        }
+        Some(Err(error)) => return Step::HttpError(error),
+    };
+    // The whole buffer is the request: it becomes the request's bytes, uncopied.
+    let raw = if unread.from_pending && unread.position == 0 && length == unread.pending.len() {
+        std::mem::take(&mut unread.pending)
+    } else {
+        let mut raw = http::take_buffer(length);
+        raw.extend_from_slice(&unread.rest()[..length]);
+        raw
+    };
+    match with(|reactor| http_conn::begin_request(reactor, handle, raw)) {
+        Some(request) => Step::Message(length, Message::Request(request)),
+        None => Step::Wait(0),
+    }
+}
+
+/// A custom protocol: its `input` and `decode` run with the reactor released, and its packages
+/// are held to `max_package_size` as the built-in ones are.
+fn custom_step(handle: &TcpConnection, custom: &dyn ErasedProtocol, data: &[u8]) -> Step {
+    let max = with(|reactor| {
+        reactor
+            .connection(handle)
+            .filter(|connection| takes_messages(connection))
+            .map(|connection| connection.max_package_size)
+    });
+    let Some(max) = max else {
+        return Step::Wait(0);
+    };
+    let input = call_user(&|| describe(handle, "a custom protocol's input"), || {
+        custom.input(data, handle)
+    });
+    let length = match custom_length(handle, input, data.len(), max) {
+        Some(length) if length <= data.len() => length,
+        Some(_) => return Step::Wait(0),
+        None => return Step::Invalid,
+    };
+    match call_user(&|| describe(handle, "a custom protocol's decode"), || {
+        custom.decode(&data[..length], handle)
+    }) {
+        Some(message) => Step::Message(length, Message::Custom(message)),
+        None => Step::Invalid,
+    }
+}
+
+/// A custom protocol's answer to `input`, under `max_package_size`: the package's length
+/// (`usize::MAX`: not known yet, wait), or `None`: the connection goes (Workerman's "Error
+/// package" rules, and a panic in `input`, logged by `call_user`).
+fn custom_length(
+    handle: &TcpConnection,
+    input: Option<Input>,
+    buffered: usize,
+    max: usize,
+) -> Option<usize> {
+    match input {
+        // Workerman's `0`: the length is not known yet.
+        Some(Input::NeedMore | Input::Package(0)) if buffered < max => Some(usize::MAX),
+        Some(Input::NeedMore | Input::Package(0)) => {
+            // Beyond Workerman, which buffers without bound while `input` says 0.
+            log::warn!(
+                "Error package. package_length=0 with {buffered} bytes buffered, over max_package_size {max} (connection {})",
+                handle.id()
+            );
+            None
+        }
+        Some(Input::Package(length)) if length <= max => Some(length),
+        Some(Input::Package(length)) => {
+            log::warn!(
+                "Error package. package_length={length} (over max_package_size {max}, connection {})",
+                handle.id()
+            );
+            None
+        }
+        Some(Input::Invalid) => {
+            log::warn!(
+                "Error package. package_length=false (connection {})",
+                handle.id()
+            );
+            None
+        }
+        None => None,
+    }
 }
 
 /// Whether the next package may be delivered now.
@@ -680,22 +767,11 @@ fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
     // borrow returns is small (no 128-byte message copied through it).
     let mut outbound = Some(outbound);
     let plan = with(|reactor| {
-        let Some(connection) = reactor
-            .connection(handle)
-            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
-        else {
-            return Plan::Done(SendResult::Refused, Actions::default());
+        // Refused before encoding: a slow client costs no work per dropped message.
+        let protocol = match admit(reactor, handle) {
+            Ok(protocol) => protocol,
+            Err((result, actions)) => return Plan::Done(result, actions),
         };
-        if is_full(connection) {
-            // Refused before encoding: a slow client costs no work per dropped message.
-            reactor.statistics.send_fail += 1;
-            let actions = Actions {
-                error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
-                ..Actions::default()
-            };
-            return Plan::Done(SendResult::Refused, actions);
-        }
-        let protocol = connection.worker.protocol.borrow().clone();
         if let ProtocolKind::Custom(custom) = protocol {
             return Plan::Custom(custom);
         }
@@ -736,30 +812,44 @@ fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
     result
 }
 
+/// The one check before every send: the connection's protocol, or the refusal when the
+/// connection is gone or closing, or its send buffer is full (counted in `send_fail`, and
+/// reported to `on_error` as Workerman's "send buffer full and drop package").
+#[inline(always)]
+fn admit(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+) -> Result<ProtocolKind, (SendResult, Actions)> {
+    let Some(connection) = reactor
+        .connection(handle)
+        .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
+    else {
+        return Err((SendResult::Refused, Actions::default()));
+    };
+    if is_full(connection) {
+        reactor.statistics.send_fail += 1;
+        let actions = Actions {
+            error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
+            ..Actions::default()
+        };
+        return Err((SendResult::Refused, actions));
+    }
+    Ok(connection.worker.protocol.borrow().clone())
+}
+
 /// `TcpConnection::send_message`: a custom protocol's typed send.
 pub(crate) fn send_message(
     handle: &TcpConnection,
     message: Box<dyn std::any::Any>,
     type_name: &str,
 ) -> SendResult {
-    let protocol = with(|reactor| {
-        let connection = reactor
-            .connection(handle)
-            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)?;
-        let full = is_full(connection);
-        let protocol = connection.worker.protocol.borrow().clone();
-        if full {
-            reactor.statistics.send_fail += 1;
+    let protocol = match with(|reactor| admit(reactor, handle)) {
+        Ok(protocol) => protocol,
+        Err((result, actions)) => {
+            run_actions(handle, actions);
+            return result;
         }
-        Some((protocol, full))
-    });
-    let Some((protocol, full)) = protocol else {
-        return SendResult::Refused;
     };
-    if full {
-        fire_error(handle, TcpConnection::SEND_FAIL, BUFFER_FULL_DROP);
-        return SendResult::Refused;
-    }
     let ProtocolKind::Custom(custom) = protocol else {
         log::warn!(
             "connection {}: send_message({type_name}) needs a custom protocol that implements Encode",
@@ -813,21 +903,10 @@ fn send_around(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
         Frame(Outbound<'a>),
     }
     let outcome = with(|reactor| {
-        let Some(connection) = reactor
-            .connection(handle)
-            .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
-        else {
-            return Around::Done(SendResult::Refused, Actions::default());
+        let protocol = match admit(reactor, handle) {
+            Ok(protocol) => protocol,
+            Err((result, actions)) => return Around::Done(result, actions),
         };
-        if is_full(connection) {
-            reactor.statistics.send_fail += 1;
-            let actions = Actions {
-                error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
-                ..Actions::default()
-            };
-            return Around::Done(SendResult::Refused, actions);
-        }
-        let protocol = connection.worker.protocol.borrow().clone();
         match outbound {
             Outbound::Raw(bytes) => {
                 let (result, actions) = write_or_queue(reactor, handle, &bytes);
@@ -961,6 +1040,7 @@ fn write_shared(
         return (SendResult::Refused, Actions::default());
     };
     let by_reference = matches!(connection.stream, Some(Stream::Tcp(_) | Stream::Unix(_)))
+        && connection.layer.is_none()
         && connection.status == TcpConnection::STATUS_ESTABLISHED
         && !connection.corked
         && connection.http.file.is_none();
@@ -1047,7 +1127,7 @@ fn encode_and_write(
     }
     let (result, mut actions) = write_or_queue(reactor, handle, out);
     if let Some(close_after) = completion {
-        actions.merge(http::response_complete(reactor, handle, close_after));
+        actions.merge(http_conn::response_complete(reactor, handle, close_after));
     }
     (result, actions)
 }
@@ -1136,6 +1216,20 @@ fn write_or_queue(
             actions.merge(flush_buffer(reactor, key));
         }
     }
+    queued_result(reactor, handle, pending, written_before, actions)
+}
+
+/// After bytes were queued (and maybe partly written): `Written` if nothing is left, else
+/// `Queued`, with `on_buffer_full` when the queue reached `max_send_buffer_size`; the metrics
+/// count what moved.
+#[inline(always)]
+fn queued_result(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+    pending: usize,
+    written_before: u64,
+    mut actions: Actions,
+) -> (SendResult, Actions) {
     let Some(connection) = reactor.connection_mut(handle) else {
         return (SendResult::Refused, actions);
     };
@@ -1157,12 +1251,12 @@ fn write_or_queue(
 
 /// Writes as much of `bytes` as the kernel takes now.
 fn write_some(connection: &mut Connection, bytes: &[u8]) -> io::Result<usize> {
-    let Some(mut stream) = connection.stream.as_ref() else {
+    let Some(stream) = connection.stream.as_ref() else {
         return Err(io::ErrorKind::NotConnected.into());
     };
     let mut written = 0;
     while written < bytes.len() {
-        match stream.write(&bytes[written..]) {
+        match transport::write(stream, connection.layer.as_deref_mut(), &bytes[written..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(count) => written += count,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
@@ -1195,35 +1289,12 @@ pub(crate) fn flush(reactor: &mut Reactor, key: usize) -> Actions {
 fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
     let mut actions = Actions::default();
     loop {
+        if !write_pending(reactor, key, &mut actions) {
+            return actions;
+        }
         let Some(connection) = reactor.connections.get_mut(key) else {
             return actions;
         };
-        match write_buffered(connection) {
-            Ok(true) => {}
-            Ok(false) => {
-                connection.waiting_writable = true;
-                return actions;
-            }
-            Err(error) => {
-                log::debug!("write on connection {}: {error}", connection.id);
-                reactor.statistics.send_fail += 1;
-                actions.destroy = true;
-                return actions;
-            }
-        }
-        // The buffer is written: then what waits by reference behind it.
-        if connection.waiting_writable && connection.queued_by_reference() > 0 {
-            match write_queue(connection) {
-                Ok(true) => {}
-                Ok(false) => return actions,
-                Err(error) => {
-                    log::debug!("write on connection {}: {error}", connection.id);
-                    reactor.statistics.send_fail += 1;
-                    actions.destroy = true;
-                    return actions;
-                }
-            }
-        }
         // The buffer is empty: free a large one, and pull the next piece of a streamed file.
         connection.send_buffer.clear();
         connection.send_offset = 0;
@@ -1240,7 +1311,7 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
             Ok(http::Pumped::More) => {}
             Ok(http::Pumped::Finished { close_after }) => {
                 let handle = TcpConnection::new(key, id);
-                actions.merge(http::response_complete(reactor, &handle, close_after));
+                actions.merge(http_conn::response_complete(reactor, &handle, close_after));
             }
             Err(error) => {
                 log::warn!("reading a file for connection {id}: {error}");
@@ -1249,10 +1320,52 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
             }
         }
     }
+    flushed(reactor, key, actions)
+}
+
+/// Writes the send buffer, then what waits by reference behind it: `true` once all of it is
+/// written; `false` when the kernel pushes back, or the write failed (`actions` then destroy).
+#[inline(always)]
+fn write_pending(reactor: &mut Reactor, key: usize, actions: &mut Actions) -> bool {
+    let Some(connection) = reactor.connections.get_mut(key) else {
+        return false;
+    };
+    let written = match write_buffered(connection) {
+        Ok(true) if connection.waiting_writable && connection.queued_by_reference() > 0 => {
+            write_queue(connection)
+        }
+        Ok(false) => {
+            connection.waiting_writable = true;
+            return false;
+        }
+        other => other,
+    };
+    match written {
+        Ok(done) => done,
+        Err(error) => {
+            log::debug!("write on connection {}: {error}", connection.id);
+            reactor.statistics.send_fail += 1;
+            actions.destroy = true;
+            false
+        }
+    }
+}
+
+/// Everything is written: `on_buffer_drain` (if the kernel had pushed back), then a pending
+/// `close` destroys, a pending `end` sends FIN (after the transport's orderly close).
+fn flushed(reactor: &mut Reactor, key: usize, mut actions: Actions) -> Actions {
     let now = reactor.now;
     let Some(connection) = reactor.connections.get_mut(key) else {
         return actions;
     };
+    if matches!(
+        connection.status,
+        TcpConnection::STATUS_CLOSING | TcpConnection::STATUS_ENDING
+    ) && !close_layer(connection)
+    {
+        // The layer's orderly close (TLS close_notify) waits for writable, before our FIN.
+        return actions;
+    }
     if std::mem::take(&mut connection.waiting_writable) {
         actions.buffer_drain = true;
     }
@@ -1270,21 +1383,45 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
     actions
 }
 
+/// A layer's orderly close, written: `true` once done (at once without a layer); `false` while
+/// the socket pushes back (then the connection waits for writable). A failed write: done.
+fn close_layer(connection: &mut Connection) -> bool {
+    let Some(stream) = connection.stream.as_ref() else {
+        return true;
+    };
+    match transport::close(stream, connection.layer.as_deref_mut()) {
+        Ok(true) => true,
+        Ok(false) => {
+            connection.waiting_writable = true;
+            false
+        }
+        Err(error) => {
+            log::debug!("closing the layer of connection {}: {error}", connection.id);
+            true
+        }
+    }
+}
+
 /// Writes the send buffer from its offset: `Ok(true)` once it is all written, `Ok(false)` when
 /// the kernel would block.
 fn write_buffered(connection: &mut Connection) -> io::Result<bool> {
     let Connection {
         stream,
+        layer,
         send_buffer,
         send_offset,
         bytes_written,
         ..
     } = connection;
-    let Some(mut stream) = stream.as_ref() else {
+    let Some(stream) = stream.as_ref() else {
         return Err(io::ErrorKind::NotConnected.into());
     };
+    // What a layer holds goes first (a handshake's messages, a record the socket cut short).
+    if !transport::flush(stream, layer.as_deref_mut())? {
+        return Ok(false);
+    }
     while *send_offset < send_buffer.len() {
-        match stream.write(&send_buffer[*send_offset..]) {
+        match transport::write(stream, layer.as_deref_mut(), &send_buffer[*send_offset..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(count) => {
                 *send_offset += count;
@@ -1425,6 +1562,7 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         connection.send_buffer = Vec::new();
         connection.send_offset = 0;
         let stream = connection.stream.take();
+        connection.layer = None;
         let callback = connection.worker.callbacks.on_close.borrow().clone();
         // The context stays until the slot goes: `on_close` may read it.
         let (pipe_to, timers) = match connection.extras.as_mut() {

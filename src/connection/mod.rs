@@ -32,17 +32,21 @@
 //! ```
 
 pub(crate) mod async_tcp;
+mod handle;
 mod headers;
+pub(crate) mod http;
 pub(crate) mod io;
 mod pipe;
 mod send_queue;
 mod state;
 pub(crate) mod stream;
 mod tcp;
+pub(crate) mod transport;
 pub(crate) mod udp;
+pub(crate) mod websocket;
 
 pub use async_tcp::AsyncTcpConnection;
+pub use handle::{SendResult, TcpConnection};
 pub use pipe::{PipeDestination, PipeTarget};
 pub(crate) use state::Connection;
 pub use stream::TcpKeepalive;
-pub use tcp::{SendResult, TcpConnection};

@@ -34,10 +34,7 @@ use std::cell::RefCell;
 use std::io;
 use std::time::Duration;
 
-use crate::connection::TcpConnection;
-use crate::connection::io::Actions;
-use crate::protocols::{Outbound, ProtocolKind};
-use crate::reactor::Reactor;
+use crate::protocols::Outbound;
 
 mod chunk;
 mod error;
@@ -49,7 +46,7 @@ pub(crate) mod parser;
 mod redis_session_handler;
 mod request;
 mod response;
-mod session;
+pub(crate) mod session;
 mod sse;
 mod upload;
 
@@ -223,108 +220,20 @@ impl Drop for ParserSlot {
 /// The next request's length in `data`, or `None` while incomplete, never streamed (a
 /// WebSocket handshake).
 pub(crate) fn input(
-    connection: &mut crate::connection::Connection,
+    state: &mut HttpState,
+    max_package_size: usize,
     data: &[u8],
 ) -> Result<Option<usize>, HttpError> {
     let limits = Limits {
         max_header_size: MAX_HEADER_SIZE,
-        max_package_size: connection.max_package_size,
+        max_package_size,
         ..Limits::default()
     };
-    connection.http.parser.get().input(data, &limits)
-}
-
-/// What [`frame_request`] found at the start of the unconsumed bytes.
-pub(crate) enum Input {
-    /// More bytes are needed.
-    Wait,
-    /// A whole request is the first `n` bytes.
-    Request(usize),
-    /// The first `n` bytes went into a streamed upload; `send_continue`: the client waits for
-    /// `100 Continue` before its body; `deadline`: the connection's new deadline.
-    Consumed {
-        consumed: usize,
-        send_continue: bool,
-        deadline: Option<std::time::Instant>,
-    },
-    /// The first `n` bytes completed a streamed upload: its request.
-    Uploaded(usize, Box<Request>),
-}
-
-/// Frames the next request in `data`: buffered whole, or (a large multipart body) streamed.
-/// A streamed upload that starts here runs under the body timeout: the caller sets the
-/// connection's deadline to `Input::Consumed::deadline`.
-pub(crate) fn frame_request(
-    connection: &mut crate::connection::Connection,
-    now: std::time::Instant,
-    data: &[u8],
-) -> Result<Input, HttpError> {
-    if let Some(upload) = connection.extras.as_mut().and_then(|e| e.upload.as_mut()) {
-        let (consumed, done) = upload.feed(data)?;
-        if !done {
-            return Ok(Input::Consumed {
-                consumed,
-                send_continue: false,
-                deadline: None,
-            });
-        }
-        let upload = connection.extras.as_mut().and_then(|e| e.upload.take());
-        return Ok(match upload {
-            Some(upload) => Input::Uploaded(consumed, Box::new(upload.finish())),
-            None => Input::Wait,
-        });
-    }
-    let (upload_threshold, max_upload_size) = connection.worker.upload_limits.get();
-    let limits = Limits {
-        max_header_size: MAX_HEADER_SIZE,
-        max_package_size: connection.max_package_size,
-        upload_threshold,
-        max_upload_size,
-    };
-    let parser = connection.http.parser.get();
-    match parser.input(data, &limits)? {
-        Some(length) => Ok(Input::Request(length)),
-        None if parser.upload_pending() => start_upload(connection, now, data),
-        None => Ok(Input::Wait),
-    }
-}
-
-/// The parser framed the head of a request whose body is to be streamed.
-#[cold]
-fn start_upload(
-    connection: &mut crate::connection::Connection,
-    now: std::time::Instant,
-    data: &[u8],
-) -> Result<Input, HttpError> {
-    let parser = connection.http.parser.get();
-    let send_continue = parser.expects_continue();
-    let (head_len, layout, body_len) = parser.take_upload();
-    let head = data.get(..head_len).unwrap_or_default();
-    let boundary = upload_boundary(head).ok_or(HttpError::BadRequest("no boundary"))?;
-    let directory = connection.worker.upload_directory.borrow().clone();
-    let upload = upload::Upload::new(
-        head.to_vec(),
-        layout,
-        body_len,
-        &boundary,
-        directory,
-        connection.max_package_size,
-    );
-    connection.extras().upload = Some(Box::new(upload));
-    let timeout = connection.worker.http_settings.get().request_body_timeout;
-    let http = &mut connection.http;
-    http.head_timer_running = false;
-    http.body_timer_running = true;
-    http.continue_sent |= send_continue;
-    Ok(Input::Consumed {
-        consumed: head_len,
-        send_continue: send_continue && body_len > 0,
-        deadline: Some(now + timeout),
-    })
+    state.parser.get().input(data, &limits)
 }
 
 /// The multipart boundary named in a head's Content-Type.
-fn upload_boundary(head: &[u8]) -> Option<String> {
+pub(crate) fn upload_boundary(head: &[u8]) -> Option<String> {
     let mut headers = [httparse::EMPTY_HEADER; 100];
     let mut request = httparse::Request::new(&mut headers);
     request.parse(head).ok()?;
@@ -336,109 +245,8 @@ fn upload_boundary(head: &[u8]) -> Option<String> {
     form::multipart_boundary(value).map(str::to_owned)
 }
 
-/// Builds the request from its bytes and starts answering it: later requests wait for its
-/// response, and no timeout runs while the handler works.
-pub(crate) fn begin_request(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-    raw: Vec<u8>,
-) -> Option<Request> {
-    let connection = reactor.connection_mut(handle)?;
-    let request = connection.http.parser.decode(raw);
-    begin_parsed_request(reactor, handle, request)
-}
-
-/// [`begin_request`] for a request already built (a streamed upload).
-#[inline]
-pub(crate) fn begin_parsed_request(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-    mut request: Request,
-) -> Option<Request> {
-    let stopping = reactor.stopping;
-    let connection = reactor.connection_mut(handle)?;
-    request.set_connection(handle);
-    if connection.extras.is_some() {
-        session::forget(connection);
-    }
-    let http = &mut connection.http;
-    http.awaiting_response = true;
-    http.keep_alive = request.keep_alive() && !stopping;
-    http.head_request = request.is_head();
-    http.range = request.range_header().map(Box::from);
-    http.head_timer_running = false;
-    http.body_timer_running = false;
-    http.continue_sent = false;
-    reactor.set_deadline(handle.key(), None);
-    Some(request)
-}
-
-/// A connection's deadline passed: `true` if it was the request-body timeout, answered here
-/// with `408 Request Timeout` (the connection ends); else the caller destroys it.
-pub(crate) fn on_deadline(handle: &TcpConnection) -> bool {
-    let body = crate::reactor::with(|reactor| {
-        reactor
-            .connection_mut(handle)
-            .is_some_and(|connection| std::mem::take(&mut connection.http.body_timer_running))
-    });
-    if body {
-        log::debug!("connection {}: request body timed out", handle.id());
-        crate::connection::io::send_raw(handle, HttpError::RequestTimeout.response());
-        crate::connection::io::end(handle);
-    }
-    body
-}
-
-/// During a stop, an HTTP connection is left to finish: the request in progress is answered
-/// with `Connection: close` (see [`begin_request`]), which closes it, rather than closed under
-/// a request that may already be on its way. True for an `http://` connection that is not an
-/// endless event stream.
-pub(crate) fn finishes_before_stop(connection: &crate::connection::Connection) -> bool {
-    matches!(*connection.worker.protocol.borrow(), ProtocolKind::Http)
-        && connection.http.streaming != Streaming::EventStream
-}
-
-/// Nothing of a request received and none being answered: closing now cuts nothing (only a
-/// request the client sends at this very moment).
-pub(crate) fn between_requests(connection: &crate::connection::Connection) -> bool {
-    !connection.http.awaiting_response
-        && connection.recv_buffer.is_empty()
-        && (connection.extras.as_ref()).is_none_or(|extras| extras.upload.is_none())
-}
-
 /// The interim answer to `Expect: 100-continue`.
 pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// Part of a request is buffered: start the head timeout (from its first byte), or stop it once
-/// the head is complete. `true` when the client waits for `100 Continue` before its body.
-pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection) -> bool {
-    let now = reactor.now;
-    let Some(connection) = reactor.connection_mut(handle) else {
-        return false;
-    };
-    let settings = connection.worker.http_settings.get();
-    let timeout = settings.request_head_timeout;
-    let http = &mut connection.http;
-    if http.awaiting_response {
-        return false;
-    }
-    if http.parser.head_complete() {
-        let send_continue = http.parser.expects_continue() && !http.continue_sent;
-        http.continue_sent |= send_continue;
-        // The head is whole and the body is not: the body timeout runs from now.
-        http.head_timer_running = false;
-        if !std::mem::replace(&mut http.body_timer_running, true) {
-            reactor.set_deadline(handle.key(), Some(now + settings.request_body_timeout));
-        }
-        send_continue
-    } else {
-        if !http.head_timer_running {
-            http.head_timer_running = true;
-            reactor.set_deadline(handle.key(), Some(now + timeout));
-        }
-        false
-    }
-}
 
 /// Encodes what `send` was given; `Ok(Some(close_after))` when it completes a response.
 ///
@@ -540,98 +348,6 @@ fn start_response(state: &mut HttpState, encoded: Encoded) -> Option<bool> {
     // No request is parsed until the stream ends (an event stream never does).
     state.parser.release();
     None
-}
-
-/// A response is complete: close if it must, else the next request may go (now, or at the end
-/// of this turn when it was answered from outside the read path), under the right timeout.
-pub(crate) fn response_complete(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-    close_after: bool,
-) -> Actions {
-    let now = reactor.now;
-    let Some(connection) = reactor.connection_mut(handle) else {
-        return Actions::default();
-    };
-    let settings = connection.worker.http_settings.get();
-    let save_session = connection.extras.is_some() && session::is_dirty(connection);
-    let http = &mut connection.http;
-    http.awaiting_response = false;
-    let stream_ended = std::mem::take(&mut http.streaming) == Streaming::EventStream;
-    http.range = None;
-    if close_after {
-        if stream_ended {
-            reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
-        }
-        return Actions {
-            close: true,
-            save_session,
-            ..Actions::default()
-        };
-    }
-    let buffered = !connection.recv_buffer.is_empty();
-    let deadline = if buffered {
-        connection.http.head_timer_running = true;
-        now + settings.request_head_timeout
-    } else {
-        now + settings.keep_alive_timeout
-    };
-    let run_again = !connection.dispatching && (buffered || connection.read_pending);
-    if stream_ended {
-        reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
-    }
-    reactor.set_deadline(handle.key(), Some(deadline));
-    if run_again {
-        reactor.ready.push_back((handle.key(), handle.id()));
-    }
-    Actions {
-        save_session,
-        ..Actions::default()
-    }
-}
-
-/// `on_message` returned: the request's session is saved if it changed.
-///
-/// Only a request that opened its session costs anything here: `request.session()` raises a
-/// per-thread flag, read (and lowered) with one thread-local access per request.
-#[inline]
-pub(crate) fn after_on_message(handle: &TcpConnection) {
-    if session::take_opened() {
-        save_after_on_message(handle);
-    }
-}
-
-#[cold]
-fn save_after_on_message(handle: &TcpConnection) {
-    let dirty = crate::reactor::with(|reactor| {
-        reactor
-            .connection(handle)
-            .is_some_and(|connection| connection.extras.is_some() && session::is_dirty(connection))
-    });
-    if dirty {
-        session::save(handle);
-    }
-}
-
-/// The worker's session handler completes later: a request with a session cookie is held
-/// until its session is read (`None`), else it (or any other message) comes back, to be
-/// delivered now.
-#[cold]
-pub(crate) fn hold_for_session(
-    handle: &TcpConnection,
-    message: crate::protocols::Message,
-) -> Option<crate::protocols::Message> {
-    match message {
-        crate::protocols::Message::Request(request) => {
-            session::hold_for_read(handle, request).map(crate::protocols::Message::Request)
-        }
-        other => Some(other),
-    }
-}
-
-/// Saves the connection's session if it changed (a response completed).
-pub(crate) fn save_session(handle: &TcpConnection) {
-    session::save(handle);
 }
 
 /// What [`pump_file`] did.

@@ -971,7 +971,7 @@ fn resume(
                 }
             });
             crate::connection::io::deliver(handle, crate::protocols::Message::Request(*request));
-            super::after_on_message(handle);
+            crate::connection::http::after_on_message(handle);
         }
         Err(error) => {
             log::warn!(

@@ -12,8 +12,6 @@ use std::hash::{BuildHasher, Hasher};
 
 use super::handshake::{accept_key, base64_encode};
 use super::{Pending, Phase, WebSocketState, frame};
-use crate::connection::TcpConnection;
-use crate::connection::io as connection_io;
 
 /// The largest `101` answer head accepted.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -204,11 +202,11 @@ pub(crate) fn take_request(state: &mut WebSocketState) -> Option<Vec<u8>> {
     (!pending.headers.is_empty()).then(|| std::mem::take(&mut pending.headers))
 }
 
-/// A masked, empty ping (`set_websocket_ping_interval`).
-pub(crate) fn send_ping(connection: &TcpConnection) {
+/// A masked, empty ping (`set_websocket_ping_interval`): the bytes to send.
+pub(crate) fn ping_frame() -> Vec<u8> {
     let mut wire = Vec::with_capacity(6);
     frame::encode_frame(&mut wire, true, frame::OP_PING, &[], Some(mask()));
-    connection_io::send_raw(connection, &wire);
+    wire
 }
 
 thread_local! {

@@ -49,7 +49,7 @@ use crate::protocols::http::{self, Request};
 use crate::reactor::{call_user, try_with, with};
 
 pub(crate) mod client;
-mod control;
+pub(crate) mod control;
 #[cfg(feature = "deflate")]
 mod deflate;
 pub mod frame;
@@ -356,18 +356,20 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
                     Err(why) => Step::UpgradeFailed(why),
                 })
             }
-            Phase::Handshake => Some(match http::input(connection, data) {
-                Ok(None) => Step::Wait,
-                Ok(Some(length)) => {
-                    let mut raw = http::take_buffer(length);
-                    raw.extend_from_slice(&data[..length]);
-                    let request = connection.http.parser.decode(raw);
-                    // Nothing more is parsed as HTTP on this connection.
-                    connection.http.parser.release();
-                    Step::Handshake(length, request)
-                }
-                Err(error) => Step::HttpError(error),
-            }),
+            Phase::Handshake => Some(
+                match http::input(&mut connection.http, connection.max_package_size, data) {
+                    Ok(None) => Step::Wait,
+                    Ok(Some(length)) => {
+                        let mut raw = http::take_buffer(length);
+                        raw.extend_from_slice(&data[..length]);
+                        let request = connection.http.parser.decode(raw);
+                        // Nothing more is parsed as HTTP on this connection.
+                        connection.http.parser.release();
+                        Step::Handshake(length, request)
+                    }
+                    Err(error) => Step::HttpError(error),
+                },
+            ),
             Phase::Refused => Some(Step::Wait),
             Phase::Open | Phase::Closing => {
                 let state = connection.websocket.as_mut()?;
@@ -665,7 +667,7 @@ fn finish_handshake(handle: &TcpConnection, length: usize, request: &Request) ->
         return Advance::Stop;
     };
     connection_io::send_raw(handle, &answer);
-    control::start_heartbeat(handle);
+    crate::connection::websocket::start_heartbeat(handle);
     let callback = with(|reactor| {
         reactor.connection(handle).and_then(|connection| {
             connection
