@@ -39,6 +39,7 @@ mod send_queue;
 mod state;
 pub(crate) mod stream;
 mod tcp;
+pub(crate) mod tls;
 pub(crate) mod udp;
 
 pub use async_tcp::AsyncTcpConnection;
@@ -46,3 +47,4 @@ pub use pipe::{PipeDestination, PipeTarget};
 pub(crate) use state::Connection;
 pub use stream::TcpKeepalive;
 pub use tcp::{SendResult, TcpConnection};
+pub use tls::{SslContext, SslContextError};
