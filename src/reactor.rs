@@ -28,6 +28,7 @@ use slab::Slab;
 
 use crate::connection::io as connection_io;
 use crate::connection::stream::{Listen, Stream};
+use crate::connection::transport;
 use crate::connection::{Connection, TcpConnection};
 use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
 use crate::worker::{Worker, WorkerShared};
@@ -652,12 +653,17 @@ fn accept(index: usize) {
                     }
                     *next_connection_id += 1;
                     let id = *next_connection_id;
-                    entry.insert(Connection::new(
-                        id,
-                        stream,
-                        remote_address,
-                        listener.worker.clone(),
-                    ));
+                    let mut connection =
+                        Connection::new(id, stream, remote_address, listener.worker.clone());
+                    // The transport: a layer (TLS) between this socket and the codec, if any.
+                    if let Err(error) = transport::attach(&mut connection) {
+                        log::warn!("a new connection's transport failed: {error}");
+                        if let Some(mut stream) = connection.stream.take() {
+                            let _ = poll.registry().deregister(&mut stream);
+                        }
+                        continue;
+                    }
+                    entry.insert(connection);
                     statistics.connection_count += 1;
                     metrics.opened(crate::metrics::protocol_index(&listener.worker));
                     listener

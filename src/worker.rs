@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::connection::TcpConnection;
 use crate::connection::TcpKeepalive;
 use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
+use crate::connection::transport::LayerFactory;
 use crate::protocols::http::{HttpSettings, Request, SessionConfig};
 use crate::protocols::{Message, Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
@@ -98,6 +99,8 @@ pub(crate) struct WorkerShared {
     /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
     /// where it connects, and what it does between connections.
     pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
+    /// A layer between each connection's socket and its codec (TLS); `None`: plain bytes.
+    pub(crate) layer: RefCell<Option<LayerFactory>>,
 }
 
 impl WorkerShared {
@@ -137,6 +140,7 @@ impl WorkerShared {
             websocket_deflate: Cell::new(false),
             websocket_heartbeat: Cell::new(None),
             client: None,
+            layer: RefCell::new(None),
         }
     }
 
@@ -665,6 +669,13 @@ impl Worker {
             );
         }
         self.shared.transport.set(transport);
+    }
+
+    /// Puts a layer (TLS) between each accepted socket and the codec; see
+    /// `connection::transport`.
+    #[allow(dead_code)] // the TLS transport's entry; the seam's tests use it today
+    pub(crate) fn set_transport_layer(&mut self, factory: LayerFactory) {
+        self.shared.layer.replace(Some(factory));
     }
 
     /// The user the worker processes run as (Workerman's `$worker->user`; empty: unchanged).

@@ -857,7 +857,8 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
             Ok((stream, address)) => {
                 connection.stream = Some(Stream::Tcp(stream));
                 connection.remote_address = address;
-                Ok(())
+                // The transport: a layer (TLS) between this socket and the codec, if any.
+                super::transport::attach(connection)
             }
             Err(error) => Err(error),
         })
@@ -878,6 +879,7 @@ fn start_connecting_unix(handle: &TcpConnection, path: &std::path::Path) {
         )?;
         if let Some(connection) = reactor.connection_mut(handle) {
             connection.stream = Some(stream);
+            super::transport::attach(connection)?;
         }
         Ok::<(), io::Error>(())
     });

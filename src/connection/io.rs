@@ -6,12 +6,13 @@
 //! carried out by [`run_actions`].
 
 use std::borrow::Cow;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::stream::Stream;
+use super::transport;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
 use crate::protocols::shared::SharedKind;
@@ -167,7 +168,12 @@ fn fire_buffer_event(handle: &TcpConnection, full: bool) {
 // Reading
 
 enum ReadOutcome {
-    Data(usize),
+    /// Bytes read; `drained`: fewer than asked came from a plain socket, so it has no more now
+    /// (a layer may hold more plaintext than one read returns: read on to `WouldBlock`).
+    Data {
+        count: usize,
+        drained: bool,
+    },
     Discarded,
     Drained,
     Stopped,
@@ -199,12 +205,12 @@ pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
     loop {
         let outcome = with(|reactor| read_once(reactor, handle, &mut buffer));
         match outcome {
-            ReadOutcome::Data(count) => {
+            ReadOutcome::Data { count, drained } => {
                 consume(handle, &buffer[..count]);
                 // epoll reports a new edge for every arrival after this read, so a short read
                 // means the socket is drained: no need for one more read to see `WouldBlock`.
                 // Not so for a FIN that came with the data: this event was its only edge.
-                if count < buffer.len() && !peer_closed {
+                if drained && !peer_closed {
                     break;
                 }
             }
@@ -240,11 +246,16 @@ fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -
         connection.read_pending = true;
         return ReadOutcome::Stopped;
     }
-    let Some(mut stream) = connection.stream.as_ref() else {
+    let Some(stream) = connection.stream.as_ref() else {
         return ReadOutcome::Stopped;
     };
     loop {
-        match stream.read(buffer) {
+        let read = transport::read(stream, connection.layer.as_deref_mut(), buffer);
+        if transport::wants_write(connection.layer.as_deref()) {
+            // The layer wrote as it read (a handshake) and the socket pushed back.
+            connection.waiting_writable = true;
+        }
+        match read {
             Ok(0) => return ReadOutcome::Eof,
             Ok(count) => {
                 connection.bytes_read += count as u64;
@@ -253,7 +264,8 @@ fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -
                 if connection.status == TcpConnection::STATUS_ENDING {
                     return ReadOutcome::Discarded;
                 }
-                return ReadOutcome::Data(count);
+                let drained = count < buffer.len() && connection.layer.is_none();
+                return ReadOutcome::Data { count, drained };
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                 connection.read_pending = false;
@@ -961,6 +973,7 @@ fn write_shared(
         return (SendResult::Refused, Actions::default());
     };
     let by_reference = matches!(connection.stream, Some(Stream::Tcp(_) | Stream::Unix(_)))
+        && connection.layer.is_none()
         && connection.status == TcpConnection::STATUS_ESTABLISHED
         && !connection.corked
         && connection.http.file.is_none();
@@ -1157,12 +1170,12 @@ fn write_or_queue(
 
 /// Writes as much of `bytes` as the kernel takes now.
 fn write_some(connection: &mut Connection, bytes: &[u8]) -> io::Result<usize> {
-    let Some(mut stream) = connection.stream.as_ref() else {
+    let Some(stream) = connection.stream.as_ref() else {
         return Err(io::ErrorKind::NotConnected.into());
     };
     let mut written = 0;
     while written < bytes.len() {
-        match stream.write(&bytes[written..]) {
+        match transport::write(stream, connection.layer.as_deref_mut(), &bytes[written..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(count) => written += count,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
@@ -1253,6 +1266,14 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
     let Some(connection) = reactor.connections.get_mut(key) else {
         return actions;
     };
+    if matches!(
+        connection.status,
+        TcpConnection::STATUS_CLOSING | TcpConnection::STATUS_ENDING
+    ) && !close_layer(connection)
+    {
+        // The layer's orderly close (TLS close_notify) waits for writable, before our FIN.
+        return actions;
+    }
     if std::mem::take(&mut connection.waiting_writable) {
         actions.buffer_drain = true;
     }
@@ -1270,21 +1291,45 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
     actions
 }
 
+/// A layer's orderly close, written: `true` once done (at once without a layer); `false` while
+/// the socket pushes back (then the connection waits for writable). A failed write: done.
+fn close_layer(connection: &mut Connection) -> bool {
+    let Some(stream) = connection.stream.as_ref() else {
+        return true;
+    };
+    match transport::close(stream, connection.layer.as_deref_mut()) {
+        Ok(true) => true,
+        Ok(false) => {
+            connection.waiting_writable = true;
+            false
+        }
+        Err(error) => {
+            log::debug!("closing the layer of connection {}: {error}", connection.id);
+            true
+        }
+    }
+}
+
 /// Writes the send buffer from its offset: `Ok(true)` once it is all written, `Ok(false)` when
 /// the kernel would block.
 fn write_buffered(connection: &mut Connection) -> io::Result<bool> {
     let Connection {
         stream,
+        layer,
         send_buffer,
         send_offset,
         bytes_written,
         ..
     } = connection;
-    let Some(mut stream) = stream.as_ref() else {
+    let Some(stream) = stream.as_ref() else {
         return Err(io::ErrorKind::NotConnected.into());
     };
+    // What a layer holds goes first (a handshake's messages, a record the socket cut short).
+    if !transport::flush(stream, layer.as_deref_mut())? {
+        return Ok(false);
+    }
     while *send_offset < send_buffer.len() {
-        match stream.write(&send_buffer[*send_offset..]) {
+        match transport::write(stream, layer.as_deref_mut(), &send_buffer[*send_offset..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(count) => {
                 *send_offset += count;
@@ -1425,6 +1470,7 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         connection.send_buffer = Vec::new();
         connection.send_offset = 0;
         let stream = connection.stream.take();
+        connection.layer = None;
         let callback = connection.worker.callbacks.on_close.borrow().clone();
         // The context stays until the slot goes: `on_close` may read it.
         let (pipe_to, timers) = match connection.extras.as_mut() {

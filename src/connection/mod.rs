@@ -40,6 +40,7 @@ mod state;
 pub(crate) mod stream;
 mod tcp;
 pub(crate) mod tls;
+pub(crate) mod transport;
 pub(crate) mod udp;
 
 pub use async_tcp::AsyncTcpConnection;

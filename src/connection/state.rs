@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::TcpConnection;
 use super::stream::Stream;
+use super::transport::Layered;
 use crate::protocols::http::HttpState;
 use crate::protocols::websocket::WebSocketState;
 use crate::worker::WorkerShared;
@@ -60,6 +61,8 @@ pub(crate) struct Connection {
     pub(crate) extras: Option<Box<Extras>>,
     /// `websocket://` only (set when accepted): handshake, frame decoder, message type.
     pub(crate) websocket: Option<Box<WebSocketState>>,
+    /// A layer between the socket and the codec (TLS); `None`: plain bytes.
+    pub(crate) layer: Option<Box<Layered>>,
 }
 
 impl Connection {
@@ -103,6 +106,7 @@ impl Connection {
             extras: None,
             http: HttpState::default(),
             websocket: None,
+            layer: None,
             worker,
         }
     }
