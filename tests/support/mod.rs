@@ -222,3 +222,4 @@ pub fn require_program(program: &str) -> std::path::PathBuf {
 }
 pub mod process;
 pub mod redis;
+pub mod tls;

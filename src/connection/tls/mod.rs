@@ -6,14 +6,11 @@
 //! ciphertext from the socket into a session, hands the plaintext to the codec, and writes the
 //! session's ciphertext back.
 
-// Until the driver's TLS transport uses the session and the client configuration, only the
-// tests do.
-#![allow(dead_code)]
-
 mod certificates;
 mod context;
 mod error;
 mod insecure;
+mod layer;
 #[cfg(test)]
 mod openssl_tests;
 mod provider;
@@ -24,8 +21,7 @@ mod tests;
 
 pub use context::SslContext;
 pub use error::SslContextError;
-#[allow(unused_imports)]
-pub(crate) use session::{
-    CIPHERTEXT_BUFFER_LIMIT, PLAIN_HTTP_ON_TLS_PORT, Received, TlsError, TlsSession,
-    looks_like_tls_client_hello,
-};
+pub(crate) use layer::{client_layer_factory, server_layer_factory};
+pub(crate) use session::looks_like_tls_client_hello;
+#[cfg(test)]
+use session::{CIPHERTEXT_BUFFER_LIMIT, PLAIN_HTTP_ON_TLS_PORT, TlsError, TlsSession};

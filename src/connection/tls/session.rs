@@ -128,11 +128,13 @@ impl TlsSession {
     }
 
     /// The ALPN protocol agreed on, once the handshake is done.
+    #[cfg_attr(not(test), allow(dead_code))] // tests and in-memory use
     pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
         self.connection.alpn_protocol()
     }
 
     /// The name the client asked for (SNI), on a server.
+    #[cfg_attr(not(test), allow(dead_code))] // tests and in-memory use
     pub(crate) fn server_name(&self) -> Option<&str> {
         match &self.connection {
             Connection::Server(server) => server.server_name(),
@@ -141,11 +143,13 @@ impl TlsSession {
     }
 
     /// The peer's certificate chain, once shown (a server's always; a client's when asked).
+    #[cfg_attr(not(test), allow(dead_code))] // tests and in-memory use
     pub(crate) fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.connection.peer_certificates()
     }
 
     /// Takes in ciphertext the caller already has and appends what it decrypts to `plaintext`.
+    #[cfg_attr(not(test), allow(dead_code))] // tests and in-memory use
     pub(crate) fn receive(
         &mut self,
         ciphertext: &[u8],

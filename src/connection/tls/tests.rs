@@ -88,10 +88,7 @@ type Pumped = Result<(Vec<u8>, Vec<u8>), (&'static str, TlsError)>;
 
 /// Moves ciphertext both ways until neither side has anything to say; returns each side's
 /// plaintext, or the first error with the side that raised it.
-fn pump(
-    server: &mut TlsSession,
-    client: &mut TlsSession,
-) -> Pumped {
+fn pump(server: &mut TlsSession, client: &mut TlsSession) -> Pumped {
     let mut server_plaintext = Vec::new();
     let mut client_plaintext = Vec::new();
     for _ in 0..1000 {
