@@ -303,3 +303,175 @@ fn a_tls_client_hello_on_a_plain_http_port_is_closed_without_an_answer() {
     );
     server.stop();
 }
+
+#[test]
+fn python_websockets_over_wss_and_frame_over_ssl() {
+    let python = require_program("python3");
+    let pki = Pki::new("python-wss");
+    let (cert, key) = pki.leaf("server", &["localhost"]);
+    let context = SslContext::new().local_cert(&cert).local_pk(&key);
+    let server = start(move || {
+        let mut worker = Worker::new("wss://127.0.0.1:0");
+        worker.set_ssl_context(context);
+        worker.on_message(
+            |connection: &TcpConnection, message: workerman::protocols::websocket::Message| {
+                if let workerman::protocols::websocket::Message::Text(text) = message {
+                    connection.send(workerman::protocols::websocket::Message::Text(format!(
+                        "echo {text}"
+                    )));
+                }
+            },
+        );
+        worker
+    });
+    let script = r#"
+import ssl, sys
+from websockets.sync.client import connect
+context = ssl.create_default_context(cafile=sys.argv[2])
+with connect(sys.argv[1], ssl=context, server_hostname="localhost", open_timeout=10) as ws:
+    ws.send("hi from python")
+    print(ws.recv(timeout=10))
+"#;
+    let url = format!("wss://127.0.0.1:{}/", server.local_address().port());
+    let output = Command::new(python)
+        .args(["-c", script, &url])
+        .arg(pki.ca_file())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "echo hi from python\n"
+    );
+    server.stop();
+
+    // frame:// (4-byte length prefix) over ssl, with our rustls client.
+    let (cert, key) = pki.leaf("frame", &["localhost"]);
+    let context = SslContext::new().local_cert(&cert).local_pk(&key);
+    let server = start(move || {
+        let mut worker = Worker::new("frame://127.0.0.1:0");
+        worker.set_transport("ssl");
+        worker.set_ssl_context(context);
+        worker.on_message(|connection: &TcpConnection, bytes: Vec<u8>| {
+            connection.send([&bytes[..], b"!"].concat());
+            connection.close();
+        });
+        worker
+    });
+    let mut stream = tls_connect(server.local_address(), "localhost", pki.client_config(None));
+    let response = exchange(&mut stream, b"\x00\x00\x00\x07abc").unwrap();
+    assert_eq!(response, b"\x00\x00\x00\x08abc!");
+    server.stop();
+}
+
+#[test]
+fn http_over_tls_on_a_unix_socket() {
+    let pki = Pki::new("unix");
+    let (cert, key) = pki.leaf("server", &["localhost"]);
+    let path = pki.dir.join("tls.sock");
+    let address = format!("http://{}", path.display());
+    let context = SslContext::new().local_cert(&cert).local_pk(&key);
+    let server = start(move || {
+        let mut worker = Worker::new(&address);
+        worker.set_transport("unix");
+        worker.set_transport("ssl");
+        assert_eq!(worker.transport(), "unix");
+        worker.set_ssl_context(context);
+        worker.on_message(|connection: &TcpConnection, request: Request| {
+            connection.send(format!("unix {}", request.path()));
+        });
+        worker
+    });
+    let socket = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    socket.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(pki.client_config(None), name).unwrap();
+    let mut stream = rustls::StreamOwned::new(connection, socket);
+    stream
+        .write_all(b"GET /tls HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    assert!(String::from_utf8_lossy(&response).ends_with("unix /tls"));
+    server.stop();
+}
+
+#[test]
+fn buffer_full_and_drain_and_pause_recv_over_tls() {
+    let pki = Pki::new("backpressure");
+    let (cert, key) = pki.leaf("server", &["localhost"]);
+    let context = SslContext::new().local_cert(&cert).local_pk(&key);
+    let (events, received) = std::sync::mpsc::channel::<String>();
+    const TOTAL: usize = 8 * 1024 * 1024;
+    let server = start(move || {
+        let mut worker = Worker::new("text://127.0.0.1:0");
+        worker.set_transport("ssl");
+        worker.set_ssl_context(context);
+        let full = events.clone();
+        worker.on_buffer_full(move |_| full.send("full".into()).unwrap());
+        let drain = events.clone();
+        worker.on_buffer_drain(move |connection| {
+            drain.send("drain".into()).unwrap();
+            connection.resume_recv();
+        });
+        worker.on_message(move |connection: &TcpConnection, line: String| {
+            events.send(format!("message {line}")).unwrap();
+            if line == "ping" {
+                // Stop reading until what is sent has drained; send more than the buffer holds.
+                connection.pause_recv();
+                let chunk = "x".repeat(256 * 1024 - 1);
+                let mut refused = 0;
+                for _ in 0..TOTAL / chunk.len() {
+                    if connection.send(chunk.as_str()) == workerman::SendResult::Refused {
+                        refused += 1;
+                    }
+                }
+                events.send(format!("refused {}", refused > 0)).unwrap();
+            } else {
+                connection.close();
+            }
+        });
+        worker
+    });
+    let mut stream = tls_connect(server.local_address(), "localhost", pki.client_config(None));
+    stream.write_all(b"ping\n").unwrap();
+    stream.flush().unwrap();
+    assert_eq!(
+        received.recv_timeout(READ_TIMEOUT).as_deref(),
+        Ok("message ping")
+    );
+    assert_eq!(received.recv_timeout(READ_TIMEOUT).as_deref(), Ok("full"));
+    assert_eq!(
+        received.recv_timeout(READ_TIMEOUT).as_deref(),
+        Ok("refused true")
+    );
+    // Sent while the server's reading is paused: it is read only after the drain.
+    stream.write_all(b"pong\n").unwrap();
+    stream.flush().unwrap();
+    assert!(
+        received.recv_timeout(Duration::from_millis(300)).is_err(),
+        "read while paused"
+    );
+    let mut taken = 0;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = stream.read(&mut buffer).expect("a clean TLS stream");
+        if read == 0 {
+            break;
+        }
+        assert!(
+            buffer[..read]
+                .iter()
+                .all(|&byte| byte == b'x' || byte == b'\n')
+        );
+        taken += read;
+    }
+    let rest: Vec<String> = received.try_iter().collect();
+    assert_eq!(rest, ["drain", "message pong"]);
+    assert!(taken >= 1024 * 1024 && taken < TOTAL, "{taken}");
+    server.stop();
+}
