@@ -6,7 +6,14 @@
 //! ```
 //! Then open <http://127.0.0.1:8095/> in two browser tabs and type. The page's script connects to
 //! `ws://<the page's host>:8096`.
+//!
+//! The `wss` mode: with `TLS_CERT` and `TLS_KEY` (PEM paths) both workers use TLS: the page is
+//! <https://localhost:8095/> and its script connects to `wss://<the page's host>:8096`.
+//! ```text
+//! TLS_CERT=cert.pem TLS_KEY=key.pem cargo run --example websocket_chat
+//! ```
 
+use workerman::connection::SslContext;
 use workerman::protocols::http::{Request, Response};
 use workerman::{TcpConnection, Worker};
 
@@ -38,7 +45,8 @@ const PAGE: &str = r#"<!doctype html>
     if (system) item.className = "system";
     log.appendChild(item);
   };
-  const socket = new WebSocket(`ws://${location.hostname}:8096/`);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.hostname}:8096/`);
   socket.addEventListener("open", () => {
     status.textContent = "connected";
     document.body.dataset.state = "open";
@@ -74,8 +82,20 @@ fn broadcast(chat: &Worker, text: &str, system: bool) {
     }
 }
 
+/// The `wss` mode's context, when `TLS_CERT` and `TLS_KEY` are set.
+fn tls_context() -> Option<SslContext> {
+    let cert = std::env::var_os("TLS_CERT")?;
+    let key = std::env::var_os("TLS_KEY")?;
+    Some(SslContext::new().local_cert(cert).local_pk(key))
+}
+
 fn main() {
+    let tls = tls_context();
     let mut web = Worker::new("http://0.0.0.0:8095");
+    if let Some(context) = &tls {
+        web.set_transport("ssl");
+        web.set_ssl_context(context.clone());
+    }
     web.set_name("chat_page");
     web.on_message(|connection: &TcpConnection, request: Request| {
         if request.path() == "/" {
@@ -95,6 +115,10 @@ fn main() {
 
     let mut chat = Worker::new("websocket://0.0.0.0:8096");
     chat.set_name("chat");
+    if let Some(context) = tls {
+        chat.set_transport("ssl");
+        chat.set_ssl_context(context);
+    }
     // A chat line is short: refuse anything over 64 KiB (the client gets close code 1009).
     chat.set_max_package_size(64 * 1024);
     let everyone = chat.clone();

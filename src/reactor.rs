@@ -238,6 +238,9 @@ impl Reactor {
             return;
         };
         connection.deadline = deadline;
+        if let Some(layered) = connection.layer.as_mut() {
+            layered.handshake_deadline = false;
+        }
         if let Some(deadline) = deadline {
             if connection.armed_at.is_none_or(|armed| deadline < armed) {
                 connection.armed_at = Some(deadline);
@@ -502,6 +505,8 @@ fn turn(events: &mut Events) -> io::Result<()> {
         log::debug!("connection {} timed out", handle.id());
         if handle.status() == TcpConnection::STATUS_CONNECTING {
             crate::connection::async_tcp::on_connect_timeout(&handle);
+        } else if connection_io::outlived_handshake_deadline(&handle) {
+            // The TLS handshake finished in time: the protocol's own deadline runs on.
         } else if !crate::connection::http::on_deadline(&handle) {
             connection_io::destroy(&handle);
         }

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::connection::SslContext;
 use crate::connection::TcpConnection;
 use crate::connection::TcpKeepalive;
 use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
@@ -101,6 +102,8 @@ pub(crate) struct WorkerShared {
     pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
     /// A layer between each connection's socket and its codec (TLS); `None`: plain bytes.
     pub(crate) layer: RefCell<Option<LayerFactory>>,
+    /// TLS on the listener (`set_transport("ssl")`, `https://`, `wss://`), with its context.
+    pub(crate) ssl: RefCell<Option<SslContext>>,
 }
 
 impl WorkerShared {
@@ -141,6 +144,7 @@ impl WorkerShared {
             websocket_heartbeat: Cell::new(None),
             client: None,
             layer: RefCell::new(None),
+            ssl: RefCell::new(None),
         }
     }
 
@@ -172,6 +176,7 @@ impl WorkerShared {
     /// Workerman's backlog; a `unix` path's stale socket file is removed first. In a worker
     /// process, the listener the master bound (inherited through `fork`) is taken instead.
     pub(crate) fn bind(&self) -> io::Result<BoundSocket> {
+        self.load_tls()?;
         if let Some(listener) = self.prebound.borrow_mut().take() {
             return Ok(listener);
         }
@@ -187,6 +192,23 @@ impl WorkerShared {
                 format!("cannot listen on {}: {error}", self.address),
             )
         })
+    }
+
+    /// With TLS on, reads the context's files (in the master before it listens, and again in
+    /// each worker process, so a reload reads rotated certificates) and makes the layer factory.
+    fn load_tls(&self) -> io::Result<()> {
+        let Some(context) = self.ssl.borrow().clone() else {
+            return Ok(());
+        };
+        let config = context.server_config().map_err(|error| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: {error}", self.address),
+            )
+        })?;
+        self.layer
+            .replace(Some(crate::connection::tls::server_layer_factory(config)));
+        Ok(())
     }
 
     /// Whether the master binds this worker's socket before forking (else each process binds
@@ -248,6 +270,11 @@ impl Worker {
     /// ```
     pub fn new(address: &str) -> Worker {
         let (scheme, listen) = split_address(address);
+        let (scheme, tls) = match scheme.to_ascii_lowercase().as_str() {
+            "https" => ("http", true),
+            "wss" => ("websocket", true),
+            _ => (scheme, false),
+        };
         let transport = Transport::from_name(scheme);
         let protocol = match transport {
             Some(_) => Some(ProtocolKind::Raw),
@@ -259,12 +286,16 @@ impl Worker {
                  frame, http or websocket, or Worker::with_protocol for a custom protocol"
             )
         });
-        Worker::create(
+        let worker = Worker::create(
             address,
             listen,
             transport.unwrap_or(Transport::Tcp),
             protocol,
-        )
+        );
+        if tls {
+            worker.shared.ssl.replace(Some(SslContext::new()));
+        }
+        worker
     }
 
     /// A worker that listens on nothing (Workerman's `new Worker()`): a process for timers and
@@ -631,7 +662,10 @@ impl Worker {
     /// assert_eq!(Worker::new("udp://127.0.0.1:0").transport(), "udp");
     /// ```
     pub fn transport(&self) -> &'static str {
-        self.shared.transport.get().name()
+        match self.shared.transport.get() {
+            Transport::Tcp if self.shared.ssl.borrow().is_some() => "ssl",
+            transport => transport.name(),
+        }
     }
 
     /// Puts the address's protocol on another transport, as Workerman's `$worker->transport =
@@ -650,9 +684,20 @@ impl Worker {
     /// assert_eq!(worker.transport(), "unix");
     /// ```
     pub fn set_transport(&mut self, transport: &str) {
+        if transport.eq_ignore_ascii_case("ssl") {
+            if self.shared.transport.get() == Transport::Udp {
+                panic!(
+                    "Worker::set_transport(\"ssl\") on {}: TLS needs a stream (tcp or unix)",
+                    self.shared.address
+                );
+            }
+            let context = self.shared.ssl.borrow().clone().unwrap_or_default();
+            self.shared.ssl.replace(Some(context));
+            return;
+        }
         let Some(transport) = Transport::from_name(transport) else {
             panic!(
-                "Worker::set_transport({transport:?}) on {}: use tcp, udp or unix",
+                "Worker::set_transport({transport:?}) on {}: use tcp, udp, unix or ssl",
                 self.shared.address
             );
         };
@@ -671,9 +716,32 @@ impl Worker {
         self.shared.transport.set(transport);
     }
 
+    /// The `ssl` context of a TLS worker (Workerman's `new Worker($address, ['ssl' => [..]])`):
+    /// `local_cert`, `local_pk`, `verify_peer`, `cafile`, SNI certificates. TLS is on with
+    /// `set_transport("ssl")` or an `https://` / `wss://` address; the files are read when the
+    /// worker starts, before it listens (an error stops `start`, naming the file), and again in
+    /// every worker process started by a reload.
+    ///
+    /// ```no_run
+    /// use workerman::connection::SslContext;
+    /// use workerman::Worker;
+    ///
+    /// let mut worker = Worker::new("websocket://0.0.0.0:443");
+    /// worker.set_transport("ssl");
+    /// worker.set_ssl_context(
+    ///     SslContext::new()
+    ///         .local_cert("/etc/ssl/example.com.pem")
+    ///         .local_pk("/etc/ssl/example.com.key"),
+    /// );
+    /// Worker::run_all();
+    /// ```
+    pub fn set_ssl_context(&mut self, context: SslContext) {
+        self.shared.ssl.replace(Some(context));
+    }
+
     /// Puts a layer (TLS) between each accepted socket and the codec; see
     /// `connection::transport`.
-    #[allow(dead_code)] // the TLS transport's entry; the seam's tests use it today
+    #[allow(dead_code)] // the seam's tests use it
     pub(crate) fn set_transport_layer(&mut self, factory: LayerFactory) {
         self.shared.layer.replace(Some(factory));
     }

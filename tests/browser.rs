@@ -509,3 +509,39 @@ socket.onclose = (event) => {
 };
 </script></body></html>
 "#;
+
+/// `examples/sse_tls.rs`: the seed over https (its self-signed certificate for localhost,
+/// accepted by Chromium's certificate-error switch): `hello` with id 1 every 2 seconds.
+#[test]
+fn sse_tls_example_pushes_hello_over_https() {
+    let _ports = lock_ports();
+    require_browser();
+    let mut server = Example::start("sse_tls", 8443);
+
+    let result = run_browser(&json!({
+        "page": "https://localhost:8443/",
+        "source": "https://localhost:8443/",
+        "ignore_https_errors": true,
+        "types": ["message"],
+        "timeout_ms": 15_000,
+        "steps": [{"wait": {"count": 2, "type": "message", "data": "hello"}}],
+    }));
+    server.assert_running();
+    let events = array(&result, "events");
+    assert!(events.len() >= 2, "two events expected: {result}");
+    for event in &events[..2] {
+        assert_eq!(event["data"], "hello", "{result}");
+        assert_eq!(event["lastEventId"], "1", "{result}");
+    }
+    assert!(
+        array(&result, "errors").is_empty(),
+        "the stream broke: {result}"
+    );
+    assert!(
+        server
+            .output()
+            .contains("self-signed certificate for localhost written to"),
+        "{}",
+        server.output()
+    );
+}

@@ -43,6 +43,7 @@ debian_packages=(
     "systemd:/usr/bin/systemd-analyze"
     "postgresql:/usr/lib/postgresql/*/bin/initdb"
     "iproute2:/usr/bin/ss"
+    "openssl:/usr/bin/openssl"
 )
 # Python module → its PyPI package.
 python_packages=(

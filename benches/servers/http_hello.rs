@@ -7,7 +7,8 @@
 //! (`cargo bench --no-run` builds it and names the file; `benches/run.sh` finds it.) The command
 //! line is `Worker::run_all`'s, so the settings come from the environment; `COUNT` above 1 sets
 //! `reuse_port`; `METRICS=127.0.0.1:18290` turns the metrics endpoint on
-//! (`Worker::set_metrics_listen`), to measure what publishing them costs. Run by a plain `cargo bench` (which passes `--bench`), it prints its usage and
+//! (`Worker::set_metrics_listen`), to measure what publishing them costs; `TLS_CERT` and
+//! `TLS_KEY` (PEM paths) serve https (`benches/tls_http.sh`). Run by a plain `cargo bench` (which passes `--bench`), it prints its usage and
 //! exits.
 
 use workerman::protocols::http::Request;
@@ -31,7 +32,19 @@ fn main() {
     if let Ok(address) = std::env::var("METRICS") {
         Worker::set_metrics_listen(address);
     }
-    let mut worker = Worker::new(&format!("http://0.0.0.0:{port}"));
+    // TLS_CERT and TLS_KEY (PEM files) serve https instead (benches/tls_http.sh).
+    let tls = std::env::var("TLS_CERT")
+        .ok()
+        .zip(std::env::var("TLS_KEY").ok());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut worker = Worker::new(&format!("{scheme}://0.0.0.0:{port}"));
+    if let Some((cert, key)) = tls {
+        worker.set_ssl_context(
+            workerman::connection::SslContext::new()
+                .local_cert(cert)
+                .local_pk(key),
+        );
+    }
     worker.set_name("http_hello");
     worker.set_count(count);
     if count > 1 {

@@ -23,7 +23,7 @@ use mio::{Interest, Token};
 
 use super::io as connection_io;
 use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
-use super::{Connection, SendResult, TcpConnection};
+use super::{Connection, SendResult, SslContext, TcpConnection};
 use crate::protocols::websocket::client::{self as websocket_client, HandshakeResponse};
 use crate::protocols::{Outbound, Protocol, ProtocolKind};
 use crate::reactor::{self, call_user, with};
@@ -96,16 +96,18 @@ pub(crate) struct ClientState {
     /// reading it throttles): given to each connection it makes.
     pipe_to: RefCell<Option<super::PipeDestination>>,
     pipe_from: RefCell<Option<TcpConnection>>,
+    /// TLS (`wss://`, `ssl://`, `set_transport("ssl")`): the context; its configuration is made
+    /// at the first connect and kept (as the worker's layer factory) for reconnects.
+    ssl: RefCell<Option<SslContext>>,
 }
 
 impl AsyncTcpConnection {
     /// A client for `address`: `tcp://host:port`, `text://…`, `frame://…`,
-    /// `ws://host[:port][/path]` (port 80 by default) or `unix:///path/to/socket` (bytes, as
-    /// `tcp://`). Nothing happens until [`connect`](Self::connect).
+    /// `ws://host[:port][/path]` (port 80 by default), `wss://…` (TLS, port 443 by default),
+    /// `ssl://host:port` (bytes over TLS) or `unix:///path/to/socket` (bytes, as `tcp://`). Nothing happens until [`connect`](Self::connect).
     ///
     /// # Panics
-    /// If the address has no scheme, names another scheme (`wss://` needs TLS, which is not
-    /// built), or has no valid port.
+    /// If the address has no scheme, names another scheme, or has no valid port.
     ///
     /// ```
     /// use workerman::connection::AsyncTcpConnection;
@@ -116,20 +118,25 @@ impl AsyncTcpConnection {
         let (scheme, rest) = address.split_once("://").unwrap_or_else(|| {
             panic!("AsyncTcpConnection address {address:?} needs a scheme, as in tcp://host:port")
         });
+        let tls = matches!(scheme.to_ascii_lowercase().as_str(), "wss" | "ssl");
         let protocol = match scheme.to_ascii_lowercase().as_str() {
-            "ws" => ProtocolKind::WebSocket,
-            "unix" => ProtocolKind::Raw,
+            "ws" | "wss" => ProtocolKind::WebSocket,
+            "unix" | "ssl" => ProtocolKind::Raw,
             other => match ProtocolKind::from_scheme(other) {
                 Some(protocol @ (ProtocolKind::Raw | ProtocolKind::Text | ProtocolKind::Frame)) => {
                     protocol
                 }
                 _ => panic!(
                     "AsyncTcpConnection::new({address:?}): unsupported scheme {scheme}://; use \
-                     tcp, text, frame, ws or unix, or AsyncTcpConnection::with_protocol"
+                     tcp, text, frame, ws, wss, ssl or unix, or AsyncTcpConnection::with_protocol"
                 ),
             },
         };
-        AsyncTcpConnection::create(address, rest, protocol)
+        let connection = AsyncTcpConnection::create(address, rest, protocol);
+        if tls {
+            connection.client().ssl.replace(Some(SslContext::new()));
+        }
+        connection
     }
 
     /// A client speaking a custom [`Protocol`] to a `tcp://host:port` (or `unix:///path`)
@@ -171,7 +178,10 @@ impl AsyncTcpConnection {
             Some(at) => (&rest[..at], ""),
             None => (rest, ""),
         };
-        let default_port = websocket.then_some(80);
+        let secure = address
+            .split_once("://")
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("wss"));
+        let default_port = websocket.then_some(if secure { 443 } else { 80 });
         let (host, port) = split_host_port(authority, default_port)
             .unwrap_or_else(|| panic!("AsyncTcpConnection address {address:?} needs host:port"));
         let websocket_target = websocket.then(|| {
@@ -217,6 +227,7 @@ impl AsyncTcpConnection {
             read_first: Cell::new(false),
             pipe_to: RefCell::new(None),
             pipe_from: RefCell::new(None),
+            ssl: RefCell::new(None),
         };
         configure(&mut client);
         shared.client = Some(client);
@@ -520,6 +531,46 @@ impl AsyncTcpConnection {
     /// ```
     pub fn set_connect_timeout(&mut self, timeout: Duration) {
         self.client().connect_timeout.set(Some(timeout));
+    }
+
+    /// Workerman's `$connection->transport = 'ssl'`: TLS over this client's connections
+    /// (`wss://` and `ssl://` addresses have it already), verified against the system's roots
+    /// unless [`set_ssl_context`](Self::set_ssl_context) says otherwise.
+    ///
+    /// # Panics
+    /// For a transport other than `ssl` or `tcp` (`tcp` turns TLS off).
+    ///
+    /// ```
+    /// # let mut upstream = workerman::connection::AsyncTcpConnection::new("ws://example.com/chat");
+    /// upstream.set_transport("ssl"); // now as wss://example.com:80/chat
+    /// ```
+    pub fn set_transport(&mut self, transport: &str) {
+        match transport.to_ascii_lowercase().as_str() {
+            "ssl" => {
+                let context = self.client().ssl.borrow().clone().unwrap_or_default();
+                self.client().ssl.replace(Some(context));
+            }
+            "tcp" => {
+                self.client().ssl.replace(None);
+            }
+            other => panic!("AsyncTcpConnection::set_transport({other:?}): use ssl or tcp"),
+        }
+        self.shared.layer.replace(None);
+    }
+
+    /// The `ssl` context of this client (`cafile` instead of the system's roots,
+    /// `peer_name`, a client certificate with `local_cert`/`local_pk`, or the loudly named
+    /// [`insecure_skip_verify`](SslContext::insecure_skip_verify)); turns TLS on. Its files are
+    /// read at the first `connect()`; an error then is a connect failure (`on_error`).
+    ///
+    /// ```
+    /// use workerman::connection::{AsyncTcpConnection, SslContext};
+    /// let mut upstream = AsyncTcpConnection::new("wss://127.0.0.1:8443/chat");
+    /// upstream.set_ssl_context(SslContext::new().cafile("ca.pem").peer_name("localhost"));
+    /// ```
+    pub fn set_ssl_context(&mut self, context: SslContext) {
+        self.client().ssl.replace(Some(context));
+        self.shared.layer.replace(None);
     }
 
     /// Has the reactor handle this client's socket events before any other in each turn (a
@@ -858,7 +909,7 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
                 connection.stream = Some(Stream::Tcp(stream));
                 connection.remote_address = address;
                 // The transport: a layer (TLS) between this socket and the codec, if any.
-                super::transport::attach(connection)
+                prepare_tls(&connection.worker).and_then(|()| super::transport::attach(connection))
             }
             Err(error) => Err(error),
         })
@@ -866,6 +917,36 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
     if let Some(Err(error)) = started {
         connect_failed(handle, &error.to_string());
     }
+}
+
+/// With TLS on and no layer factory yet, reads the context's files and makes one (kept for
+/// reconnects). The server name is `peer_name`, else the address's host.
+fn prepare_tls(shared: &WorkerShared) -> io::Result<()> {
+    let Some(client) = shared.client.as_ref() else {
+        return Ok(());
+    };
+    let Some(context) = client.ssl.borrow().clone() else {
+        return Ok(());
+    };
+    if shared.layer.borrow().is_some() {
+        return Ok(());
+    }
+    // wss:// speaks HTTP/1.1 in its upgrade: offer it by ALPN; raw ssl:// offers nothing.
+    let alpn: &[&[u8]] = match client.websocket_target {
+        Some(_) => &[b"http/1.1"],
+        None => &[],
+    };
+    let config = context.client_config(alpn)?;
+    let host = if client.unix_path.is_some() {
+        "localhost"
+    } else {
+        client.host.as_str()
+    };
+    let name = context.client_server_name(host).to_owned();
+    shared
+        .layer
+        .replace(Some(super::tls::client_layer_factory(config, name)));
+    Ok(())
 }
 
 /// Starts a non-blocking connect to a Unix socket (which usually completes, or fails, at once).
@@ -879,6 +960,7 @@ fn start_connecting_unix(handle: &TcpConnection, path: &std::path::Path) {
         )?;
         if let Some(connection) = reactor.connection_mut(handle) {
             connection.stream = Some(stream);
+            prepare_tls(&connection.worker)?;
             super::transport::attach(connection)?;
         }
         Ok::<(), io::Error>(())
@@ -934,11 +1016,10 @@ fn connected(handle: &TcpConnection) {
             .is_some()
             .then(|| now + worker.http_settings.get().request_head_timeout);
         reactor.set_deadline(handle.key(), deadline);
-        // What waited for the connect; and a layer's first bytes (a TLS ClientHello).
-        let queued = reactor.connection(handle).is_some_and(|connection| {
-            connection.pending_send() > 0
-                || super::transport::wants_write(connection.layer.as_deref())
-        });
+        // A TLS client speaks first (its ClientHello), even with nothing queued.
+        let queued = reactor
+            .connection(handle)
+            .is_some_and(|connection| connection.pending_send() > 0 || connection.layer.is_some());
         let actions = queued.then(|| connection_io::flush(reactor, handle.key()));
         let callback = worker.callbacks.on_connect.borrow().clone();
         Some(((request, actions), callback))

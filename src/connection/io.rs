@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::http as http_conn;
 use super::stream::Stream;
+use super::tls::looks_like_tls_client_hello;
 use super::transport;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
@@ -31,6 +32,8 @@ const CORK_LIMIT: usize = 64 * 1024;
 const KEEP_BUFFER_CAPACITY: usize = 16 * 1024;
 /// How much of a large file is read into the send buffer at a time.
 const FILE_PIECE: usize = 256 * 1024;
+/// How long a TLS connection may take to finish its handshake (from the accept).
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `end()`: how long to wait for the peer's FIN after ours (Workerman's `lingerTimeout`).
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -98,6 +101,7 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
         let now = reactor.now;
         let connection = reactor.connection_mut(handle)?;
         let worker = connection.worker.clone();
+        let layered = connection.layer.is_some();
         let protocol = worker.protocol.borrow();
         if matches!(*protocol, ProtocolKind::WebSocket) {
             connection.websocket = Some(Box::default());
@@ -109,6 +113,17 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
             reactor.set_deadline(handle.key(), Some(now + timeout));
         }
         drop(protocol);
+        // A TLS handshake has its own, shorter deadline: a client that connects and says
+        // nothing costs little for long.
+        if layered {
+            reactor.set_deadline(handle.key(), Some(now + TLS_HANDSHAKE_TIMEOUT));
+            if let Some(layered) = reactor
+                .connection_mut(handle)
+                .and_then(|connection| connection.layer.as_mut())
+            {
+                layered.handshake_deadline = true;
+            }
+        }
         worker.callbacks.on_connect.borrow().clone()
     });
     if let Some(callback) = callback {
@@ -116,6 +131,35 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
             destroy(handle);
         }
     }
+}
+
+/// A TLS connection's handshake deadline passed. Still handshaking: false (it is destroyed).
+/// Done: true, and the protocol's deadline takes over (an HTTP head timer runs on to its full
+/// length from the accept; other protocols have none).
+pub(crate) fn outlived_handshake_deadline(handle: &TcpConnection) -> bool {
+    with(|reactor| {
+        let now = reactor.now;
+        let Some(connection) = reactor.connection_mut(handle) else {
+            return false;
+        };
+        let Some(layered) = connection.layer.as_mut() else {
+            return false;
+        };
+        if !std::mem::take(&mut layered.handshake_deadline) {
+            return false;
+        }
+        if super::transport::is_handshaking(connection.layer.as_deref()) {
+            log::debug!("connection {}: TLS handshake timed out", handle.id());
+            return false;
+        }
+        let head_timeout = connection.worker.http_settings.get().request_head_timeout;
+        let rest = connection
+            .http
+            .head_timer_running
+            .then(|| now + head_timeout.saturating_sub(TLS_HANDSHAKE_TIMEOUT));
+        reactor.set_deadline(handle.key(), rest);
+        true
+    })
 }
 
 pub(crate) fn fire_error(handle: &TcpConnection, code: i32, message: &str) {
@@ -223,6 +267,16 @@ pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
             }
             ReadOutcome::Failed(error) => {
                 log::debug!("read on connection {}: {error}", handle.id());
+                // A client's failed TLS handshake (a refused certificate) is a connect failure
+                // its on_error hears of, as a refused connect is.
+                let tls_client = with(|reactor| {
+                    reactor.connection(handle).is_some_and(|connection| {
+                        connection.worker.client.is_some() && connection.layer.is_some()
+                    })
+                });
+                if tls_client && error.kind() == io::ErrorKind::InvalidData {
+                    fire_error(handle, TcpConnection::CONNECT_FAIL, &error.to_string());
+                }
                 destroy(handle);
                 break;
             }
@@ -564,6 +618,7 @@ fn builtin_step(
 /// `http://`: a request buffered whole, or a large multipart body streamed to disk.
 #[inline(always)]
 fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
+    let mut tls_hello = false;
     let framed = with(|reactor| {
         let now = reactor.now;
         let connection = reactor.connection_mut(handle)?;
@@ -571,6 +626,11 @@ fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
             return None;
         }
         let framed = http_conn::frame_request(connection, now, unread.rest());
+        // A TLS ClientHello on a plain port: a clean close (a plain-text 400 would reach the
+        // client as garbage).
+        tls_hello = framed.is_err()
+            && connection.layer.is_none()
+            && looks_like_tls_client_hello(unread.rest());
         if let Ok(http_conn::Input::Consumed {
             deadline: Some(deadline),
             ..
@@ -580,6 +640,9 @@ fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
         }
         Some(framed)
     });
+    if tls_hello {
+        return Step::Invalid;
+    }
     let length = match framed {
         None | Some(Ok(http_conn::Input::Wait)) => return Step::Wait(0),
         Some(Ok(http_conn::Input::Request(length))) if length <= unread.rest().len() => length,

@@ -47,6 +47,11 @@ pub(crate) trait Layer {
     /// The orderly close (TLS `close_notify`): queues what the peer must see before our FIN.
     /// Called once, when the driver's send buffer is empty; [`Layer::flush`] writes it.
     fn close(&mut self);
+
+    /// True while a handshake is under way (the connection's handshake deadline runs).
+    fn is_handshaking(&self) -> bool {
+        false
+    }
 }
 
 /// Makes the layer of one new connection (a worker's TLS settings, a client's server name).
@@ -56,6 +61,9 @@ pub(crate) type LayerFactory = Rc<dyn Fn() -> io::Result<Box<dyn Layer>>>;
 pub(crate) struct Layered {
     layer: Box<dyn Layer>,
     closed: bool,
+    /// The connection's deadline is the handshake's (set at accept; any later
+    /// `Reactor::set_deadline` means the protocol's own deadline took over).
+    pub(crate) handshake_deadline: bool,
 }
 
 /// Gives a connection the layer its worker asks for (none: plain bytes). An error (bad TLS
@@ -66,6 +74,7 @@ pub(crate) fn attach(connection: &mut Connection) -> io::Result<()> {
         connection.layer = Some(Box::new(Layered {
             layer: factory()?,
             closed: false,
+            handshake_deadline: false,
         }));
     }
     Ok(())
@@ -95,6 +104,11 @@ pub(crate) fn write(
         None => socket.write(plaintext),
         Some(layered) => layered.layer.write(socket, plaintext),
     }
+}
+
+/// Whether the layer is still in its handshake (never, for a plain socket).
+pub(crate) fn is_handshaking(layer: Option<&Layered>) -> bool {
+    layer.is_some_and(|layered| layered.layer.is_handshaking())
 }
 
 /// Whether the layer holds ciphertext to write (never, for a plain socket).

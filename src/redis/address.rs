@@ -1,4 +1,5 @@
-//! Parsing `redis://[user:password@]host[:port][/db]` and `unix:///path`.
+//! Parsing `redis://[user:password@]host[:port][/db]`, `rediss://` (the same over TLS) and
+//! `unix:///path`.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,8 @@ pub(crate) struct Address {
     pub(crate) user: Option<String>,
     pub(crate) password: Option<String>,
     pub(crate) db: u32,
+    /// `rediss://`: TLS to the server, verified for the URL's host.
+    pub(crate) tls: bool,
 }
 
 /// Parses a Redis URL; `Err` says what is wrong with it.
@@ -17,8 +20,9 @@ pub(crate) fn parse(url: &str) -> Result<Address, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("{url:?} needs a scheme: redis://host:port or unix:///path"))?;
+    let tls = scheme.eq_ignore_ascii_case("rediss");
     match scheme.to_ascii_lowercase().as_str() {
-        "redis" => {}
+        "redis" | "rediss" => {}
         "unix" => {
             let path = rest.split(['?', '#']).next().unwrap_or_default();
             if path.is_empty() {
@@ -29,9 +33,9 @@ pub(crate) fn parse(url: &str) -> Result<Address, String> {
                 user: None,
                 password: None,
                 db: 0,
+                tls: false,
             });
         }
-        "rediss" => return Err("rediss:// (TLS) is not supported".into()),
         other => return Err(format!("unsupported scheme {other}:// in {url:?}")),
     }
     let (authority, path) = match rest.find('/') {
@@ -90,6 +94,7 @@ pub(crate) fn parse(url: &str) -> Result<Address, String> {
         user,
         password,
         db,
+        tls,
     })
 }
 
@@ -142,7 +147,8 @@ mod tests {
         );
         assert!(parse("redis://host:port").is_err());
         assert!(parse("redis://host/x").is_err());
-        assert!(parse("rediss://host").is_err());
+        let secure = parse("rediss://cache.example:6380/1").unwrap();
+        assert!(secure.tls && secure.target == "tcp://cache.example:6380" && secure.db == 1);
         assert!(parse("127.0.0.1:6379").is_err());
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%zz%41"), "%zzA");

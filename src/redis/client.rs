@@ -21,7 +21,7 @@ use super::protocol::{Reply, Resp, encode_command};
 use super::pubsub::Subscriptions;
 use super::{Error, Value};
 use crate::TcpConnection;
-use crate::connection::AsyncTcpConnection;
+use crate::connection::{AsyncTcpConnection, SslContext};
 use crate::reactor::call_user;
 use crate::timer::{Timer, TimerId};
 
@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     max_reply_size: Cell<usize>,
     timer: Cell<Option<TimerId>>,
     pub(crate) closed: Cell<bool>,
+    /// TLS (`rediss://` or [`Client::set_ssl_context`]): the context of both links.
+    ssl: RefCell<Option<SslContext>>,
 }
 
 /// Which of the client's connections a link is.
@@ -167,7 +169,8 @@ pub(crate) struct Link {
 }
 
 impl Client {
-    /// A client for `url`: `redis://[user:password@]host[:port][/db]` (port 6379 by default;
+    /// A client for `url`: `redis://[user:password@]host[:port][/db]` (`rediss://` over TLS;
+    /// port 6379 by default;
     /// `%XX` escapes in the credentials) or `unix:///path/to/redis.sock`. It connects at the end
     /// of the current callback (so the setters below apply to the first connect); commands made
     /// before it is connected are queued.
@@ -186,7 +189,6 @@ impl Client {
         let inner = Rc::new(Inner {
             main: Link::new(Role::Main, &address.target),
             subscriber: Link::new(Role::Subscriber, &address.target),
-            address,
             db: Cell::new(db),
             name: RefCell::new(None),
             resp3: Cell::new(None),
@@ -198,6 +200,8 @@ impl Client {
             max_reply_size: Cell::new(512 << 20),
             timer: Cell::new(None),
             closed: Cell::new(false),
+            ssl: RefCell::new(address.tls.then(SslContext::new)),
+            address,
         });
         let client = Client { inner };
         let starting = client.clone();
@@ -342,6 +346,21 @@ impl Client {
         self.inner.connect_timeout.set(timeout);
     }
 
+    /// The TLS context of the connections (as `rediss://` does, with `cafile` instead of the
+    /// system's roots, a client certificate, `peer_name`...); set it right after
+    /// [`Client::new`], before the first connect.
+    ///
+    /// ```no_run
+    /// use workerman::connection::SslContext;
+    /// # fn f() {
+    /// let redis = workerman::redis::Client::new("rediss://cache.internal:6380");
+    /// redis.set_ssl_context(SslContext::new().cafile("/etc/ssl/redis-ca.pem"));
+    /// # }
+    /// ```
+    pub fn set_ssl_context(&self, context: SslContext) {
+        self.inner.ssl.replace(Some(context));
+    }
+
     /// How long a command waits for its reply once it is the oldest unanswered one, and how
     /// long a command made while disconnected waits in the queue (5 s by default). Past it the
     /// callback gets [`Error::Timeout`]; an overdue reply also closes the connection (the
@@ -460,6 +479,9 @@ impl Client {
         let mut connection =
             AsyncTcpConnection::with_protocol(&self.inner.address.target, link.resp.clone());
         connection.set_connect_timeout(self.inner.connect_timeout.get());
+        if let Some(context) = self.inner.ssl.borrow().clone() {
+            connection.set_ssl_context(context);
+        }
         connection.set_max_package_size(self.inner.max_reply_size.get().saturating_add(1024));
         connection.set_max_send_buffer_size(64 << 20);
         connection.set_read_first(true);

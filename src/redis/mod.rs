@@ -1,7 +1,7 @@
 //! An asynchronous Redis client on the worker's reactor (workerman/redis, in Rust).
 //!
-//! [`Client::new`] takes `redis://[user:password@]host[:port][/db]` or `unix:///path`; every
-//! command takes a callback that receives `Result<`[`Value`]`, `[`Error`]`>`. Commands pipeline on
+//! [`Client::new`] takes `redis://[user:password@]host[:port][/db]`, `rediss://` (TLS) or
+//! `unix:///path`; every command takes a callback that receives `Result<`[`Value`]`, `[`Error`]`>`. Commands pipeline on
 //! one connection and their callbacks run in order. RESP3 (`HELLO 3`) where the server speaks
 //! it, RESP2 otherwise. Pub/sub with [`Client::subscribe`], [`Client::psubscribe`],
 //! [`Client::ssubscribe`]. A lost connection comes back by itself (backoff from 50 ms to 3 s),

@@ -37,8 +37,11 @@ export function limitRun(plan, fail) {
   return { timeoutMs, deadline: Date.now() + timeoutMs };
 }
 
-/** Starts Chromium; `close()` ends it and removes its profile. */
-export async function launchChromium(deadline, fail) {
+/**
+ * Starts Chromium; `close()` ends it and removes its profile. `ignoreHTTPSErrors` accepts a
+ * test's self-signed certificate (Chromium's certificate-error switch).
+ */
+export async function launchChromium(deadline, fail, { ignoreHTTPSErrors = false } = {}) {
   let playwright;
   try {
     playwright = await import("playwright-core");
@@ -51,6 +54,7 @@ export async function launchChromium(deadline, fail) {
       executablePath: CHROMIUM,
       headless: true,
       args: CHROMIUM_FLAGS,
+      ignoreHTTPSErrors,
       timeout: Math.max(1000, deadline - Date.now()),
     });
     const close = async () => {

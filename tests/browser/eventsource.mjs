@@ -7,6 +7,7 @@
 //   {
 //     "page":    "http://127.0.0.1:8080/",   page to open first: its origin is the page's origin
 //     "source":  "/events",                  EventSource URL, relative to the page (default: page)
+//     "ignore_https_errors": true,           accept a self-signed certificate (https pages)
 //     "types":   ["message", "tick"],        event types to listen for (default ["message"])
 //     "timeout_ms": 20000,                   the whole run's limit (at most 30000)
 //     "steps": [                             run in order, each bounded by what is left of the limit
@@ -60,7 +61,9 @@ const { timeoutMs, deadline } = limitRun(plan, fail);
 const types = Array.isArray(plan.types) && plan.types.length > 0 ? plan.types : ["message"];
 const steps = Array.isArray(plan.steps) ? plan.steps : [];
 
-const { context, close } = await launchChromium(deadline, fail);
+const { context, close } = await launchChromium(deadline, fail, {
+  ignoreHTTPSErrors: plan.ignore_https_errors === true,
+});
 
 let result = { ok: false, events: [], opens: [], errors: [], posts: [] };
 let failure = null;

@@ -223,3 +223,4 @@ pub fn require_program(program: &str) -> std::path::PathBuf {
 pub mod channel_node;
 pub mod process;
 pub mod redis;
+pub mod tls;
