@@ -3,7 +3,35 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::header::is_token_byte;
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// What a cookie name percent-encodes: everything but the RFC 9110 token characters.
+const NAME_ESCAPED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'(')
+    .add(b')')
+    .add(b',')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'?')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'{')
+    .add(b'}');
+
+/// What a cookie value percent-encodes: PHP's `rawurlencode` keeps only `A-Z a-z 0-9 - _ . ~`.
+const VALUE_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// `SameSite` attribute of a [`Cookie`].
 ///
@@ -157,21 +185,12 @@ impl Cookie {
 impl fmt::Display for Cookie {
     /// The `Set-Cookie` header value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for &b in self.name.as_bytes() {
-            if is_token_byte(b) {
-                write!(f, "{}", b as char)?;
-            } else {
-                write!(f, "%{b:02X}")?;
-            }
-        }
-        f.write_str("=")?;
-        for &b in self.value.as_bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                write!(f, "{}", b as char)?;
-            } else {
-                write!(f, "%{b:02X}")?;
-            }
-        }
+        write!(
+            f,
+            "{}={}",
+            utf8_percent_encode(&self.name, NAME_ESCAPED),
+            utf8_percent_encode(&self.value, VALUE_ESCAPED)
+        )?;
         let attribute_text = |f: &mut fmt::Formatter<'_>, text: &str| {
             text.chars()
                 .filter(|&c| c.is_ascii() && !c.is_ascii_control() && c != ';')

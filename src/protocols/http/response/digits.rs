@@ -2,49 +2,24 @@
 //! of chunks.
 
 /// Appends `n` in decimal, without allocating.
-pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    if n < 10 {
-        out.push(b'0' + n as u8);
-        return;
-    }
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Appends `n` in lower-case hex (PHP's `dechex`), without allocating.
 pub(super) fn push_hex(out: &mut Vec<u8>, mut n: u64) {
+    const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0u8; 16];
     let mut start = digits.len();
     loop {
         start -= 1;
-        digits[start] = hex_digit((n & 0xf) as u8, false);
+        digits[start] = HEX_DIGITS[(n & 0xf) as usize];
         n >>= 4;
         if n == 0 {
             break;
         }
     }
     out.extend_from_slice(&digits[start..]);
-}
-
-pub(super) fn hex_digit(nibble: u8, upper: bool) -> u8 {
-    match nibble {
-        0..=9 => b'0' + nibble,
-        _ if upper => b'A' + nibble - 10,
-        _ => b'a' + nibble - 10,
-    }
-}
-
-pub(super) fn push_hex_digit(out: &mut Vec<u8>, nibble: u8, upper: bool) {
-    out.push(hex_digit(nibble, upper));
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::digits::{push_decimal, push_hex_digit};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::digits::push_decimal;
 use super::encode::{
     EncodeOptions, Encoded, Framing, Scan, push_connection, push_content_length, push_header,
     push_status_line, write_plain,
@@ -18,6 +20,21 @@ use crate::protocols::http::file::{self, FileStream, MAX_INLINE_FILE, RangeOutco
 use crate::protocols::http::mime;
 
 const INTERNAL_ERROR_BODY: &str = "<h3>500 Internal Server Error</h3>";
+
+/// What an RFC 8187 `filename*` percent-encodes: everything but its `attr-char`s.
+const ATTR_CHAR_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
 
 impl Response {
     pub(super) fn encode_file(
@@ -195,14 +212,8 @@ fn push_attachment(out: &mut Vec<u8>, path: &Path) {
     out.push(b'"');
     if !name.is_ascii() {
         out.extend_from_slice(b"; filename*=UTF-8''");
-        for &b in name.as_bytes() {
-            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                out.push(b);
-            } else {
-                out.push(b'%');
-                push_hex_digit(out, b >> 4, true);
-                push_hex_digit(out, b & 0xf, true);
-            }
+        for part in utf8_percent_encode(&name, ATTR_CHAR_ESCAPED) {
+            out.extend_from_slice(part.as_bytes());
         }
     }
     out.extend_from_slice(b"\r\n");

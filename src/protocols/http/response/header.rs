@@ -29,7 +29,7 @@ pub(super) fn is(name: &str, lower_case: &str) -> bool {
 }
 
 /// RFC 9110 `tchar`.
-pub(super) fn is_token_byte(b: u8) -> bool {
+fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
