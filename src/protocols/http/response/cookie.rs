@@ -227,6 +227,17 @@ mod tests {
     use super::*;
     use crate::protocols::http::Response;
     use crate::protocols::http::response::encode::tests::wire;
+    use crate::protocols::http::response::header::is_token;
+
+    #[test]
+    fn cookie_names_keep_exactly_the_token_characters() {
+        for byte in 0u8..=0x7f {
+            let name = char::from(byte).to_string();
+            let kept = Cookie::new(name.clone(), "").to_string() == format!("{name}=");
+            assert_eq!(kept, is_token(&name), "byte {byte:#04x}");
+        }
+        assert_eq!(Cookie::new("é", "").to_string(), "%C3%A9=");
+    }
 
     #[test]
     fn cookies_follow_workermans_attribute_order() {
