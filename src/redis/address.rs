@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use percent_encoding::percent_decode_str;
+
 /// Where a client connects and as whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Address {
@@ -98,24 +100,10 @@ pub(crate) fn parse(url: &str) -> Result<Address, String> {
     })
 }
 
-/// `%XX` escapes decoded (credentials may hold `@`, `:` or `/` that way).
+/// `%XX` escapes decoded (credentials may hold `@`, `:` or `/` that way); a malformed escape is
+/// kept as it is.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' && index + 2 < bytes.len() {
-            let hex = |byte: u8| (byte as char).to_digit(16);
-            if let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2])) {
-                out.push((high * 16 + low) as u8);
-                index += 3;
-                continue;
-            }
-        }
-        out.push(bytes[index]);
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! File responses: the streaming body of a large file, `Range` parsing, `Last-Modified` dates and
 //! the path resolution behind `Response::from_static_dir`.
 
+use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::protocols::http::response::push_decimal;
+use percent_encoding::percent_decode_str;
 
 /// Files up to this size are read into the output buffer whole; larger ones are streamed.
 pub(crate) const MAX_INLINE_FILE: u64 = 2 * 1024 * 1024;
@@ -115,55 +116,15 @@ fn digits(s: &str) -> Option<u64> {
 }
 
 /// Appends `time` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`); `false` (nothing written)
-/// for a time before 1970.
+/// for a time before 1970 or after 9999, which the format cannot hold.
 pub(crate) fn push_http_date(out: &mut Vec<u8>, time: SystemTime) -> bool {
-    let Ok(since_epoch) = time.duration_since(UNIX_EPOCH) else {
-        return false;
-    };
-    let secs = since_epoch.as_secs();
-    let days = secs / 86_400;
-    let secs_of_day = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    out.extend_from_slice(WEEKDAYS[(days % 7) as usize].as_bytes());
-    out.extend_from_slice(b", ");
-    push_two_digits(out, day);
-    out.push(b' ');
-    out.extend_from_slice(MONTHS[(month - 1) as usize].as_bytes());
-    out.push(b' ');
-    push_decimal(out, year);
-    out.push(b' ');
-    push_two_digits(out, secs_of_day / 3600);
-    out.push(b':');
-    push_two_digits(out, secs_of_day / 60 % 60);
-    out.push(b':');
-    push_two_digits(out, secs_of_day % 60);
-    out.extend_from_slice(b" GMT");
-    true
-}
-
-fn push_two_digits(out: &mut Vec<u8>, n: u64) {
-    out.push(b'0' + (n / 10 % 10) as u8);
-    out.push(b'0' + (n % 10) as u8);
-}
-
-/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    /// 10000-01-01T00:00:00Z, the first time with a five-digit year.
+    const YEAR_10000: u64 = 253_402_300_800;
+    let writable = time
+        .duration_since(UNIX_EPOCH)
+        .is_ok_and(|since_epoch| since_epoch.as_secs() < YEAR_10000);
+    // Writing into a Vec cannot fail.
+    writable && write!(out, "{}", httpdate::HttpDate::from(time)).is_ok()
 }
 
 /// Maps a request path onto a regular file under `root`, or `None` (→ 404).
@@ -174,7 +135,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 /// `index.html`.
 pub(crate) fn resolve_static(root: &Path, url_path: &str) -> Option<PathBuf> {
     let path = url_path.split(['?', '#']).next().unwrap_or("");
-    let decoded = String::from_utf8(percent_decode(path)?).ok()?;
+    let decoded = percent_decode(path)?;
     if decoded.contains(['\0', '\\']) {
         return None;
     }
@@ -211,32 +172,18 @@ fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
     canonical.starts_with(root).then_some(canonical)
 }
 
-/// `%XX` escapes decoded; `None` for a `%` not followed by two hex digits.
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let high = hex_value(*bytes.get(i + 1)?)?;
-            let low = hex_value(*bytes.get(i + 2)?)?;
-            out.push(high << 4 | low);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+/// `%XX` escapes decoded; `None` for a `%` not followed by two hex digits, or for a result that
+/// is not UTF-8.
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
+    let escapes_valid = s.split('%').skip(1).all(|after_percent| {
+        after_percent
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    escapes_valid
+        .then(|| percent_decode_str(s).decode_utf8().ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -306,35 +253,11 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn civil_dates_match_a_day_by_day_walk() {
-        let (mut y, mut m, mut d) = (1970u64, 1u64, 1u64);
-        for days in 0..(366 * 450) {
-            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let month_len = [
-                31,
-                if leap { 29 } else { 28 },
-                31,
-                30,
-                31,
-                30,
-                31,
-                31,
-                30,
-                31,
-                30,
-                31,
-            ];
-            d += 1;
-            if d > month_len[(m - 1) as usize] {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
-        }
+    fn http_date_after_9999_writes_nothing() {
+        let mut out = Vec::new();
+        let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert!(!push_http_date(&mut out, year_10000));
+        assert!(out.is_empty());
     }
 
     #[test]
@@ -452,12 +375,13 @@ pub(crate) mod tests {
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(percent_decode("/a%20b%2Fc").unwrap(), b"/a b/c");
-        assert_eq!(percent_decode("%e4%BD%a0").unwrap(), "你".as_bytes());
-        assert_eq!(percent_decode("+"), Some(b"+".to_vec()));
-        assert_eq!(percent_decode("%"), None);
-        assert_eq!(percent_decode("%2"), None);
-        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("/a%20b%2Fc").as_deref(), Some("/a b/c"));
+        assert_eq!(percent_decode("%e4%BD%a0").as_deref(), Some("你"));
+        assert_eq!(percent_decode("+").as_deref(), Some("+"));
+        assert_eq!(percent_decode("/plain").as_deref(), Some("/plain"));
+        for malformed in ["%", "%2", "%zz", "a%2/", "%%41", "%4%41", "%ff"] {
+            assert_eq!(percent_decode(malformed), None, "{malformed}");
+        }
     }
 
     #[test]

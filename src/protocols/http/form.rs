@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+use percent_encoding::percent_decode;
+
 /// A byte range `start..end` of a request's raw bytes. `Span::default()` (0..0) means "absent":
 /// no header value or body can start at offset 0, where the request line is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,35 +90,14 @@ pub(crate) struct Pair {
 /// Decodes `%XX` escapes and `+` (as a space), like PHP's `urldecode`. An invalid escape is kept
 /// as it is.
 pub(crate) fn url_decode(bytes: &[u8]) -> Cow<'_, [u8]> {
-    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
-        return Cow::Borrowed(bytes);
+    if !bytes.contains(&b'+') {
+        return percent_decode(bytes).into();
     }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (hex_value(bytes.get(i + 1)), hex_value(bytes.get(i + 2))) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Cow::Owned(out)
-}
-
-fn hex_value(b: Option<&u8>) -> Option<u8> {
-    match *b? {
-        b @ b'0'..=b'9' => Some(b - b'0'),
-        b @ b'a'..=b'f' => Some(b - b'a' + 10),
-        b @ b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    let spaced: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    Cow::Owned(percent_decode(&spaced).collect())
 }
 
 /// Splits `a=1&b=x+y` (a query string or an urlencoded body) into url-decoded pairs, in order.
@@ -763,28 +744,8 @@ fn extended_value(value: &str) -> Option<String> {
     if !charset.eq_ignore_ascii_case("utf-8") {
         return None;
     }
-    let decoded = percent_decode(encoded.as_bytes());
-    String::from_utf8(decoded).ok()
-}
-
-/// `%XX` decoding only (`+` stays `+`).
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escape = match bytes[i] {
-            b'%' => (hex_value(bytes.get(i + 1)), hex_value(bytes.get(i + 2))),
-            _ => (None, None),
-        };
-        if let (Some(high), Some(low)) = escape {
-            out.push(high << 4 | low);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
+    let decoded = percent_decode(encoded.as_bytes()).decode_utf8().ok()?;
+    Some(decoded.into_owned())
 }
 
 fn trim_start(bytes: &[u8]) -> &[u8] {

@@ -3,8 +3,10 @@
 //!
 //! The request has already been framed and validated by the HTTP parser (`http::parser`), with
 //! the same limits as on an `http://` worker. `Sec-WebSocket-Accept` is
-//! `base64(SHA-1(key + GUID))`; SHA-1 (RFC 3174) and base64 (RFC 4648) are written out here,
-//! being a few dozen lines each.
+//! `base64(SHA-1(key + GUID))`, through the `sha1_smol` and `base64` crates.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::protocols::http::Request;
 
@@ -74,7 +76,7 @@ pub(crate) fn check(request: &Request) -> Result<String, Rejection> {
     let key = request
         .header("sec-websocket-key")
         .map(str::trim)
-        .filter(|key| decoded_len(key) == Some(16))
+        .filter(|key| is_key(key))
         .ok_or(Rejection::BadRequest(
             "A WebSocket handshake needs a Sec-WebSocket-Key of 16 bytes in base64",
         ))?;
@@ -122,193 +124,47 @@ Sec-WebSocket-Version: 13\r\nSec-WebSocket-Accept: ",
 /// );
 /// ```
 pub fn accept_key(key: &str) -> String {
-    let mut input = Vec::with_capacity(key.len() + GUID.len());
-    input.extend_from_slice(key.as_bytes());
-    input.extend_from_slice(GUID);
-    base64_encode(&sha1(&input))
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(GUID);
+    BASE64.encode(sha1.digest().bytes())
 }
 
-/// SHA-1 (RFC 3174).
-pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut state: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
-    let bit_length = (data.len() as u64).wrapping_mul(8);
-    // The message, a 0x80 byte, zeros up to 56 mod 64, then the length in bits.
-    let mut tail = [0u8; 128];
-    let whole = data.len() / 64 * 64;
-    let rest = &data[whole..];
-    tail[..rest.len()].copy_from_slice(rest);
-    tail[rest.len()] = 0x80;
-    let tail_len = if rest.len() < 56 { 64 } else { 128 };
-    tail[tail_len - 8..tail_len].copy_from_slice(&bit_length.to_be_bytes());
-    for block in data[..whole]
-        .chunks_exact(64)
-        .chain(tail[..tail_len].chunks_exact(64))
-    {
-        let mut w = [0u32; 80];
-        for (index, word) in block.chunks_exact(4).enumerate() {
-            w[index] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for index in 16..80 {
-            w[index] = (w[index - 3] ^ w[index - 8] ^ w[index - 14] ^ w[index - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = state;
-        for (index, &word) in w.iter().enumerate() {
-            let (f, k) = match index {
-                0..=19 => ((b & c) | (!b & d), 0x5A827999),
-                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
-                _ => (b ^ c ^ d, 0xCA62C1D6),
-            };
-            let temp = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(word);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = temp;
-        }
-        for (value, add) in state.iter_mut().zip([a, b, c, d, e]) {
-            *value = value.wrapping_add(add);
-        }
-    }
-    let mut digest = [0u8; 20];
-    for (chunk, value) in digest.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&value.to_be_bytes());
-    }
-    digest
+/// A fresh `Sec-WebSocket-Key` for a client: its 16 random bytes in base64.
+pub(crate) fn client_key(random: &[u8; 16]) -> String {
+    BASE64.encode(random)
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Base64 with padding (RFC 4648 §4).
-pub(crate) fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let bytes = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let group = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
-        for index in 0..4 {
-            if index <= chunk.len() {
-                let sextet = (group >> (18 - 6 * index)) & 0x3F;
-                out.push(char::from(BASE64[sextet as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// How many bytes `text` decodes to, if it is canonical padded base64 (RFC 4648 §4).
-pub(crate) fn decoded_len(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() || bytes.len() % 4 != 0 {
-        return None;
-    }
-    let padding = bytes.iter().rev().take_while(|&&byte| byte == b'=').count();
-    if padding > 2 {
-        return None;
-    }
-    let body = &bytes[..bytes.len() - padding];
-    let values: Option<Vec<u8>> = body
-        .iter()
-        .map(|byte| BASE64.iter().position(|c| c == byte).map(|v| v as u8))
-        .collect();
-    let values = values?;
-    // The bits that padding leaves over must be zero (canonical encoding).
-    let last = values.last().copied().unwrap_or(0);
-    let spare_bits_clear = match padding {
-        1 => last & 0x03 == 0,
-        2 => last & 0x0F == 0,
-        _ => true,
-    };
-    spare_bits_clear.then_some(bytes.len() / 4 * 3 - padding)
+/// Whether `key` is a valid `Sec-WebSocket-Key`: 16 bytes in canonical padded base64 (RFC 4648
+/// §4; the bits that padding leaves over must be zero).
+pub(crate) fn is_key(key: &str) -> bool {
+    // 16 bytes are 24 characters; the decoder wants room for 18 (24 / 4 * 3).
+    let mut decoded = [0u8; 18];
+    key.len() == 24 && BASE64.decode_slice(key, &mut decoded) == Ok(16)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-    }
-
     #[test]
-    fn sha1_test_vectors() {
-        // RFC 3174 §7.3 and FIPS 180 examples.
-        assert_eq!(
-            hex(&sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-        assert_eq!(
-            hex(&sha1(
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-            )),
-            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
-        );
-        assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(
-            hex(&sha1(&vec![b'a'; 1_000_000])),
-            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
-        );
-        let repeated =
-            b"0123456701234567012345670123456701234567012345670123456701234567".repeat(10);
-        assert_eq!(
-            hex(&sha1(&repeated)),
-            "dea356a2cddd90c7a7ecedc5ebb563934f460452"
-        );
-        // Lengths around the padding boundary (55, 56, 63, 64 bytes).
-        assert_eq!(
-            hex(&sha1(&[b'a'; 55])),
-            "c1c8bbdc22796e28c0e15163d20899b65621d65a"
-        );
-        assert_eq!(
-            hex(&sha1(&[b'a'; 56])),
-            "c2db330f6083854c99d4b5bfb6e8f29f201be699"
-        );
-        assert_eq!(
-            hex(&sha1(&[b'a'; 64])),
-            "0098ba824b5c16427bd7a1122a5a442a25ec644d"
-        );
-    }
-
-    #[test]
-    fn base64_test_vectors() {
-        // RFC 4648 §10.
-        let vectors = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in vectors {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
-            if !plain.is_empty() {
-                assert_eq!(decoded_len(encoded), Some(plain.len()), "{encoded}");
-            }
-        }
-        assert_eq!(decoded_len("dGhlIHNhbXBsZSBub25jZQ=="), Some(16));
+    fn keys_are_16_bytes_of_canonical_base64() {
+        assert!(is_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(is_key(&client_key(&[0xff; 16])));
+        assert_eq!(client_key(b"the sample nonce"), "dGhlIHNhbXBsZSBub25jZQ==");
         for bad in [
             "",
-            "abc",
-            "ab=c",
-            "a===",
-            "Zh==",
-            "Zm9=",
-            "Zm9v!A==",
+            "Zm9vYmFy",
             "dGhlIHNhbXBsZSBub25jZQ",
+            "dGhlIHNhbXBsZSBub25jZQ=",
+            "dGhlIHNhbXBsZSBub25jZR==",
+            "dGhlIHNhbXBsZSBub25jZQ=A",
+            "dGhlIHNhbXBsZSBub25jZ===",
+            "dGhlIHNhbXBsZSBub25j!Q==",
+            "dGhlIHNhbXBsZSBub25jZQ==\0",
+            "dGhlIHNhbXBsZSBub25jZXMh",
         ] {
-            assert_eq!(decoded_len(bad), None, "{bad}");
+            assert!(!is_key(bad), "{bad}");
         }
     }
 
