@@ -10,7 +10,8 @@
 //! Or open <http://127.0.0.1:8090/> in a browser.
 //!
 //! `COUNT=4 cargo run --release --example sse_broadcast` runs 4 worker processes on the one port
-//! (`reuse_port`: the kernel spreads the connections). Each process has its own hub, history and
+//! (`reuse_port`: the kernel spreads the connections); `TICK=10` ticks every 10 s instead of 1.
+//! Each process has its own hub, history and
 //! tick timer, so each still has one global timer, but **a publish reaches only the subscribers of
 //! the process that received the `POST`** (and `/disconnect` closes only that process's streams):
 //! processes share nothing. A real multi-process broadcast needs a channel between them (a
@@ -185,14 +186,20 @@ fn main() {
         worker.set_reuse_port(true);
     }
 
+    // Seconds between ticks (`TICK=10` for the benchmarks' million streams); 1 by default.
+    let tick = std::env::var("TICK")
+        .ok()
+        .and_then(|tick| tick.parse::<f64>().ok())
+        .filter(|tick| tick.is_finite() && *tick > 0.0)
+        .unwrap_or(1.0);
     let ticker = hub.clone();
     worker.on_worker_start(move |_worker| {
-        // One timer for everyone: a tick each second.
+        // One timer for everyone: a tick each `tick` seconds.
         let hub = ticker.clone();
-        let mut seconds = 0u64;
-        Timer::add(1.0, move |_timer_id| {
-            seconds += 1;
-            broadcast(&hub, "tick", seconds.to_string());
+        let mut ticks = 0u64;
+        Timer::add(tick, move |_timer_id| {
+            ticks += 1;
+            broadcast(&hub, "tick", ticks.to_string());
         });
     });
 
