@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo bench --bench sse_load -- run --url http://127.0.0.1:18080/ --streams 10000 \
-//!     [--procs P] [--rate 4000] [--warmup 3] [--duration 10] [--server-pid PID] \
+//!     [--procs P] [--addrs A] [--rate 4000] [--warmup 3] [--duration 10] [--interval S] \
+//!     [--server-pid PID] \
 //!     [--scenario NAME] [--server NAME] [--publish-url URL] [--publishes 5] [--storm SECS] \
 //!     [--rep N] [--csv FILE] [--json FILE]
 //! cargo bench --bench sse_load -- plot --csv FILE --out FILE.svg
@@ -25,6 +26,12 @@
 //! of these loopback connections). With `--publish-url` it POSTs `--publishes` events spread over
 //! the window and times each from the POST to the last subscriber's receipt (fan-out); with
 //! `--storm SECS` it POSTs back to back for that long instead.
+//!
+//! `--addrs A` spreads the children over A source addresses (by default one each). With
+//! `--interval S` (the server's event interval) it also reports the events due in the window
+//! beside those delivered, and how many streams got more events than their ticks in the window
+//! (a burst) or fewer (a missed tick). Its own CPU (the parent and its children) is reported
+//! beside the server's, to show that the generator is not the bottleneck.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -304,6 +311,9 @@ struct Results {
     events: u64,
     hist: Vec<u64>,
     fanout: HashMap<u64, (u64, u64)>,
+    /// Streams that got more events in the window than their ticks (a burst), or fewer.
+    over_due: u64,
+    under_due: u64,
     done: usize,
 }
 
@@ -325,6 +335,13 @@ fn parent(args: &Args) {
     let publishes: u64 = args.num("publishes", 5);
     let storm: f64 = args.num("storm", 0.0);
     let first_src: u8 = args.num("src-base", 2);
+    // Source addresses to spread the children over (each has about 28,000 ephemeral ports).
+    let addrs: usize = args
+        .num("addrs", procs)
+        .clamp(1, 250 - usize::from(first_src));
+    // The server's event interval, when it has one: the events due in the window, and streams
+    // that got more (a burst) or fewer (a missed tick) than their share.
+    let interval: f64 = args.num("interval", 0.0);
 
     // The empty server, before any stream, once the sockets of earlier runs are gone.
     settle_sockets();
@@ -337,7 +354,7 @@ fn parent(args: &Args) {
     let mut children: Vec<ChildProc> = Vec::new();
     for i in 0..procs {
         let share = streams / procs + usize::from(i < streams % procs);
-        let src = Ipv4Addr::new(127, 0, 0, first_src + i as u8);
+        let src = Ipv4Addr::new(127, 0, 0, first_src + (i % addrs) as u8);
         let mut process = Command::new(&exe)
             .args([
                 "child",
@@ -349,6 +366,8 @@ fn parent(args: &Args) {
                 &src.to_string(),
                 "--rate",
                 &(rate / procs as f64).to_string(),
+                "--interval",
+                &interval.to_string(),
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -414,6 +433,7 @@ fn parent(args: &Args) {
     // Let every stream get its first event, then measure.
     drain_for(&lines_rx, &mut children, Duration::from_secs_f64(warmup));
     let cpu_start = server_pid.map(cpu_ns).unwrap_or(0);
+    let client_cpu_start = cpu_ns(std::process::id());
     for c in &mut children {
         let _ = c.stdin.write_all(b"M\n");
     }
@@ -465,6 +485,7 @@ fn parent(args: &Args) {
     }
     let window = measure_start.elapsed().as_secs_f64();
     let cpu_end = server_pid.map(cpu_ns).unwrap_or(0);
+    let client_cpu = cpu_ns(std::process::id()).saturating_sub(client_cpu_start);
     let rss = server_pid.map(rss_bytes).unwrap_or(0);
     let sock = sampled(sock_mem_bytes);
     let slab = sampled(sock_slab_bytes);
@@ -491,6 +512,10 @@ fn parent(args: &Args) {
                 children[i].closed = w[2];
             }
             Some("S") if !w.is_empty() => results.events += w[0],
+            Some("C") if w.len() == 2 => {
+                results.over_due += w[0];
+                results.under_due += w[1];
+            }
             Some("H") if w.len() == 2 => results.hist[w[0] as usize] += w[1],
             Some("F") if w.len() == 3 => {
                 let entry = results.fanout.entry(w[0]).or_insert((0, 0));
@@ -542,6 +567,41 @@ fn parent(args: &Args) {
             "events_per_s",
             format!("{:.0}", results.events as f64 / window),
         ),
+        (
+            "events_due_per_s",
+            if interval > 0.0 {
+                format!("{:.0}", held as f64 / interval)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "delivered_vs_due",
+            if interval > 0.0 && held > 0 {
+                format!(
+                    "{:.4}",
+                    results.events as f64 / window / (held as f64 / interval)
+                )
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "streams_over_due",
+            if interval > 0.0 {
+                results.over_due.to_string()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "streams_under_due",
+            if interval > 0.0 {
+                results.under_due.to_string()
+            } else {
+                String::new()
+            },
+        ),
         ("gap_p50_ms", fmt_ms(p50)),
         ("gap_p99_ms", fmt_ms(p99)),
         ("gap_max_ms", fmt_ms(max)),
@@ -567,6 +627,13 @@ fn parent(args: &Args) {
             format!("{:.3}", cpu as f64 / 1e9 / window),
         ),
         ("cpu_per_event_ns", per(cpu as f64, results.events)),
+        ("client_procs", procs.to_string()),
+        ("client_addrs", addrs.to_string()),
+        ("client_cpu_ms", format!("{:.1}", client_cpu as f64 / 1e6)),
+        (
+            "client_cpu_util",
+            format!("{:.3}", client_cpu as f64 / 1e9 / window),
+        ),
         ("publishes", publish_times.len().to_string()),
         (
             "publishes_per_s",
@@ -844,6 +911,8 @@ struct Stream {
     has_data: bool,
     publish_seq: u64,
     last_event: u64,
+    /// Events in the measuring window.
+    window_events: u16,
 }
 
 struct ChildState {
@@ -862,6 +931,8 @@ fn child(args: &Args) {
     let streams: usize = args.num("streams", 0);
     let rate: f64 = args.num("rate", 4000.0);
     let src: Ipv4Addr = args.or("src", "127.0.0.2").parse().expect("--src");
+    let interval: f64 = args.num("interval", 0.0);
+    let mut window_start = Instant::now();
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
         url.path, url.host
@@ -926,6 +997,7 @@ fn child(args: &Args) {
                         has_data: false,
                         publish_seq: 0,
                         last_event: 0,
+                        window_events: 0,
                     };
                     poll.registry()
                         .register(
@@ -967,6 +1039,10 @@ fn child(args: &Args) {
                 while let Ok(cmd) = cmd_rx.try_recv() {
                     match cmd.trim() {
                         "M" => {
+                            window_start = Instant::now();
+                            for (_, stream) in conns.iter_mut() {
+                                stream.window_events = 0;
+                            }
                             state.measuring = true;
                             state.events = 0;
                             state.hist.iter_mut().for_each(|n| *n = 0);
@@ -980,6 +1056,18 @@ fn child(args: &Args) {
                                 state.connected, state.failed, state.closed
                             );
                             let _ = writeln!(text, "S {}", state.events);
+                            if interval > 0.0 {
+                                // A stream on its grid gets floor or ceil of window / interval.
+                                let ticks = window_start.elapsed().as_secs_f64() / interval;
+                                let (low, high) = (ticks.floor() as u16, ticks.ceil() as u16);
+                                let streams = conns.iter().filter(|(_, s)| s.phase == Phase::Body);
+                                let (mut over, mut under) = (0, 0);
+                                for (_, stream) in streams {
+                                    over += u64::from(stream.window_events > high);
+                                    under += u64::from(stream.window_events < low);
+                                }
+                                let _ = writeln!(text, "C {over} {under}");
+                            }
                             for (i, &n) in state.hist.iter().enumerate() {
                                 if n > 0 {
                                     let _ = writeln!(text, "H {i} {n}");
@@ -1199,6 +1287,7 @@ fn sse(stream: &mut Stream, data: &[u8], now: u64, wall: u64, state: &mut ChildS
             if stream.has_data {
                 if state.measuring {
                     state.events += 1;
+                    stream.window_events = stream.window_events.saturating_add(1);
                     if stream.last_event != 0 {
                         let bucket = ((now - stream.last_event) / BUCKET_US) as usize;
                         state.hist[bucket.min(BUCKETS - 1)] += 1;

@@ -9,8 +9,9 @@
 //! ```
 //! Or open <http://127.0.0.1:8090/> in a browser.
 //!
-//! `LISTEN` (default `http://0.0.0.0:8090`) and `DEMO_DIR` (a directory for the pid and log
-//! files) are optional settings from the environment.
+//! `LISTEN` (default `http://0.0.0.0:8090`), `DEMO_DIR` (a directory for the pid and log
+//! files) and `TICK` (seconds between ticks, 1 by default; the benchmarks use 10) are optional
+//! settings from the environment.
 //!
 //! `COUNT=4 cargo run --release --example sse_broadcast` runs 4 worker processes on the one port
 //! (`reuse_port`: the kernel spreads the connections). A publish received by any process reaches
@@ -92,6 +93,12 @@ fn main() {
         .filter(|url| !url.is_empty());
 
     let starting = hub.clone();
+    // Seconds between ticks (`TICK=10` for the benchmarks' million streams); 1 by default.
+    let tick = std::env::var("TICK")
+        .ok()
+        .and_then(|tick| tick.parse::<f64>().ok())
+        .filter(|tick| tick.is_finite() && *tick > 0.0)
+        .unwrap_or(1.0);
     worker.on_worker_start(move |worker| {
         if let Some(url) = &redis_url {
             if let Err(error) = Channel::connect(url) {
@@ -103,13 +110,13 @@ fn main() {
         Channel::on(DISCONNECT, move |_data| {
             hub.disconnect_all();
         });
-        // One timer for everyone: a tick each second, from the first process only.
+        // One timer for everyone: a tick each `TICK` seconds, from the first process only.
         if worker.id() == 0 {
             let hub = starting.clone();
-            let mut seconds = 0u64;
-            Timer::add(1.0, move |_timer_id| {
-                seconds += 1;
-                hub.publish("tick", seconds.to_string(), |result| {
+            let mut ticks = 0u64;
+            Timer::add(tick, move |_timer_id| {
+                ticks += 1;
+                hub.publish("tick", ticks.to_string(), |result| {
                     if let Err(error) = result {
                         log::warn!("sse_broadcast: tick not published: {error}");
                     }

@@ -595,7 +595,10 @@ fn fire_timers() {
         match timer.callback {
             TimerCallback::Repeat(ref mut callback) => {
                 call_user(&|| format!("timer {id}"), || callback(id));
-                with(|reactor| reactor.timers.rearm(timer, now));
+                // The clock after the callback, not the batch's start: a batch that ran long
+                // (a slow callback, or thousands of timers) must not re-arm a missed tick that
+                // is already past, which would fire it again at once (a burst).
+                with(|reactor| reactor.timers.rearm(timer, Instant::now()));
             }
             TimerCallback::Once(mut callback) => {
                 with(|reactor| reactor.timers.finish(id));

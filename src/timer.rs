@@ -3,8 +3,13 @@
 //! Timers run on the worker's thread, between I/O events, so a callback may freely use connections,
 //! add timers, or delete any timer, its own included. A repeating timer keeps its cadence: the next
 //! deadline is the previous deadline plus the interval (Workerman re-arms at now + interval and
-//! drifts). If the reactor was held up for longer than a whole interval, the missed ticks are skipped
-//! rather than fired in a burst.
+//! drifts).
+//!
+//! A repeating timer that missed ticks (the worker was held up by a slow callback, or by a long
+//! batch of timers) fires **once**, as soon as the worker is free, and then on the next tick of
+//! its grid that is still in the future: the missed ticks are skipped, never made up in a burst,
+//! and the grid does not move. The next tick is reckoned from the clock after the callback ran,
+//! so a batch that ran long cannot re-arm a tick that has already passed.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -82,6 +87,8 @@ impl Timer {
     /// Calls `callback` every `seconds` seconds until the timer is deleted; returns its id.
     ///
     /// `seconds` may be fractional; `0.0` fires on every turn of the event loop, as in Workerman.
+    /// The firings stay on the grid `start + k × seconds`; after a stall that missed ticks, the
+    /// timer fires once, then on the next future grid tick (no burst, no drift).
     ///
     /// # Panics
     /// If `seconds` is negative or not finite, or no worker is running on this thread.
@@ -440,7 +447,8 @@ impl TimerQueue {
     }
 }
 
-/// The previous deadline plus the interval; ticks that are already wholly in the past are skipped.
+/// The previous deadline plus the interval; ticks that are already in the past at `now` (the
+/// clock after the callback) are skipped, so the next firing is the next future grid tick.
 fn next_deadline(previous: Instant, interval: Duration, now: Instant) -> Instant {
     let next = previous + interval;
     if next > now || interval.is_zero() {
