@@ -48,9 +48,11 @@
 //!   [`protocols::Protocol`] trait for your own.
 //! - Transports: `udp://` (each datagram a message; each sender a peer with its own
 //!   [`TcpConnection`] handle, see [`Worker::new`]) and `unix://` (a Unix socket path; any
-//!   protocol over it with [`Worker::set_transport`]).
+//!   protocol over it with [`Worker::set_transport`]); TLS under any protocol with
+//!   `https://`, `wss://` or `set_transport("ssl")` and a [`connection::SslContext`]
+//!   (`docs/tls.md`).
 //! - [`AsyncTcpConnection`] (also [`connection::AsyncTcpConnection`]): connections to other servers (`tcp://`, `text://`,
-//!   `frame://`, `ws://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
+//!   `frame://`, `ws://`, `wss://`, `ssl://`, `unix://`) on the same reactor; [`Worker::without_listener`] for a
 //!   process that only runs clients and timers.
 //! - [`Worker::spawn_blocking`]: a job on the worker process's thread pool, its callback back on
 //!   the reactor (a database driver, a file, a password hash; see `examples/sse_db.rs`).
@@ -59,7 +61,8 @@
 //! - [`redis::Client`]: an asynchronous Redis client (commands, pipelining, pub/sub, RESP3)
 //!   on the same reactor, as workerman/redis.
 //! - [`channel::Channel`]: publish/subscribe between worker processes (an embedded relay under
-//!   `run_all`) and machines (Redis), with ids and history for replay, as workerman/channel.
+//!   `run_all`) and machines (Redis), with ids and history for replay, as workerman/channel;
+//!   [`channel::SseHub`] on top: topics, replay by `Last-Event-ID`, `event: reset` for gaps.
 //! - Monitoring: `status` / `connections` (`--json` for scripts) on the command line of
 //!   [`Worker::run_all`], and a Prometheus endpoint with [`Worker::set_metrics_listen`].
 //!

@@ -5,14 +5,14 @@
 //!
 //! The transport is chosen once per worker process (see [`Channel::connect`]):
 //! - one process (`Worker::spawn`, or `run_all` with a single worker process): in-process, no
-//!   I/O ([`local`]);
+//!   I/O (`local.rs`);
 //! - several worker processes under `Worker::run_all`: the embedded relay, a process of its own
-//!   the master supervises, reached over a Unix socket in the pid file's directory ([`relay`],
-//!   [`relay_link`], [`wire`]);
-//! - several machines: Redis (`Channel::connect("redis://..")`, [`redis_link`]): a stream per
+//!   the master supervises, reached over a Unix socket in the pid file's directory (`relay.rs`,
+//!   `relay_link.rs`, `wire.rs`);
+//! - several machines: Redis (`Channel::connect("redis://..")`, `redis_link.rs`): a stream per
 //!   event for history and pub/sub for live delivery, written in one atomic script.
 //!
-//! [`store`] is the bounded ring per event the first two share; [`registry`] holds this
+//! `store.rs` is the bounded ring per event the first two share; `registry.rs` holds this
 //! process's handlers.
 //!
 //! ```

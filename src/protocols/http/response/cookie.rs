@@ -51,7 +51,7 @@ pub enum SameSite {
     None,
 }
 
-/// A `Set-Cookie` value, built up and then added with [`Response::cookie`].
+/// A `Set-Cookie` value, built up and then added with [`Response::cookie`](super::Response::cookie).
 ///
 /// Workerman's `cookie($name, $value, $maxAge, $path, $domain, $secure, $httpOnly, $sameSite)`
 /// becomes a builder: set only what you need. Attributes come out in Workerman's order
