@@ -12,6 +12,10 @@
 //!   joined by `,` (a topic with no position yet is empty): `1700000000000-0,1700000000001-0`.
 //! - Reconnecting with that id (`Last-Event-ID` header, or `?last_event_id=`) gives exactly the
 //!   events after it, per topic, then live ones: no duplicate and no gap at the seam.
+//! - A fresh stream (no `Last-Event-ID`) gets each topic's position from
+//!   [`Channel::last_id`] once it is registered for live events (`0-0`, the start, for a topic
+//!   with nothing kept), at once as an `id:` line with no data, then replays after it like a
+//!   reconnect: a reconnect before its first event misses nothing.
 //! - **`event: reset`**: when an asked-for id is older than the history, from another epoch
 //!   (a restarted relay) or unreadable, or when the broker was down and a topic had no position
 //!   to replay from, the stream says so before going on live:
