@@ -7,6 +7,7 @@
 //! COUNT=4 target/debug/examples/channel_demo start
 //! curl -d hello 'http://127.0.0.1:8095/publish'       # "<id> <pid>": the event's id, who published
 //! curl 'http://127.0.0.1:8095/history?after=<id>'    # "<id> <data>" lines after <id>, or "gap"
+//! curl 'http://127.0.0.1:8095/last_id'               # the newest kept id, or "none"
 //! ```
 //!
 //! Settings from the environment: `LISTEN` (`127.0.0.1:8095`), `COUNT` (4), `REDIS_URL`
@@ -108,6 +109,16 @@ fn main() {
                     }
                 });
             }
+            ("GET", "/last_id") => {
+                Channel::last_id("demo", move |result| {
+                    let response = match result {
+                        Ok(Some(id)) => Response::new(200, text, format!("{id}\n")),
+                        Ok(None) => Response::new(200, text, "none\n"),
+                        Err(error) => Response::new(503, text, format!("{error}\n")),
+                    };
+                    connection.send(response);
+                });
+            }
             ("GET", "/history") => {
                 let after = request
                     .get("after")
@@ -139,7 +150,7 @@ fn main() {
                 connection.send(Response::new(
                     404,
                     text,
-                    "POST /publish, GET /history?after=<id>&limit=<n>\n",
+                    "POST /publish, GET /history?after=<id>&limit=<n>, GET /last_id\n",
                 ));
             }
         }

@@ -53,6 +53,10 @@ fn two_nodes_see_every_publish_once_in_the_streams_order_and_replay_on_either() 
         .map(|line| line.split(' ').next().unwrap())
         .collect();
     assert_eq!(live_ids, stream_ids);
+    // The newest kept id, from either node, is the stream's last entry.
+    for node in &nodes {
+        assert_eq!(node.last_id(), live_ids[99]);
+    }
     // A subscriber that read up to the 40th event on node A replays the rest from node B.
     let after = live_ids[39];
     assert_eq!(nodes[1].history(after, 1000), order[40..].to_vec());

@@ -246,6 +246,52 @@ fn a_reconnect_with_last_event_id_gets_exactly_what_it_missed_then_live() {
     server.stop();
 }
 
+#[test]
+fn a_fresh_stream_gets_a_position_at_once_and_a_reconnect_from_it_misses_nothing() {
+    let server = hub_server(Settings::default());
+    let address = server.local_address();
+    // Nobody has published to "quiet" yet: the position is the start, sent with no event.
+    let mut fresh = Stream::open(address, "/events?topic=quiet", None);
+    let position = fresh.events.last_event_id();
+    assert_eq!(position, "0-0");
+    drop(fresh);
+    let missed: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|data| publish(address, "quiet", data))
+        .collect();
+    let mut again = Stream::open(address, "/events?topic=quiet", Some(&position));
+    for (data, id) in ["a", "b", "c"].iter().zip(&missed) {
+        let event = again.next();
+        assert_eq!((event.data.as_str(), &event.last_event_id), (*data, id));
+    }
+    drop(again);
+
+    // A topic with history: the position is its newest id; published right after the head
+    // (no waiting for the subscription), the events still arrive, once, in order.
+    let mut fresh = Stream::open(address, "/events?topic=quiet", None);
+    let now: Vec<String> = ["d", "e"]
+        .iter()
+        .map(|data| publish(address, "quiet", data))
+        .collect();
+    for (data, id) in ["d", "e"].iter().zip(&now) {
+        let event = fresh.next();
+        assert_eq!((event.data.as_str(), &event.last_event_id), (*data, id));
+    }
+    drop(fresh);
+    let mut fresh = Stream::open(address, "/events?topic=quiet", None);
+    assert_eq!(fresh.events.last_event_id(), now[1]);
+
+    // Several topics: one position each, in the request's order, the new topic's included.
+    let mut both = Stream::open(address, "/events?topic=quiet&topic=empty", None);
+    let id = publish(address, "empty", "f");
+    let event = both.next();
+    assert_eq!(
+        (event.data.as_str(), event.last_event_id),
+        ("f", format!("{},{id}", now[1]))
+    );
+    server.stop();
+}
+
 /// Publishes keep coming while a client reconnects again and again with its last id: it sees
 /// every event exactly once, in order, across every replay/live seam.
 #[test]
@@ -322,8 +368,8 @@ fn a_stream_of_several_topics_resumes_each_topic_after_its_own_id() {
     assert_eq!(event.event_type, "a");
     assert_eq!(
         event.last_event_id,
-        format!("{a1},"),
-        "one position per topic, in order"
+        format!("{a1},0-0"),
+        "one position per topic, in order (b: the start, nothing published yet)"
     );
     let b1 = publish(address, "b", "b1");
     let event = stream.next();

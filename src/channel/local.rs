@@ -7,11 +7,12 @@ use std::rc::Rc;
 
 use super::event::{EventId, History};
 use super::store::{self, Store};
-use super::{ChannelEvent, HistoryDone, PublishDone, registry};
+use super::{ChannelEvent, HistoryDone, LastIdDone, PublishDone, registry};
 
 enum Pending {
     Deliver(ChannelEvent, Option<PublishDone>),
     Answer(HistoryDone, History),
+    LastId(LastIdDone, Option<EventId>),
 }
 
 thread_local! {
@@ -39,6 +40,10 @@ impl Local {
     pub(crate) fn history(&mut self, event: &str, after: EventId, limit: usize, done: HistoryDone) {
         let answer = self.store.history(event, &after, limit);
         push(Pending::Answer(done, answer));
+    }
+
+    pub(crate) fn last_id(&mut self, event: &str, done: LastIdDone) {
+        push(Pending::LastId(done, self.store.last_id(event)));
     }
 
     pub(crate) fn set_history_size(&mut self, n: usize) {
@@ -72,6 +77,11 @@ pub(crate) fn drain() {
             Pending::Answer(done, answer) => {
                 crate::reactor::call_user(&|| "Channel::history's callback".into(), || {
                     done(Ok(answer))
+                });
+            }
+            Pending::LastId(done, id) => {
+                crate::reactor::call_user(&|| "Channel::last_id's callback".into(), || {
+                    done(Ok(id))
                 });
             }
         }

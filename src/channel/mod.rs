@@ -124,6 +124,7 @@ thread_local! {
 
 type PublishDone = Box<dyn FnOnce(Result<EventId, Error>)>;
 type HistoryDone = Box<dyn FnOnce(Result<History, Error>)>;
+type LastIdDone = Box<dyn FnOnce(Result<Option<EventId>, Error>)>;
 
 /// The transport chosen with [`Channel::connect`] on this thread, if any.
 pub(crate) fn chosen() -> Option<Choice> {
@@ -316,6 +317,33 @@ impl Channel {
             }
             Kind::Relay => relay_link::history(event, after, limit, done),
             Kind::Redis => redis_link::history(event, after, limit, done),
+        }
+    }
+
+    /// The id of the newest kept event of `event` (`None` when none is kept), or why it could
+    /// not be asked. A position to start from: [`history`](Self::history) after it gives what
+    /// is published from then on, so a subscriber that registers its handler first, then asks
+    /// this, misses nothing. `EventId::new(0, 0)` is the position before every event: history
+    /// after it is everything kept, or [`History::Gap`] once some was dropped. `done` runs
+    /// later, on the reactor.
+    ///
+    /// ```no_run
+    /// use workerman::channel::Channel;
+    /// Channel::last_id("news", |result| match result {
+    ///     Ok(Some(id)) => println!("newest kept: {id}"),
+    ///     Ok(None) => println!("nothing kept yet"),
+    ///     Err(error) => eprintln!("{error}"),
+    /// });
+    /// ```
+    pub fn last_id(event: &str, done: impl FnOnce(Result<Option<EventId>, Error>) + 'static) {
+        let done: LastIdDone = Box::new(done);
+        match kind() {
+            Kind::Local => {
+                with_local(|local| local.last_id(event, done));
+                local::drain_outside_reactor();
+            }
+            Kind::Relay => relay_link::last_id(event, done),
+            Kind::Redis => redis_link::last_id(event, done),
         }
     }
 

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::event::{ChannelEvent, EventId, History};
-use super::{Error, HistoryDone, PublishDone, registry};
+use super::{Error, HistoryDone, LastIdDone, PublishDone, registry};
 use crate::reactor::call_user;
 use crate::redis::{Client, Value};
 use crate::timer::Timer;
@@ -187,6 +187,36 @@ pub(crate) fn history(event: &str, after: EventId, limit: usize, done: HistoryDo
                 .map_err(Error::from)
                 .and_then(|value| read_history(&name, &after, limit, value));
             call_user(&|| "Channel::history's callback".into(), || done(result));
+        },
+    );
+}
+
+/// `XREVRANGE key + - COUNT 1`: the newest kept entry's id (an empty answer: none).
+pub(crate) fn last_id(event: &str, done: LastIdDone) {
+    let Some(link) = link() else { return };
+    link.client.command(
+        [
+            "XREVRANGE".to_owned(),
+            key(event),
+            "+".to_owned(),
+            "-".to_owned(),
+            "COUNT".to_owned(),
+            "1".to_owned(),
+        ],
+        move |result| {
+            let result = result.map_err(Error::from).and_then(|value| {
+                let malformed = || Error::Rejected(format!("XREVRANGE answered {value:?}"));
+                let entries = value.clone().into_array().ok_or_else(malformed)?;
+                match entries.into_iter().next() {
+                    None => Ok(None),
+                    Some(entry) => entry
+                        .into_array()
+                        .and_then(|fields| fields.first().and_then(id_of))
+                        .map(Some)
+                        .ok_or_else(malformed),
+                }
+            });
+            call_user(&|| "Channel::last_id's callback".into(), || done(result));
         },
     );
 }

@@ -232,6 +232,10 @@ impl Relay {
                 }
                 vec![(from.clone(), wire::history_answer(request, event, &history))]
             }
+            Request::LastId { request, event } => {
+                let id = self.store.last_id(event);
+                vec![(from.clone(), wire::last_id_answer(request, id.as_ref()))]
+            }
             Request::Configure { history_size } => {
                 self.store
                     .set_capacity(usize::try_from(history_size).unwrap_or(usize::MAX));

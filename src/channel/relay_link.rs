@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::event::EventId;
 use super::wire::{self, Reply};
-use super::{Error, HistoryDone, PublishDone, REQUEST_TIMEOUT_SECONDS, registry};
+use super::{Error, HistoryDone, LastIdDone, PublishDone, REQUEST_TIMEOUT_SECONDS, registry};
 use crate::connection::{AsyncTcpConnection, TcpConnection};
 use crate::protocols::Frame;
 use crate::reactor::call_user;
@@ -27,6 +27,7 @@ pub(crate) const MAX_BACKLOG: usize = 10_000;
 enum Waiting {
     Publish(Option<PublishDone>, String),
     History(HistoryDone),
+    LastId(LastIdDone),
 }
 
 struct Request {
@@ -110,6 +111,13 @@ pub(crate) fn history(event: &str, after: EventId, limit: usize, done: HistoryDo
     submit(
         |request| wire::history(request, &after, limit, event),
         Waiting::History(done),
+    );
+}
+
+pub(crate) fn last_id(event: &str, done: LastIdDone) {
+    submit(
+        |request| wire::last_id(request, event),
+        Waiting::LastId(done),
     );
 }
 
@@ -207,6 +215,11 @@ fn answer_error(waiting: Waiting, error: Error) {
                 done(Err(error))
             });
         }
+        Waiting::LastId(done) => {
+            call_user(&|| "Channel::last_id's callback".into(), || {
+                done(Err(error))
+            });
+        }
     }
 }
 
@@ -225,20 +238,27 @@ fn on_package(payload: &[u8]) {
                     done(Ok(id))
                 });
             }
-            Some(Waiting::History(done)) => {
-                call_user(&|| "Channel::history's callback".into(), || {
-                    done(Err(Error::Rejected(
-                        "the relay answered out of turn".into(),
-                    )))
-                });
-            }
-            _ => {}
+            Some(Waiting::Publish(None, _)) | None => {}
+            Some(other) => answer_error(
+                other,
+                Error::Rejected("the relay answered out of turn".into()),
+            ),
         },
         Some(Reply::History { request, history }) => match take(request) {
             Some(Waiting::History(done)) => {
                 call_user(&|| "Channel::history's callback".into(), || {
                     done(Ok(history))
                 });
+            }
+            Some(other) => answer_error(
+                other,
+                Error::Rejected("the relay answered out of turn".into()),
+            ),
+            None => {}
+        },
+        Some(Reply::LastId { request, id }) => match take(request) {
+            Some(Waiting::LastId(done)) => {
+                call_user(&|| "Channel::last_id's callback".into(), || done(Ok(id)));
             }
             Some(other) => answer_error(
                 other,

@@ -72,16 +72,23 @@ impl Store {
         entry
     }
 
-    /// The kept events of `event` after `after` (at most `limit`), or `Gap`.
+    /// The id of the newest kept event of `event`, if any.
+    pub(crate) fn last_id(&self, event: &str) -> Option<EventId> {
+        self.rings.get(event)?.entries.back().map(|entry| entry.id)
+    }
+
+    /// The kept events of `event` after `after` (at most `limit`), or `Gap`. `0-0` is before
+    /// every event of every epoch: all of the ring, or `Gap` once the ring dropped one.
     pub(crate) fn history(&self, event: &str, after: &EventId, limit: usize) -> History {
         let (epoch, sequence) = after.parts();
-        if epoch != self.epoch || sequence > self.last_sequence {
+        let from_start = (epoch, sequence) == (0, 0);
+        if !from_start && (epoch != self.epoch || sequence > self.last_sequence) {
             return History::Gap;
         }
         let Some(ring) = self.rings.get(event) else {
             return History::After(Vec::new());
         };
-        if sequence < ring.evicted {
+        if sequence < ring.evicted || (from_start && ring.evicted > 0) {
             return History::Gap;
         }
         let start = ring.entries.partition_point(|entry| entry.id <= *after);
@@ -162,6 +169,23 @@ mod tests {
         assert_eq!(store.history("a", &EventId::new(8, 3), 10), History::Gap);
         assert_eq!(store.history("a", &EventId::new(9, 4), 10), History::Gap);
         assert_eq!(store.history("a", &EventId::new(9, 0), 10), History::Gap);
+    }
+
+    #[test]
+    fn last_id_and_the_start_position() {
+        let mut store = Store::new(3, 2);
+        assert_eq!(store.last_id("a"), None);
+        let start = EventId::new(0, 0);
+        assert_eq!(store.history("a", &start, 10), History::After(vec![]));
+        let first = store.append("a", data("1"));
+        store.append("b", data("x"));
+        assert_eq!(store.last_id("a"), Some(first.id));
+        assert_eq!(store.history("a", &start, 10), History::After(vec![first]));
+        store.append("a", data("2"));
+        let third = store.append("a", data("3"));
+        assert_eq!(store.last_id("a"), Some(third.id));
+        // The first was dropped: from the start there is a hole.
+        assert_eq!(store.history("a", &start, 10), History::Gap);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The relay's messages, inside `frame://` packages (sans-I/O: bytes in, messages out).
 //!
 //! Worker to relay: `S event` subscribe, `U event` unsubscribe, `P request name-length name
-//! data` publish, `H request after limit event` history, `C history-size` configure. Relay to
-//! worker: `E id name-length name data` an event, `A request id` a publish's id, `R request
-//! kind name-length name (id data-length data)*` a history answer (kind 0: events, 1: gap).
+//! data` publish, `H request after limit event` history, `L request event` the newest kept id,
+//! `C history-size` configure. Relay to worker: `E id name-length name data` an event, `A
+//! request id` a publish's id, `R request kind name-length name (id data-length data)*` a
+//! history answer (kind 0: events, 1: gap), `I request (id)?` the newest kept id (none: absent).
 //! Numbers are big-endian: requests and ids u64, name lengths u16, limits and data lengths u32.
 
 use std::rc::Rc;
@@ -26,6 +27,10 @@ pub(crate) enum Request<'a> {
         limit: u32,
         event: &'a str,
     },
+    LastId {
+        request: u64,
+        event: &'a str,
+    },
     Configure {
         history_size: u64,
     },
@@ -37,6 +42,7 @@ pub(crate) enum Reply {
     Event(ChannelEvent),
     Published { request: u64, id: EventId },
     History { request: u64, history: History },
+    LastId { request: u64, id: Option<EventId> },
 }
 
 /// Appends a whole `frame://` package (its 4-byte length first) holding `payload`'s parts.
@@ -84,6 +90,17 @@ pub(crate) fn history(request: u64, after: &EventId, limit: u32, event: &str) ->
         &limit.to_be_bytes(),
         event.as_bytes(),
     ])
+}
+
+pub(crate) fn last_id(request: u64, event: &str) -> Vec<u8> {
+    package(&[b"L", &request.to_be_bytes(), event.as_bytes()])
+}
+
+pub(crate) fn last_id_answer(request: u64, id: Option<&EventId>) -> Vec<u8> {
+    match id {
+        Some(id) => package(&[b"I", &request.to_be_bytes(), &id_bytes(id)]),
+        None => package(&[b"I", &request.to_be_bytes()]),
+    }
 }
 
 pub(crate) fn configure(history_size: u64) -> Vec<u8> {
@@ -187,6 +204,10 @@ pub(crate) fn decode_request(payload: &[u8]) -> Option<Request<'_>> {
             limit: reader.u32()?,
             event: reader.text_rest()?,
         },
+        b'L' => Request::LastId {
+            request: reader.u64()?,
+            event: reader.text_rest()?,
+        },
         b'C' => Request::Configure {
             history_size: reader.u64()?,
         },
@@ -231,6 +252,15 @@ pub(crate) fn decode_reply(payload: &[u8]) -> Option<Reply> {
             };
             Reply::History { request, history }
         }
+        b'I' => {
+            let request = reader.u64()?;
+            let id = match reader.rest.len() {
+                0 => None,
+                16 => Some(reader.id()?),
+                _ => return None,
+            };
+            Reply::LastId { request, id }
+        }
         _ => return None,
     })
 }
@@ -274,6 +304,13 @@ mod tests {
             })
         );
         assert_eq!(
+            decode_request(payload(&last_id(4, "news"))),
+            Some(Request::LastId {
+                request: 4,
+                event: "news"
+            })
+        );
+        assert_eq!(
             decode_request(payload(&configure(7))),
             Some(Request::Configure { history_size: 7 })
         );
@@ -303,6 +340,21 @@ mod tests {
             })
         );
         assert_eq!(
+            decode_reply(payload(&last_id_answer(8, Some(&EventId::new(1, 2))))),
+            Some(Reply::LastId {
+                request: 8,
+                id: Some(EventId::new(1, 2))
+            })
+        );
+        assert_eq!(
+            decode_reply(payload(&last_id_answer(8, None))),
+            Some(Reply::LastId {
+                request: 8,
+                id: None
+            })
+        );
+        assert_eq!(decode_reply(b"I\0\0\0\0\0\0\0\x08\x01"), None);
+        assert_eq!(
             decode_reply(payload(&history_answer(6, "news", &History::Gap))),
             Some(Reply::History {
                 request: 6,
@@ -318,6 +370,8 @@ mod tests {
             publish(9, "news", b"x"),
             history(3, &entry.id, 5, "n"),
             configure(1),
+            last_id(2, "news"),
+            last_id_answer(2, Some(&entry.id)),
             event(&entry),
             published(1, &entry.id),
             history_answer(1, "news", &History::After(vec![entry.clone()])),

@@ -124,6 +124,14 @@ impl Node {
     }
 
     /// `GET /history?after=..`: the `<id> <data>` lines, or `["gap"]`.
+    /// The newest kept id of the demo event, or "none".
+    #[allow(dead_code)]
+    pub fn last_id(&self) -> String {
+        let (status, body) = http(self.port, "GET", "/last_id", "");
+        assert_eq!(status, 200, "last_id: {body}");
+        body.trim().to_owned()
+    }
+
     pub fn history(&self, after: &str, limit: usize) -> Vec<String> {
         let (status, body) = http(
             self.port,

@@ -208,6 +208,23 @@ impl<R: std::io::BufRead> EventReader<R> {
     }
 }
 
+impl<R: std::io::BufRead> EventReader<R> {
+    /// The stream's lastEventId once it has one (an `id:` line alone sets it without an
+    /// event); fails the test if the stream ends first. Events read meanwhile stay queued.
+    pub fn last_event_id(&mut self) -> String {
+        loop {
+            if !self.parser.last_event_id().is_empty() {
+                return self.parser.last_event_id().to_owned();
+            }
+            let buffer = self.reader.fill_buf().expect("an id arrives");
+            assert!(!buffer.is_empty(), "the stream ended");
+            let length = buffer.len();
+            self.parsed.extend(self.parser.feed(buffer));
+            self.reader.consume(length);
+        }
+    }
+}
+
 /// Parses a whole stream in one go.
 pub fn parse(bytes: &[u8]) -> Vec<Event> {
     EventStreamParser::new().feed(bytes)

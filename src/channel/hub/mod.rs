@@ -12,6 +12,10 @@
 //!   joined by `,` (a topic with no position yet is empty): `1700000000000-0,1700000000001-0`.
 //! - Reconnecting with that id (`Last-Event-ID` header, or `?last_event_id=`) gives exactly the
 //!   events after it, per topic, then live ones: no duplicate and no gap at the seam.
+//! - A fresh stream (no `Last-Event-ID`) gets each topic's position from
+//!   [`Channel::last_id`] once it is registered for live events (`0-0`, the start, for a topic
+//!   with nothing kept), at once as an `id:` line with no data, then replays after it like a
+//!   reconnect: a reconnect before its first event misses nothing.
 //! - **`event: reset`**: when an asked-for id is older than the history, from another epoch
 //!   (a restarted relay) or unreadable, or when the broker was down and a topic had no position
 //!   to replay from, the stream says so before going on live:
@@ -311,15 +315,21 @@ impl SseHub {
         ensure_keep_alive(&self.state);
         ensure_broker_watch(&self.state);
 
-        let (reference, opening, replays) = {
+        let (reference, opening, replays, fresh) = {
             let mut state = self.state.borrow_mut();
             let mut positions = Vec::with_capacity(names.len());
             let mut resets = Vec::new();
             let mut replays = Vec::new();
+            let mut fresh = Vec::new();
             for (index, (name, resume)) in names.iter().zip(&resumes).enumerate() {
                 let last_seen = state.topics.get(name).and_then(|topic| topic.last_seen);
                 let (last_sent, catching_up) = match resume {
-                    Resume::Live => (last_seen, None),
+                    Resume::Live => {
+                        // Its position comes from the channel (asked once registered below),
+                        // then it goes through the replay seam: live events wait meanwhile.
+                        fresh.push(index);
+                        (None, Some(Vec::new()))
+                    }
                     Resume::After(id) => {
                         replays.push((index, *id));
                         (Some(*id), Some(Vec::new()))
@@ -346,21 +356,19 @@ impl SseHub {
                 opening.extend(reset_event(&names[index], ResetReason::Malformed, &cursor));
             }
             state.statistics.resets += resets.len() as u64;
-            if opening.is_empty() && replays.is_empty() && cursor.iter().any(Option::is_some) {
-                // No event of its own yet: an `id:` alone gives the client its position (a
-                // browser sets lastEventId without dispatching anything).
-                opening.extend_from_slice(format!("id: {}\n\n", format_cursor(&cursor)).as_bytes());
-            }
             let reference = state.insert(subscriber);
             for name in &names {
                 if let Some(topic) = state.topics.get_mut(name) {
                     topic.subscribers.push(reference);
                 }
             }
-            (reference, opening, replays)
+            (reference, opening, replays, fresh)
         };
         if !opening.is_empty() {
             connection.send_raw(opening);
+        }
+        for index in fresh {
+            fetch_start(&self.state, reference, index);
         }
         for (index, after) in replays {
             fetch_history(&self.state, reference, index, after);
@@ -782,6 +790,63 @@ fn reset_event(topic: &str, reason: ResetReason, cursor: &[Option<EventId>]) -> 
     bytes.pop();
     bytes.extend_from_slice(format!("id: {}\n\n", format_cursor(cursor)).as_bytes());
     bytes
+}
+
+/// The position before every event: where a topic with nothing kept starts.
+const START: EventId = EventId::new(0, 0);
+
+/// Asks the channel where a fresh subscriber's topic `index` starts (after its live
+/// registration, so whatever is published from then on is either in the history after that
+/// position or held live), tells the client at once with an `id:` line alone (a browser sets
+/// lastEventId without dispatching an event), then replays from there.
+fn fetch_start(hub: &SharedState, reference: SubscriberRef, index: usize) {
+    let topic = {
+        let state = hub.borrow();
+        let Some(subscriber) = state.subscriber(reference) else {
+            return;
+        };
+        subscriber.positions[index].topic.clone()
+    };
+    let weak = Rc::downgrade(hub);
+    let name = topic.clone();
+    Channel::last_id(&name, move |result| {
+        let Some(hub) = weak.upgrade() else { return };
+        let connection;
+        let after;
+        {
+            let mut state = hub.borrow_mut();
+            let Some(subscriber) = state.subscriber_mut(reference) else {
+                return;
+            };
+            connection = subscriber.connection.clone();
+            match result {
+                Ok(id) => {
+                    after = id.unwrap_or(START);
+                    subscriber.positions[index].last_sent = Some(after);
+                }
+                Err(error) => {
+                    log::warn!(
+                        "sse hub: the position of {topic:?} is unreachable ({error}): connection {} closed, its client retries",
+                        connection.id()
+                    );
+                    state.remove(reference);
+                    state.statistics.replay_failures += 1;
+                    drop(state);
+                    connection.close();
+                    return;
+                }
+            }
+        }
+        let cursor = {
+            let state = hub.borrow();
+            let Some(subscriber) = state.subscriber(reference) else {
+                return;
+            };
+            format_cursor(&subscriber.cursor())
+        };
+        connection.send_raw(format!("id: {cursor}\n\n"));
+        fetch_history(&hub, reference, index, after);
+    });
 }
 
 /// Asks the channel for a subscriber's history of one topic after `after`.
