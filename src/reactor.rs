@@ -505,6 +505,8 @@ fn turn(events: &mut Events) -> io::Result<()> {
         log::debug!("connection {} timed out", handle.id());
         if handle.status() == TcpConnection::STATUS_CONNECTING {
             crate::connection::async_tcp::on_connect_timeout(&handle);
+        } else if crate::connection::async_tcp::on_handshake_deadline(&handle) {
+            // A client's TLS handshake deadline: failed as a connect, or the protocol's runs on.
         } else if connection_io::outlived_handshake_deadline(&handle) {
             // The TLS handshake finished in time: the protocol's own deadline runs on.
         } else if !crate::connection::http::on_deadline(&handle) {

@@ -2,7 +2,8 @@
 //! `wss://` worker (messages both ways), `ssl://` raw bytes to a `text` worker on
 //! `set_transport("ssl")`, `ws://` + `set_transport("ssl")`, a client certificate, and a
 //! wrong-host or unknown-CA certificate refused (on_error, on_close) unless verification is
-//! explicitly skipped.
+//! explicitly skipped; a server that accepts and never answers fails the handshake at its
+//! deadline (the connect timeout when shorter, else 10 s).
 
 mod support;
 
@@ -247,4 +248,102 @@ fn insecure_skip_verify_connects_to_an_unknown_certificate() {
     });
     assert_eq!(next(&events), "connect");
     assert_eq!(next(&events), "message echo anyway");
+}
+
+/// A TCP listener that accepts and never says a word (no ServerHello): the accepted sockets
+/// are held open until the listener's thread ends with the test process.
+fn silent_listener() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(4) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    port
+}
+
+/// Events until `close`, each with the time it came since `started`.
+fn until_close(
+    events: &Receiver<String>,
+    started: std::time::Instant,
+    wait: Duration,
+) -> Vec<(String, Duration)> {
+    let mut seen = Vec::new();
+    loop {
+        let event = events
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| panic!("no close within {wait:?}: {seen:?}"));
+        let closed = event == "close";
+        seen.push((event, started.elapsed()));
+        if closed {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn tls_handshake_deadline_is_the_connect_timeout_when_shorter() {
+    let port = silent_listener();
+    let started = std::time::Instant::now();
+    let (_client, events) = client_worker(move |events| {
+        let mut client = AsyncTcpConnection::new(&format!("ssl://127.0.0.1:{port}"));
+        client.set_ssl_context(SslContext::new().insecure_skip_verify(true));
+        client.set_connect_timeout(Duration::from_secs(1));
+        report(&mut client, &events, "never\n");
+        client.connect();
+    });
+    let seen = until_close(&events, started, WAIT);
+    let names: Vec<&str> = seen.iter().map(|(event, _)| event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "connect",
+            &*format!("error 1 TLS handshake with 127.0.0.1:{port} timed out after 1 seconds"),
+            "close"
+        ],
+        "{seen:?}"
+    );
+    let (_, error_at) = &seen[1];
+    assert!(
+        *error_at >= Duration::from_millis(900) && *error_at < Duration::from_secs(6),
+        "the handshake failed after {error_at:?}, not about 1 s"
+    );
+}
+
+#[test]
+fn wss_handshake_deadline_defaults_to_10_seconds() {
+    let port = silent_listener();
+    let started = std::time::Instant::now();
+    let (_client, events) = client_worker(move |events| {
+        let mut client = AsyncTcpConnection::new(&format!("wss://127.0.0.1:{port}/chat"));
+        client.set_ssl_context(SslContext::new().insecure_skip_verify(true));
+        let on_open = events.clone();
+        client.on_websocket_connect(move |_, _| on_open.send("open".into()).unwrap());
+        let on_error = events.clone();
+        client.on_error(move |_, code, message| {
+            on_error.send(format!("error {code} {message}")).unwrap();
+        });
+        let on_close = events.clone();
+        client.on_close(move |_| on_close.send("close".into()).unwrap());
+        client.connect();
+    });
+    let seen = until_close(&events, started, Duration::from_secs(25));
+    let names: Vec<&str> = seen.iter().map(|(event, _)| event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            &*format!("error 1 TLS handshake with 127.0.0.1:{port} timed out after 10 seconds"),
+            "close"
+        ],
+        "{seen:?}"
+    );
+    let (_, error_at) = &seen[0];
+    assert!(
+        *error_at >= Duration::from_millis(9_900) && *error_at < Duration::from_secs(20),
+        "the handshake failed after {error_at:?}, not about 10 s"
+    );
 }

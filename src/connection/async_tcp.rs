@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
 
-use super::io as connection_io;
+use super::io::{self as connection_io, TLS_HANDSHAKE_TIMEOUT};
 use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
 use super::{Connection, SendResult, SslContext, TcpConnection};
 use crate::protocols::websocket::client::{self as websocket_client, HandshakeResponse};
@@ -1016,6 +1016,12 @@ fn connected(handle: &TcpConnection) {
             .is_some()
             .then(|| now + worker.http_settings.get().request_head_timeout);
         reactor.set_deadline(handle.key(), deadline);
+        // The TLS handshake has its own deadline from here (see `on_handshake_deadline`).
+        if connection_io::has_layer(reactor, handle) {
+            let timeout = handshake_timeout(&worker);
+            reactor.set_deadline(handle.key(), Some(now + timeout));
+            connection_io::mark_handshake_deadline(reactor, handle);
+        }
         // A TLS client speaks first (its ClientHello), even with nothing queued.
         let queued = reactor
             .connection(handle)
@@ -1045,6 +1051,85 @@ fn connected(handle: &TcpConnection) {
     }
 }
 
+/// How long a client's TLS handshake may take from the TCP connect: the server side's 10 s, or
+/// the connect timeout if that is shorter.
+fn handshake_timeout(shared: &WorkerShared) -> Duration {
+    let connect_timeout = shared
+        .client
+        .as_ref()
+        .and_then(|client| client.connect_timeout.get());
+    connect_timeout.map_or(TLS_HANDSHAKE_TIMEOUT, |timeout| {
+        timeout.min(TLS_HANDSHAKE_TIMEOUT)
+    })
+}
+
+/// A client connection's deadline passed while it was its TLS handshake's. False: not a TLS
+/// client's handshake deadline (the caller goes on). True: handled; still handshaking, the
+/// connect failed (`on_error(CONNECT_FAIL, "TLS handshake with host:port timed out after N
+/// seconds")`, then `on_close`); done, a `wss://` upgrade answer still awaited gets the rest
+/// of the head timeout (counted from the TCP connect).
+pub(crate) fn on_handshake_deadline(handle: &TcpConnection) -> bool {
+    let outcome = with(|reactor| {
+        let now = reactor.now;
+        let connection = reactor.connection_mut(handle)?;
+        connection.worker.client.as_ref()?;
+        let layered = connection.layer.as_mut()?;
+        if !std::mem::take(&mut layered.handshake_deadline) {
+            return None;
+        }
+        let worker = connection.worker.clone();
+        let timeout = handshake_timeout(&worker);
+        if super::transport::is_handshaking(connection.layer.as_deref()) {
+            return Some(Some(timeout));
+        }
+        let awaiting_upgrade =
+            (connection.websocket.as_deref()).is_some_and(|websocket| websocket.in_handshake());
+        let rest = awaiting_upgrade.then(|| {
+            let head_timeout = worker.http_settings.get().request_head_timeout;
+            now + head_timeout.saturating_sub(timeout)
+        });
+        reactor.set_deadline(handle.key(), rest);
+        Some(None)
+    });
+    match outcome {
+        None => false,
+        Some(None) => true,
+        Some(Some(timeout)) => {
+            handshake_failed(handle, timeout);
+            true
+        }
+    }
+}
+
+/// The TLS handshake did not finish in time: reported as a connect failure.
+fn handshake_failed(handle: &TcpConnection, timeout: Duration) {
+    let Some(worker) = with(|reactor| {
+        reactor
+            .connection(handle)
+            .map(|connection| connection.worker.clone())
+    }) else {
+        return;
+    };
+    let message = format!(
+        "TLS handshake with {} timed out after {} seconds",
+        describe_target(&worker),
+        timeout.as_secs_f64()
+    );
+    log::debug!("{message}");
+    connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    connection_io::destroy(handle);
+}
+
+fn describe_target(worker: &WorkerShared) -> String {
+    worker
+        .client
+        .as_ref()
+        .map_or_else(String::new, |client| match &client.unix_path {
+            Some(path) => format!("unix://{}", path.display()),
+            None => format_target(&client.host, client.port),
+        })
+}
+
 /// Connecting failed: `on_error(CONNECT_FAIL, "connect host:port fail after N seconds: why")`,
 /// then the connection is destroyed (`on_close`).
 pub(crate) fn connect_failed(handle: &TcpConnection, why: &str) {
@@ -1060,14 +1145,7 @@ pub(crate) fn connect_failed(handle: &TcpConnection, why: &str) {
         .as_ref()
         .and_then(|client| client.connect_started.get())
         .map_or(0.0, |started| started.elapsed().as_secs_f64());
-    let target =
-        worker
-            .client
-            .as_ref()
-            .map_or_else(String::new, |client| match &client.unix_path {
-                Some(path) => format!("unix://{}", path.display()),
-                None => format_target(&client.host, client.port),
-            });
+    let target = describe_target(&worker);
     let message = format!("connect {target} fail after {elapsed:.4} seconds: {why}");
     log::debug!("{message}");
     connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);

@@ -133,6 +133,23 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
     }
 }
 
+/// Whether the connection has a layer (TLS) between its socket and its codec.
+pub(crate) fn has_layer(reactor: &Reactor, handle: &TcpConnection) -> bool {
+    reactor
+        .connection(handle)
+        .is_some_and(|connection| connection.layer.is_some())
+}
+
+/// The connection's deadline (just set) is its TLS handshake's.
+pub(crate) fn mark_handshake_deadline(reactor: &mut Reactor, handle: &TcpConnection) {
+    if let Some(layered) = reactor
+        .connection_mut(handle)
+        .and_then(|connection| connection.layer.as_mut())
+    {
+        layered.handshake_deadline = true;
+    }
+}
+
 /// A TLS connection's handshake deadline passed. Still handshaking: false (it is destroyed).
 /// Done: true, and the protocol's deadline takes over (an HTTP head timer runs on to its full
 /// length from the accept; other protocols have none).

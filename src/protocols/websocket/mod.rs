@@ -180,6 +180,13 @@ pub(crate) struct WebSocketState {
     pings_sent: u8,
 }
 
+impl WebSocketState {
+    /// The opening handshake has not finished yet (no upgrade answered or checked).
+    pub(crate) fn in_handshake(&self) -> bool {
+        matches!(self.phase, Phase::Handshake)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Pending {
     /// Server: header lines for the 101, each ending in CRLF. Client: the upgrade request,
