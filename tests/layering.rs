@@ -75,6 +75,9 @@ const KNOWN_IN_CYCLES: &[&str] = &[
     "src/connection/send_queue.rs",
     "src/connection/state.rs",
     "src/connection/stream.rs",
+    // TLS's layer implements the seam's trait and is made by worker.rs and async_tcp.rs; it
+    // leaves the cycle when transport.rs and stream.rs do.
+    "src/connection/tls/layer.rs",
     "src/connection/transport.rs",
     "src/connection/udp.rs",
     "src/event_loop.rs",
@@ -84,10 +87,8 @@ const KNOWN_IN_CYCLES: &[&str] = &[
     "src/process/child.rs",
     "src/process/master.rs",
     "src/process/status.rs",
-    "src/protocols/http/file.rs",
     "src/protocols/http/parser.rs",
     "src/protocols/http/request.rs",
-    "src/protocols/http/response.rs",
     "src/protocols/http/session.rs",
     "src/reactor.rs",
     "src/redis/client.rs",

@@ -61,6 +61,7 @@ mod cursor;
 mod queued_bytes;
 mod settings;
 mod state;
+mod statistics;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -74,6 +75,7 @@ use cursor::{ResetReason, Resume, format_cursor, parse_last_event_id, reset_data
 use settings::MAX_TOPIC_LEN;
 pub use settings::SlowConsumerPolicy;
 use state::{HubState, Position, Subscriber, SubscriberRef, Topic};
+pub use statistics::HubStatistics;
 
 /// Server-Sent Events streams of [`Channel`] topics, for the connections of one worker process.
 ///
@@ -99,32 +101,6 @@ use state::{HubState, Position, Subscriber, SubscriberRef, Topic};
 #[derive(Clone, Default)]
 pub struct SseHub {
     state: Rc<RefCell<HubState>>,
-}
-
-/// What a hub did so far in this process ([`SseHub::statistics`]).
-///
-/// ```
-/// use workerman::channel::SseHub;
-/// let statistics = SseHub::new().statistics();
-/// assert_eq!(statistics.subscribers, 0);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HubStatistics {
-    /// Streams open now.
-    pub subscribers: usize,
-    /// Streams cut for passing their send-buffer limit.
-    pub cut_slow: u64,
-    /// Streams cut, furthest behind first, for the process-wide bound on queued bytes.
-    pub cut_for_queued_bytes: u64,
-    /// Streams cut for holding too many live events back while catching up.
-    pub cut_catching_up: u64,
-    /// Reset events sent.
-    pub resets: u64,
-    /// Replays that failed (the channel's history was unreachable); those streams were closed,
-    /// so their clients retry with the same `Last-Event-ID`.
-    pub replay_failures: u64,
-    /// Bytes of shared events held by send queues now.
-    pub queued_bytes: usize,
 }
 
 impl SseHub {

@@ -7,9 +7,9 @@ use std::rc::Rc;
 use crate::TcpConnection;
 use crate::channel::{ChannelEvent, EventId};
 
-use super::HubStatistics;
 use super::queued_bytes::QueuedBytes;
 use super::settings::HubSettings;
+use super::statistics::HubStatistics;
 
 /// A subscriber as a topic lists it: its slot and its connection's id (a reused slot holds
 /// another connection, which this reference then does not match).
