@@ -37,6 +37,12 @@ use workerman::{TcpConnection, Timer, Worker};
 
 /// What "unbuffered" means here: an event is through nginx this soon after we sent it.
 const WITHIN: Duration = Duration::from_millis(100);
+/// The same for the seed's own 2 s cadence, where the send time is not stamped but inferred
+/// from the head's arrival: a quarter of the interval. A buffering proxy would hold a 60-byte
+/// event until the endless stream ends, or hand two over together (one of them 2 s off), so
+/// this still tells the two apart, while leaving room for a loaded machine's scheduling (one
+/// CI run saw 106 ms with the timer on time).
+const SEED_WITHIN: Duration = Duration::from_millis(500);
 /// The upstream ports written in the site file (the examples' own ports).
 const SITE_HTTP_PORT: u16 = 8080;
 const SITE_WEBSOCKET_PORT: u16 = 8096;
@@ -293,7 +299,7 @@ impl EventClient {
 /// sends the response head and starts its 2 s timer in the same callback, and our timers keep
 /// their cadence (deadline = previous deadline + interval), so event k leaves at the head's send
 /// time + 2k s. The head's arrival stands for its send time (it can only be later), so each event
-/// must arrive within 100 ms of head arrival + 2k s, either way. A buffering proxy holds these
+/// must arrive within [`SEED_WITHIN`] of head arrival + 2k s, either way. A buffering proxy holds these
 /// 60-byte events until its buffer fills or the stream ends.
 #[test]
 fn seed_events_pass_through_nginx_one_by_one() {
@@ -319,8 +325,8 @@ fn seed_events_pass_through_nginx_one_by_one() {
             expected - *arrived
         };
         assert!(
-            off <= WITHIN,
-            "event {} arrived {off:?} off its time (head + {} s), more than {WITHIN:?}",
+            off <= SEED_WITHIN,
+            "event {} arrived {off:?} off its time (head + {} s), more than {SEED_WITHIN:?}",
             index + 1,
             2 * (index + 1)
         );

@@ -5,22 +5,23 @@ mod support;
 
 use std::time::Duration;
 
-use support::redis::{ClientWorker, RedisServer, describe, free_port};
+use support::redis::{ClientWorker, RedisServer, WAIT, describe};
 use support::tls::Pki;
 use workerman::connection::SslContext;
 
 fn tls_server(pki: &Pki) -> (RedisServer, u16) {
     let (cert, key) = pki.leaf("redis", &["localhost"]);
-    let tls_port = free_port();
     let lines = [
-        format!("tls-port {tls_port}"),
+        "tls-port {free_port}".to_owned(),
         format!("tls-cert-file {}", cert.display()),
         format!("tls-key-file {}", key.display()),
         format!("tls-ca-cert-file {}", pki.ca_file().display()),
         "tls-auth-clients no".to_owned(),
     ];
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    (RedisServer::with_config(&lines), tls_port)
+    let server = RedisServer::with_config(&lines);
+    let tls_port = server.extra_ports[0];
+    (server, tls_port)
 }
 
 #[test]
@@ -33,6 +34,10 @@ fn rediss_set_and_get_through_tls() {
         &format!("rediss://localhost:{tls_port}/2"),
         move |redis, _| {
             redis.set_ssl_context(SslContext::new().cafile(&ca));
+            // A loaded machine (a debug build's handshake) must not time out before the test's
+            // own wait does.
+            redis.set_connect_timeout(WAIT);
+            redis.set_reply_timeout(WAIT);
         },
     );
     client.run(|redis, events| {

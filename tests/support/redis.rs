@@ -20,10 +20,16 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// A `redis-server` started for one test (`--save '' --appendonly no`), stopped on drop.
 pub struct RedisServer {
     pub port: u16,
+    /// The ports that stand for `{free_port}` in the config lines, in order.
+    pub extra_ports: Vec<u16>,
     child: Option<Child>,
     directory: PathBuf,
     config: Vec<String>,
 }
+
+/// How many times a server whose port was taken between choosing it and binding it (another
+/// test chose the same free port) is started again on fresh ports.
+const PORT_RETRIES: usize = 5;
 
 /// A loopback port nothing listens on now.
 pub fn free_port() -> u16 {
@@ -41,19 +47,40 @@ impl RedisServer {
     }
 
     /// A server whose config file holds these lines (`rename-command HELLO ""`, ACL users...).
+    /// Each `{free_port}` in them becomes a free port of its own (see `extra_ports`).
     pub fn with_config(lines: &[&str]) -> RedisServer {
-        let port = free_port();
-        let directory =
-            std::env::temp_dir().join(format!("workerman-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&directory).unwrap();
-        let mut server = RedisServer {
-            port,
-            child: None,
-            directory,
-            config: lines.iter().map(|line| line.to_string()).collect(),
-        };
-        server.launch();
-        server
+        let mut attempt = 0;
+        loop {
+            let port = free_port();
+            let directory =
+                std::env::temp_dir().join(format!("workerman-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&directory).unwrap();
+            let mut extra_ports = Vec::new();
+            let config = lines
+                .iter()
+                .map(|line| {
+                    let mut line = line.to_string();
+                    while line.contains("{free_port}") {
+                        let extra = free_port();
+                        extra_ports.push(extra);
+                        line = line.replacen("{free_port}", &extra.to_string(), 1);
+                    }
+                    line
+                })
+                .collect();
+            let mut server = RedisServer {
+                port,
+                extra_ports,
+                child: None,
+                directory,
+                config,
+            };
+            match server.launch() {
+                Ok(()) => return server,
+                Err(log) if log.contains("in use") && attempt < PORT_RETRIES => attempt += 1,
+                Err(log) => panic!("redis-server did not come up on port {port}:\n{log}"),
+            }
+        }
     }
 
     /// The Unix socket this server also listens on.
@@ -61,7 +88,13 @@ impl RedisServer {
         self.directory.join("redis.sock")
     }
 
-    fn launch(&mut self) {
+    fn log_file(&self) -> PathBuf {
+        self.directory.join("redis.log")
+    }
+
+    /// Starts the process and waits until it answers `PING`; `Err` holds its log when it exited
+    /// or stayed silent.
+    fn launch(&mut self) -> Result<(), String> {
         let program = require_program("redis-server");
         let config = self.directory.join("redis.conf");
         let mut text = String::new();
@@ -79,6 +112,8 @@ impl RedisServer {
             .arg("--unixsocket")
             .arg(self.unix_socket())
             .args(["--unixsocketperm", "700", "--loglevel", "warning"])
+            .arg("--logfile")
+            .arg(self.log_file())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -93,16 +128,20 @@ impl RedisServer {
                     if let Ok(count) = stream.read(&mut answer) {
                         // PONG, or NOAUTH on a server that wants a password: up either way.
                         if count > 0 {
-                            return;
+                            return Ok(());
                         }
                     }
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not come up on port {}",
-                self.port
-            );
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|child| child.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() >= deadline {
+                self.kill9();
+                let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+                return Err(log);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -123,7 +162,12 @@ impl RedisServer {
     /// Starts it again on the same port (an empty dataset: nothing is saved).
     pub fn restart(&mut self) {
         self.kill9();
-        self.launch();
+        if let Err(log) = self.launch() {
+            panic!(
+                "redis-server did not come back on port {}:\n{log}",
+                self.port
+            );
+        }
     }
 
     /// Runs `redis-cli -p PORT args...` and returns its output, trimmed.
