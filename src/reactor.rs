@@ -26,12 +26,13 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::connection::WorkerShared;
 use crate::connection::io as connection_io;
 use crate::connection::stream::{Listen, Stream};
 use crate::connection::transport;
 use crate::connection::{Connection, TcpConnection};
 use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
-use crate::worker::{Worker, WorkerShared};
+use crate::worker::Worker;
 
 /// The waker's token; listeners count down from just below it; connections are slab keys.
 const WAKER: Token = Token(usize::MAX);
@@ -412,7 +413,7 @@ fn run_with(
     REACTOR.with(|cell| *cell.borrow_mut() = Some(reactor));
 
     for worker in &workers {
-        if let Some(callback) = worker.shared().callbacks.on_worker_start.borrow().clone() {
+        if let Some(callback) = worker.lifecycle().on_worker_start.borrow().clone() {
             let name = worker.name();
             call_user(&|| format!("on_worker_start of worker {name}"), || {
                 callback(worker)
@@ -743,7 +744,7 @@ fn shut_down(workers: &[Worker]) -> bool {
     let first = with(|reactor| !std::mem::replace(&mut reactor.stopping, true));
     if first {
         for worker in workers {
-            if let Some(callback) = worker.shared().callbacks.on_worker_stop.borrow().clone() {
+            if let Some(callback) = worker.lifecycle().on_worker_stop.borrow().clone() {
                 let name = worker.name();
                 call_user(&|| format!("on_worker_stop of worker {name}"), || {
                     callback(worker)

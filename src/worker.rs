@@ -1,6 +1,6 @@
 //! `Worker`: a listening socket, its protocol, its callbacks, and how it runs.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -11,19 +11,14 @@ use std::time::Duration;
 use crate::connection::SslContext;
 use crate::connection::TcpConnection;
 use crate::connection::TcpKeepalive;
+use crate::connection::WorkerShared;
 use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
 use crate::connection::transport::LayerFactory;
-use crate::protocols::http::{HttpSettings, Request, SessionConfig};
-use crate::protocols::{Message, Protocol, ProtocolKind};
+use crate::protocols::http::{Request, SessionConfig};
+use crate::protocols::{Protocol, ProtocolKind};
 use crate::reactor::{self, Started, Statistics, Stopper};
 
-type ConnectionCallback = Rc<dyn Fn(&TcpConnection)>;
-type MessageCallback = Rc<dyn Fn(&TcpConnection, Message)>;
-type ErrorCallback = Rc<dyn Fn(&TcpConnection, i32, &str)>;
 type WorkerCallback = Rc<dyn Fn(&Worker)>;
-type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &Request)>;
-type PingCallback = Rc<dyn Fn(&TcpConnection, &[u8])>;
-type CloseFrameCallback = Rc<dyn Fn(&TcpConnection, u16, &str)>;
 type WorkerExitCallback = Rc<dyn Fn(&Worker, i32, i32)>;
 
 thread_local! {
@@ -31,147 +26,17 @@ thread_local! {
     static CREATED: RefCell<Vec<Worker>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The worker's own callbacks (its connections' are in [`WorkerShared`]'s).
 #[derive(Default)]
-pub(crate) struct Callbacks {
+pub(crate) struct WorkerCallbacks {
     pub(crate) on_worker_start: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_stop: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_reload: RefCell<Option<WorkerCallback>>,
     /// Runs in the master when one of this worker's processes ended.
     pub(crate) on_worker_exit: RefCell<Option<WorkerExitCallback>>,
-    pub(crate) on_connect: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_message: RefCell<Option<MessageCallback>>,
-    pub(crate) on_close: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_error: RefCell<Option<ErrorCallback>>,
-    pub(crate) on_buffer_full: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_buffer_drain: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_websocket_connect: RefCell<Option<HandshakeCallback>>,
-    pub(crate) on_websocket_connected: RefCell<Option<HandshakeCallback>>,
-    pub(crate) on_websocket_ping: RefCell<Option<PingCallback>>,
-    pub(crate) on_websocket_pong: RefCell<Option<PingCallback>>,
-    pub(crate) on_websocket_close: RefCell<Option<CloseFrameCallback>>,
-}
-
-/// What a worker is: shared by the user's `Worker` handle, the listener and every connection.
-pub(crate) struct WorkerShared {
-    /// The address as given, e.g. `http://0.0.0.0:8080`.
-    pub(crate) address: String,
-    /// The part after the scheme, e.g. `0.0.0.0:8080` (a path for `unix`).
-    pub(crate) listen: String,
-    /// `tcp`, `udp` or `unix`: from the scheme, or set with `Worker::set_transport`.
-    pub(crate) transport: Cell<Transport>,
-    pub(crate) protocol: RefCell<ProtocolKind>,
-    /// `text://` with an `on_message` that takes `Vec<u8>`: deliver lines as bytes.
-    pub(crate) text_as_bytes: Cell<bool>,
-    pub(crate) name: RefCell<String>,
-    pub(crate) count: Cell<usize>,
-    pub(crate) reuse_port: Cell<bool>,
-    /// Keepalive, backlog and `IPV6_V6ONLY` for the listen socket (its `reuse_port` is unused:
-    /// the field above is).
-    pub(crate) listen_options: Cell<ListenOptions>,
-    pub(crate) user: RefCell<String>,
-    /// Workerman's `$worker->group` (empty: the user's primary group).
-    pub(crate) group: RefCell<String>,
-    /// Workerman's `$worker->reloadable`: false, a reload only runs `on_worker_reload`.
-    pub(crate) reloadable: Cell<bool>,
-    pub(crate) id: Cell<usize>,
-    pub(crate) max_send_buffer_size: Cell<usize>,
-    pub(crate) max_package_size: Cell<usize>,
-    pub(crate) http_settings: Cell<HttpSettings>,
-    /// `set_session`; the default file store is made on first use.
-    pub(crate) session: RefCell<Option<Rc<SessionConfig>>>,
-    /// The session handler's reads complete later (Redis): a request with a session cookie is
-    /// held until its session is read.
-    pub(crate) session_reads_later: Cell<bool>,
-    /// Where streamed uploads are written (`set_upload_directory`).
-    pub(crate) upload_directory: RefCell<std::path::PathBuf>,
-    /// `set_upload_threshold` and `set_max_upload_size`.
-    pub(crate) upload_limits: Cell<(usize, usize)>,
-    pub(crate) local_address: Cell<Option<SocketAddr>>,
-    /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
-    pub(crate) prebound: RefCell<Option<BoundSocket>>,
-    /// Connections open now on this worker, and the most it accepts (`usize::MAX`: no limit).
-    pub(crate) connection_count: Cell<usize>,
-    pub(crate) max_connections: Cell<usize>,
-    pub(crate) callbacks: Callbacks,
-    /// `websocket://` accepts (a `ws://` client offers) permessage-deflate.
-    pub(crate) websocket_deflate: Cell<bool>,
-    /// `websocket://`: ping every `.0` seconds; no pong within `.1` seconds closes.
-    pub(crate) websocket_heartbeat: Cell<Option<(f64, f64)>>,
-    /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
-    /// where it connects, and what it does between connections.
-    pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
-    /// A layer between each connection's socket and its codec (TLS); `None`: plain bytes.
-    pub(crate) layer: RefCell<Option<LayerFactory>>,
-    /// TLS on the listener (`set_transport("ssl")`, `https://`, `wss://`), with its context.
-    pub(crate) ssl: RefCell<Option<SslContext>>,
 }
 
 impl WorkerShared {
-    /// A worker's (or a client connection's) settings and callbacks, at their defaults.
-    pub(crate) fn new(
-        address: &str,
-        listen: &str,
-        transport: Transport,
-        protocol: ProtocolKind,
-    ) -> WorkerShared {
-        WorkerShared {
-            address: address.to_owned(),
-            listen: listen.to_owned(),
-            transport: Cell::new(transport),
-            protocol: RefCell::new(protocol),
-            text_as_bytes: Cell::new(false),
-            name: RefCell::new("none".to_owned()),
-            count: Cell::new(1),
-            reuse_port: Cell::new(false),
-            listen_options: Cell::new(ListenOptions::default()),
-            user: RefCell::new(String::new()),
-            group: RefCell::new(String::new()),
-            reloadable: Cell::new(true),
-            id: Cell::new(0),
-            max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
-            max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
-            http_settings: Cell::new(HttpSettings::default()),
-            session: RefCell::new(None),
-            session_reads_later: Cell::new(false),
-            upload_directory: RefCell::new(std::env::temp_dir()),
-            upload_limits: Cell::new(crate::protocols::http::DEFAULT_UPLOAD_LIMITS),
-            local_address: Cell::new(None),
-            prebound: RefCell::new(None),
-            connection_count: Cell::new(0),
-            max_connections: Cell::new(usize::MAX),
-            callbacks: Callbacks::default(),
-            websocket_deflate: Cell::new(false),
-            websocket_heartbeat: Cell::new(None),
-            client: None,
-            layer: RefCell::new(None),
-            ssl: RefCell::new(None),
-        }
-    }
-
-    /// Sets `on_message`, checking `M` against the protocol's messages.
-    ///
-    /// # Panics
-    /// If `M` is not what the protocol delivers.
-    pub(crate) fn set_on_message<M: 'static>(
-        &self,
-        callback: impl Fn(&TcpConnection, M) + 'static,
-    ) {
-        let protocol = self.protocol.borrow().clone();
-        if let Err(mismatch) = protocol.accepts::<M>() {
-            panic!("{} (on {})", mismatch, self.address);
-        }
-        self.text_as_bytes.set(
-            matches!(protocol, ProtocolKind::Text)
-                && std::any::TypeId::of::<M>() == std::any::TypeId::of::<Vec<u8>>(),
-        );
-        let wrapped = move |connection: &TcpConnection, message: Message| {
-            if let Some(message) = message.into_typed::<M>() {
-                callback(connection, message);
-            }
-        };
-        *self.callbacks.on_message.borrow_mut() = Some(Rc::new(wrapped));
-    }
-
     /// Binds the listen socket: non-blocking, `SO_REUSEADDR` (and `SO_REUSEPORT` when asked),
     /// Workerman's backlog; a `unix` path's stale socket file is removed first. In a worker
     /// process, the listener the master bound (inherited through `fork`) is taken instead.
@@ -243,6 +108,7 @@ impl WorkerShared {
 #[derive(Clone)]
 pub struct Worker {
     shared: Rc<WorkerShared>,
+    lifecycle: Rc<WorkerCallbacks>,
 }
 
 impl Worker {
@@ -346,6 +212,7 @@ impl Worker {
     fn create(address: &str, listen: &str, transport: Transport, protocol: ProtocolKind) -> Worker {
         let worker = Worker {
             shared: Rc::new(WorkerShared::new(address, listen, transport, protocol)),
+            lifecycle: Rc::default(),
         };
         CREATED.with(|created| created.borrow_mut().push(worker.clone()));
         worker
@@ -353,6 +220,11 @@ impl Worker {
 
     pub(crate) fn shared(&self) -> &Rc<WorkerShared> {
         &self.shared
+    }
+
+    /// The worker's own callbacks (`on_worker_start`, `on_worker_stop`, ...).
+    pub(crate) fn lifecycle(&self) -> &WorkerCallbacks {
+        &self.lifecycle
     }
 
     /// Runs the program as Workerman's `Worker::runAll()` does: reads the command line (`start
@@ -916,7 +788,7 @@ impl Worker {
     /// worker.on_worker_start(|worker| println!("worker {} started", worker.id()));
     /// ```
     pub fn on_worker_start(&mut self, callback: impl Fn(&Worker) + 'static) {
-        *self.shared.callbacks.on_worker_start.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_start.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// Called when the worker stops, before its connections are closed.
@@ -926,7 +798,7 @@ impl Worker {
     /// worker.on_worker_stop(|_worker| println!("bye"));
     /// ```
     pub fn on_worker_stop(&mut self, callback: impl Fn(&Worker) + 'static) {
-        *self.shared.callbacks.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// The group the worker processes run as (Workerman's `$worker->group`; empty: the
@@ -985,7 +857,7 @@ impl Worker {
     /// });
     /// ```
     pub fn on_worker_exit(&mut self, callback: impl Fn(&Worker, i32, i32) + 'static) {
-        *self.shared.callbacks.on_worker_exit.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_exit.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// Called in a worker process on `reload` (SIGUSR1 or SIGUSR2), before it stops and the
@@ -997,7 +869,7 @@ impl Worker {
     /// worker.on_worker_reload(|worker| println!("worker {} reloading", worker.id()));
     /// ```
     pub fn on_worker_reload(&mut self, callback: impl Fn(&Worker) + 'static) {
-        *self.shared.callbacks.on_worker_reload.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_reload.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// Called for each new connection; on `udp://`, for each new peer, when its first datagram

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
 
+use super::WorkerShared;
 use super::io::{self as connection_io, TLS_HANDSHAKE_TIMEOUT};
 use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
 use super::{Connection, SendResult, SslContext, TcpConnection};
@@ -28,7 +29,6 @@ use crate::protocols::websocket::client::{self as websocket_client, HandshakeRes
 use crate::protocols::{Outbound, Protocol, ProtocolKind};
 use crate::reactor::{self, call_user, with};
 use crate::timer::{Timer, TimerId};
-use crate::worker::WorkerShared;
 
 type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &HandshakeResponse)>;
 

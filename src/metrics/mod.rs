@@ -17,9 +17,10 @@ pub(crate) mod slots;
 
 use std::sync::Mutex;
 
+use crate::connection::WorkerShared;
 use crate::connection::stream::Transport;
 use crate::protocols::ProtocolKind;
-use crate::worker::{Worker, WorkerShared};
+use crate::worker::Worker;
 
 /// `Worker::set_metrics_listen`'s address (`host:port`), if set.
 static LISTEN: Mutex<Option<String>> = Mutex::new(None);

@@ -83,7 +83,7 @@ pub(crate) fn on_signals(received: Vec<libc::c_int>) {
             signals::RELOAD | signals::GRACEFUL_RELOAD => {
                 let worker = WORKER.with(|cell| cell.borrow().clone());
                 if let Some(worker) = worker {
-                    let callback = worker.shared().callbacks.on_worker_reload.borrow().clone();
+                    let callback = worker.lifecycle().on_worker_reload.borrow().clone();
                     if let Some(callback) = callback {
                         let name = worker.name();
                         reactor::call_user(

@@ -13,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::daemon::{self, Ready};
+use super::pid_file::{master_or_exit, running_master};
 use super::{child, log, program_name, settings, signals};
 use crate::worker::Worker;
 
@@ -55,28 +56,6 @@ struct Master {
 struct Relay {
     worker: Worker,
     pid: Option<libc::pid_t>,
-}
-
-/// The pid in the pid file, if that process is alive and runs this program.
-pub(crate) fn running_master() -> Option<libc::pid_t> {
-    let path = settings().pid_file();
-    let pid: libc::pid_t = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-    if pid == std::process::id() as libc::pid_t || !signals::alive(pid) {
-        return None;
-    }
-    // A stale pid file may name a pid the system gave to another program since.
-    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok();
-    match (comm(&pid.to_string()), comm("self")) {
-        (Some(theirs), Some(ours)) if theirs != ours => None,
-        _ => Some(pid),
-    }
-}
-
-fn master_or_exit() -> libc::pid_t {
-    running_master().unwrap_or_else(|| {
-        log::write(&format!("Workerman[{}] not run", program_name()));
-        std::process::exit(1);
-    })
 }
 
 /// `stop [-g]` from the shell: signal the master and wait for it to end (a hard stop waits at
@@ -603,7 +582,7 @@ impl Master {
             };
             *self.exits[group].entry(how).or_default() += 1;
             let worker = self.workers[group].clone();
-            let callback = worker.shared().callbacks.on_worker_exit.borrow().clone();
+            let callback = worker.lifecycle().on_worker_exit.borrow().clone();
             if let Some(callback) = callback {
                 let call = std::panic::AssertUnwindSafe(|| callback(&worker, status, pid));
                 if std::panic::catch_unwind(call).is_err() {

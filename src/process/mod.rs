@@ -19,6 +19,7 @@ pub(crate) mod cli;
 pub(crate) mod daemon;
 pub(crate) mod log;
 pub(crate) mod master;
+pub(crate) mod pid_file;
 pub(crate) mod signals;
 pub(crate) mod status;
 pub(crate) mod status_report;
@@ -157,7 +158,7 @@ pub(crate) fn run_all(workers: Vec<Worker>) -> ! {
     match command {
         cli::Command::Start { daemon } => master::start(workers, daemon),
         cli::Command::Restart { daemon, graceful } => {
-            if master::running_master().is_some() {
+            if pid_file::running_master().is_some() {
                 master::stop(graceful, false);
             }
             master::start(workers, daemon)
