@@ -97,6 +97,6 @@ mod worker;
 pub use blocking::BlockingError;
 pub use connection::{AsyncTcpConnection, SendResult, TcpConnection};
 pub use event_loop::EventLoop;
-pub use reactor::Statistics;
+pub use metrics::statistics::Statistics;
 pub use timer::{Timer, TimerId};
 pub use worker::{RunningWorker, Worker};

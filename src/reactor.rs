@@ -29,8 +29,8 @@ use slab::Slab;
 use crate::connection::WorkerShared;
 use crate::connection::io as connection_io;
 use crate::connection::stream::{Listen, Stream};
-use crate::connection::transport;
 use crate::connection::{Connection, TcpConnection};
+use crate::metrics::statistics::Statistics;
 use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
 use crate::worker::Worker;
 
@@ -48,26 +48,6 @@ pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 thread_local! {
     static REACTOR: RefCell<Option<Reactor>> = const { RefCell::new(None) };
-}
-
-/// Counters for this worker thread, as in Workerman's `status` table.
-///
-/// ```no_run
-/// let statistics = workerman::Worker::statistics();
-/// println!("{} requests, {} panics", statistics.total_request, statistics.panics);
-/// ```
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Statistics {
-    /// Connections open now.
-    pub connection_count: usize,
-    /// Messages delivered to `on_message` (HTTP requests, lines, frames, reads).
-    pub total_request: u64,
-    /// Sends that failed: the peer was gone or the send buffer was full.
-    pub send_fail: u64,
-    /// Panics caught in user callbacks and timers.
-    pub panics: u64,
-    /// Submits [`Worker::spawn_blocking`] refused because the pool's queue was full.
-    pub blocking_refused: u64,
 }
 
 pub(crate) struct Listener {
@@ -667,7 +647,7 @@ fn accept(index: usize) {
                     let mut connection =
                         Connection::new(id, stream, remote_address, listener.worker.clone());
                     // The transport: a layer (TLS) between this socket and the codec, if any.
-                    if let Err(error) = transport::attach(&mut connection) {
+                    if let Err(error) = connection.attach_transport() {
                         log::warn!("a new connection's transport failed: {error}");
                         if let Some(mut stream) = connection.stream.take() {
                             let _ = poll.registry().deregister(&mut stream);
@@ -676,7 +656,10 @@ fn accept(index: usize) {
                     }
                     entry.insert(connection);
                     statistics.connection_count += 1;
-                    metrics.opened(crate::metrics::protocol_index(&listener.worker));
+                    metrics.opened(crate::metrics::protocol_index(
+                        &listener.worker.protocol.borrow(),
+                        listener.worker.transport.get(),
+                    ));
                     listener
                         .worker
                         .connection_count

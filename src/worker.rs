@@ -14,9 +14,10 @@ use crate::connection::TcpKeepalive;
 use crate::connection::WorkerShared;
 use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
 use crate::connection::transport::LayerFactory;
+use crate::metrics::statistics::Statistics;
 use crate::protocols::http::{Request, SessionConfig};
 use crate::protocols::{Protocol, ProtocolKind};
-use crate::reactor::{self, Started, Statistics, Stopper};
+use crate::reactor::{self, Started, Stopper};
 
 type WorkerCallback = Rc<dyn Fn(&Worker)>;
 type WorkerExitCallback = Rc<dyn Fn(&Worker, i32, i32)>;

@@ -70,21 +70,13 @@ const KNOWN_IN_CYCLES: &[&str] = &[
     "src/connection/http.rs",
     "src/connection/io.rs",
     "src/connection/pipe.rs",
-    "src/connection/send_queue.rs",
     "src/connection/state.rs",
-    "src/connection/stream.rs",
-    // TLS's layer implements the seam's trait and is made by worker.rs and async_tcp.rs; it
-    // leaves the cycle when transport.rs and stream.rs do.
-    "src/connection/tls/layer.rs",
-    "src/connection/transport.rs",
     "src/connection/udp.rs",
     // The worker's settings and connection callbacks, moved down from worker.rs; it holds a
     // client's state (async_tcp.rs), which holds a pipe's destination, which holds a client.
     "src/connection/worker_shared.rs",
     "src/event_loop.rs",
-    "src/metrics/counters.rs",
     "src/metrics/endpoint.rs",
-    "src/metrics/mod.rs",
     "src/protocols/http/parser.rs",
     "src/protocols/http/request.rs",
     "src/protocols/http/session.rs",

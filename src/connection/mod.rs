@@ -44,6 +44,7 @@ mod tcp;
 pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod udp;
+mod udp_listener;
 pub(crate) mod websocket;
 mod worker_shared;
 

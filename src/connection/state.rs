@@ -111,6 +111,16 @@ impl Connection {
         }
     }
 
+    /// Gives this connection the layer its worker asks for (none: plain bytes). An error (bad
+    /// TLS settings) is the connection's end: the caller drops it.
+    pub(crate) fn attach_transport(&mut self) -> std::io::Result<()> {
+        let factory = self.worker.layer.borrow().clone();
+        if let Some(factory) = factory {
+            self.layer = Some(Box::new(Layered::new(factory()?)));
+        }
+        Ok(())
+    }
+
     /// The extras, created on first use.
     pub(crate) fn extras(&mut self) -> &mut Extras {
         self.extras.get_or_insert_with(Box::default)
