@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -85,6 +85,8 @@ pub(crate) struct Reactor {
     pub(crate) accept_again: bool,
     /// In a worker process: the socket its signal handlers write to, registered as [`SIGNALS`].
     signals: Option<mio::net::UnixStream>,
+    /// In a worker process: how its signals are read and acted on (`crate::process::child`).
+    signal_handler: Option<SignalHandler>,
     /// The stop asked for is graceful: stop accepting, keep the connections, end with the last.
     pub(crate) graceful: bool,
     /// Hard stop in a worker process: until this instant, a connection that has not sent a byte
@@ -184,6 +186,7 @@ impl Reactor {
             stop_deadline: None,
             accept_again: false,
             signals: None,
+            signal_handler: None,
             graceful: false,
             first_request_grace: None,
             resolutions: crate::connection::async_tcp::Resolutions::new(waker.clone()),
@@ -310,10 +313,23 @@ pub(crate) fn run(
     run_with(workers, started, None)
 }
 
+/// How a worker process's signals reach it (given by `crate::process::child`): `take` reads
+/// the signal numbers waiting on the socket (with the reactor borrowed), `deliver` acts on
+/// them (with no borrow held).
+#[derive(Clone, Copy)]
+pub(crate) struct SignalHandler {
+    pub(crate) take: fn(&mut mio::net::UnixStream) -> Vec<libc::c_int>,
+    pub(crate) deliver: fn(Vec<libc::c_int>),
+}
+
 /// [`run`] in a worker process: `signals` is its signal socket, read in the loop like any
-/// other source; what arrives goes to `crate::process::child::on_signals`.
-pub(crate) fn run_process(workers: Vec<Worker>, signals: mio::net::UnixStream) -> io::Result<()> {
-    run_with(workers, None, Some(signals))
+/// other source; what arrives goes to `handler`.
+pub(crate) fn run_process(
+    workers: Vec<Worker>,
+    signals: mio::net::UnixStream,
+    handler: SignalHandler,
+) -> io::Result<()> {
+    run_with(workers, None, Some((signals, handler)))
 }
 
 /// Asks this thread's reactor to stop, gracefully or not; a hard stop overrides a graceful one
@@ -334,7 +350,7 @@ pub(crate) fn request_stop(graceful: bool) {
 fn run_with(
     workers: Vec<Worker>,
     started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
-    signals: Option<mio::net::UnixStream>,
+    signals: Option<(mio::net::UnixStream, SignalHandler)>,
 ) -> io::Result<()> {
     let already_running = REACTOR.with(|cell| cell.borrow().is_some());
     if already_running {
@@ -367,12 +383,13 @@ fn run_with(
                 paused_until: None,
             });
         }
-        if let Some(mut signals) = signals {
+        if let Some((mut signals, handler)) = signals {
             reactor
                 .poll
                 .registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
             reactor.signals = Some(signals);
+            reactor.signal_handler = Some(handler);
         }
         Ok((reactor, Started { addresses, stopper }))
     });
@@ -512,14 +529,14 @@ fn handle_event(event: &mio::event::Event) {
         return;
     }
     if token == SIGNALS {
-        let received = with(|reactor| {
-            reactor
-                .signals
-                .as_mut()
-                .map(crate::process::signals::take)
-                .unwrap_or_default()
+        let taken = with(|reactor| {
+            let handler = reactor.signal_handler?;
+            let received = reactor.signals.as_mut().map(handler.take)?;
+            Some((handler.deliver, received))
         });
-        crate::process::child::on_signals(received);
+        if let Some((deliver, received)) = taken {
+            deliver(received);
+        }
         return;
     }
     if crate::event_loop::owns(token) {
@@ -748,7 +765,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             reactor.timers.clear();
             all_handles(reactor)
         });
-        let stop_timeout = crate::process::settings().stop_timeout;
+        let stop_timeout = stop_timeout();
         let grace = with(|reactor| {
             let grace = reactor
                 .signals
@@ -823,6 +840,21 @@ fn shut_down(workers: &[Worker]) -> bool {
         return true;
     }
     empty && jobs_done
+}
+
+/// `Worker::stop_timeout` (set in `crate::process`), in nanoseconds: how long a hard stop
+/// waits for connections to close before destroying them.
+static STOP_TIMEOUT_NANOS: AtomicU64 = AtomicU64::new(2_000_000_000);
+
+/// How long a hard stop waits for connections to close (`Worker::stop_timeout`, 2 s).
+pub(crate) fn stop_timeout() -> Duration {
+    Duration::from_nanos(STOP_TIMEOUT_NANOS.load(Ordering::Relaxed))
+}
+
+/// Sets [`stop_timeout`] (`Worker::set_stop_timeout`); past 584 years it saturates.
+pub(crate) fn set_stop_timeout(timeout: Duration) {
+    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    STOP_TIMEOUT_NANOS.store(nanos, Ordering::Relaxed);
 }
 
 /// How long a worker process's hard stop (`stop`, `reload`) waits for the first request of a

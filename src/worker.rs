@@ -27,6 +27,12 @@ thread_local! {
     static CREATED: RefCell<Vec<Worker>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Every worker created on this thread and not yet run, taken (for `Worker::run_all`, in
+/// `src/process/mod.rs`).
+pub(crate) fn take_created() -> Vec<Worker> {
+    CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()))
+}
+
 /// The worker's own callbacks (its connections' are in [`WorkerShared`]'s).
 #[derive(Default)]
 pub(crate) struct WorkerCallbacks {
@@ -226,27 +232,6 @@ impl Worker {
     /// The worker's own callbacks (`on_worker_start`, `on_worker_stop`, ...).
     pub(crate) fn lifecycle(&self) -> &WorkerCallbacks {
         &self.lifecycle
-    }
-
-    /// Runs the program as Workerman's `Worker::runAll()` does: reads the command line (`start
-    /// [-d]`, `stop [-g]`, `restart [-d] [-g]`, `reload [-g]`, `status [-d]`, `connections`; no
-    /// argument means `start`), and for `start` becomes the master process, which forks
-    /// [`count`](Self::count) worker processes for every worker created on this thread and
-    /// supervises them. Never returns; a wrong command prints the usage and exits with status 64,
-    /// a worker that cannot listen makes `start` exit with status 1.
-    ///
-    /// Call it from `main`, before starting any thread of your own: the master forks.
-    ///
-    /// ```no_run
-    /// let mut worker = workerman::Worker::new("http://0.0.0.0:8080");
-    /// worker.on_message(|connection, _request: workerman::protocols::http::Request| {
-    ///     connection.send("hello");
-    /// });
-    /// workerman::Worker::run_all();
-    /// ```
-    pub fn run_all() {
-        let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
-        crate::process::run_all(workers)
     }
 
     /// Builds workers on a new thread and runs them there: the way to run a server inside a test

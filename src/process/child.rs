@@ -62,7 +62,11 @@ pub(crate) fn run(
     WORKER.with(|cell| *cell.borrow_mut() = Some(worker.clone()));
     let receiver = mio::net::UnixStream::from_std(receiver);
     let name = worker.name();
-    match reactor::run_process(vec![worker], receiver) {
+    let handler = reactor::SignalHandler {
+        take: |socket| signals::take(socket),
+        deliver: on_signals,
+    };
+    match reactor::run_process(vec![worker], receiver, handler) {
         Ok(()) => std::process::exit(0),
         Err(error) => {
             log::write(&format!("workerman: worker {name}: {error}"));

@@ -71,7 +71,7 @@ pub(crate) fn stop(graceful: bool, exit: bool) {
         libc::SIGINT
     };
     signals::send(master, signal);
-    let deadline = Instant::now() + settings().stop_timeout + Duration::from_secs(3);
+    let deadline = Instant::now() + crate::reactor::stop_timeout() + Duration::from_secs(3);
     while signals::alive(master) {
         if !graceful && Instant::now() >= deadline {
             log::write(&format!("Workerman[{program}] stop fail"));
@@ -481,8 +481,8 @@ impl Master {
         for worker in self.all_workers() {
             worker.shared().prebound.borrow_mut().take();
         }
-        let kill_at =
-            (!graceful).then(|| Instant::now() + settings().stop_timeout + Duration::from_secs(1));
+        let kill_at = (!graceful)
+            .then(|| Instant::now() + crate::reactor::stop_timeout() + Duration::from_secs(1));
         self.stopping = Some(Stopping { graceful, kill_at });
         self.reload = Reload::default();
     }
@@ -535,7 +535,7 @@ impl Master {
                 continue;
             }
             let kill_at = (!graceful)
-                .then(|| Instant::now() + settings().stop_timeout + Duration::from_secs(1));
+                .then(|| Instant::now() + crate::reactor::stop_timeout() + Duration::from_secs(1));
             self.reload.current = Some((pid, kill_at));
             return;
         }
