@@ -32,7 +32,6 @@ use crate::connection::stream::{Listen, Stream};
 use crate::connection::{Connection, TcpConnection};
 use crate::metrics::statistics::Statistics;
 use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
-use crate::worker::Worker;
 
 /// The waker's token; listeners count down from just below it; connections are slab keys.
 const WAKER: Token = Token(usize::MAX);
@@ -304,10 +303,21 @@ pub(crate) struct Started {
     pub(crate) stopper: Stopper,
 }
 
+/// The workers a reactor runs, as it sees them: each one's shared part (its listener's settings
+/// and its connections' callbacks), and the worker floor's calls at the start and at the stop of
+/// the loop (`on_worker_start` and `on_worker_stop`, made by `src/worker.rs`).
+pub(crate) struct Run {
+    pub(crate) workers: Vec<Rc<WorkerShared>>,
+    /// Called once the reactor is installed, before the first turn.
+    pub(crate) on_start: Box<dyn Fn()>,
+    /// Called at the first turn of a stop, before the listeners close.
+    pub(crate) on_stop: Box<dyn Fn()>,
+}
+
 /// Runs `workers` on this thread until stopped: binds their listeners, calls `on_worker_start`,
 /// then turns the loop. `started` hears the bound addresses (or the error) before the first turn.
 pub(crate) fn run(
-    workers: Vec<Worker>,
+    workers: Run,
     started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
 ) -> io::Result<()> {
     run_with(workers, started, None)
@@ -325,7 +335,7 @@ pub(crate) struct SignalHandler {
 /// [`run`] in a worker process: `signals` is its signal socket, read in the loop like any
 /// other source; what arrives goes to `handler`.
 pub(crate) fn run_process(
-    workers: Vec<Worker>,
+    workers: Run,
     signals: mio::net::UnixStream,
     handler: SignalHandler,
 ) -> io::Result<()> {
@@ -348,7 +358,7 @@ pub(crate) fn request_stop(graceful: bool) {
 }
 
 fn run_with(
-    workers: Vec<Worker>,
+    run: Run,
     started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
     signals: Option<(mio::net::UnixStream, SignalHandler)>,
 ) -> io::Result<()> {
@@ -362,24 +372,24 @@ fn run_with(
     }
     let setup = Reactor::new().and_then(|(mut reactor, stopper)| {
         let mut addresses = Vec::new();
-        for worker in &workers {
-            if !worker.listens() {
+        for worker in &run.workers {
+            if worker.listen.is_empty() {
                 // Keeps `addresses` in step with `workers` (for `Worker::spawn`).
                 addresses.push(SocketAddr::from(([0, 0, 0, 0], 0)));
                 continue;
             }
-            let mut socket = Listen::new(worker.shared().bind()?);
+            let mut socket = Listen::new(worker.bind()?);
             reactor.poll.registry().register(
                 &mut socket,
                 Token(LISTENER_BASE - reactor.listeners.len()),
                 Interest::READABLE,
             )?;
             let address = socket.local_addr()?;
-            worker.shared().local_address.set(Some(address));
+            worker.local_address.set(Some(address));
             addresses.push(address);
             reactor.listeners.push(Listener {
                 socket,
-                worker: worker.shared().clone(),
+                worker: worker.clone(),
                 paused_until: None,
             });
         }
@@ -409,14 +419,7 @@ fn run_with(
     };
     REACTOR.with(|cell| *cell.borrow_mut() = Some(reactor));
 
-    for worker in &workers {
-        if let Some(callback) = worker.lifecycle().on_worker_start.borrow().clone() {
-            let name = worker.name();
-            call_user(&|| format!("on_worker_start of worker {name}"), || {
-                callback(worker)
-            });
-        }
-    }
+    (run.on_start)();
 
     let mut events = Events::with_capacity(1024);
     // The first turn starts now (`on_worker_start` is no turn of the loop).
@@ -425,7 +428,7 @@ fn run_with(
         if let Err(error) = turn(&mut events) {
             break Err(error);
         }
-        if with(|reactor| reactor.stop.load(Ordering::Relaxed)) && shut_down(&workers) {
+        if with(|reactor| reactor.stop.load(Ordering::Relaxed)) && shut_down(&run) {
             break Ok(());
         }
     };
@@ -740,17 +743,10 @@ fn out_of_descriptors(error: &io::Error) -> bool {
 /// A graceful stop (a worker process's SIGQUIT or SIGUSR2) only stops listening: connections and
 /// timers go on, and the loop ends with the last connection. A hard stop asked for during a
 /// graceful one closes what is left then.
-fn shut_down(workers: &[Worker]) -> bool {
+fn shut_down(run: &Run) -> bool {
     let first = with(|reactor| !std::mem::replace(&mut reactor.stopping, true));
     if first {
-        for worker in workers {
-            if let Some(callback) = worker.lifecycle().on_worker_stop.borrow().clone() {
-                let name = worker.name();
-                call_user(&|| format!("on_worker_stop of worker {name}"), || {
-                    callback(worker)
-                });
-            }
-        }
+        (run.on_stop)();
         with(|reactor| {
             for listener in &mut reactor.listeners {
                 let _ = reactor.poll.registry().deregister(&mut listener.socket);

@@ -33,6 +33,39 @@ pub(crate) fn take_created() -> Vec<Worker> {
     CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()))
 }
 
+/// `workers` as a reactor runs them: their shared parts, and their `on_worker_start` and
+/// `on_worker_stop` (a panic in one is caught, logged and counted).
+pub(crate) fn for_reactor(workers: Vec<Worker>) -> reactor::Run {
+    let shared = workers.iter().map(|worker| worker.shared.clone()).collect();
+    let workers = Rc::new(workers);
+    let stopping = workers.clone();
+    reactor::Run {
+        workers: shared,
+        on_start: Box::new(move || {
+            for worker in workers.iter() {
+                let callback = worker.lifecycle.on_worker_start.borrow().clone();
+                if let Some(callback) = callback {
+                    let name = worker.name();
+                    reactor::call_user(&|| format!("on_worker_start of worker {name}"), || {
+                        callback(worker)
+                    });
+                }
+            }
+        }),
+        on_stop: Box::new(move || {
+            for worker in stopping.iter() {
+                let callback = worker.lifecycle.on_worker_stop.borrow().clone();
+                if let Some(callback) = callback {
+                    let name = worker.name();
+                    reactor::call_user(&|| format!("on_worker_stop of worker {name}"), || {
+                        callback(worker)
+                    });
+                }
+            }
+        }),
+    }
+}
+
 /// The worker's own callbacks (its connections' are in [`WorkerShared`]'s).
 #[derive(Default)]
 pub(crate) struct WorkerCallbacks {
@@ -278,7 +311,7 @@ impl Worker {
                 let metrics_index = metrics.then(|| workers.len() - 1);
                 let _ = index_sender.send((index, metrics_index));
                 drop(main);
-                if let Err(error) = reactor::run(workers, Some(started_sender)) {
+                if let Err(error) = reactor::run(for_reactor(workers), Some(started_sender)) {
                     log::error!("workerman: {error}");
                 }
             })?;

@@ -66,7 +66,7 @@ pub(crate) fn run(
         take: |socket| signals::take(socket),
         deliver: on_signals,
     };
-    match reactor::run_process(vec![worker], receiver, handler) {
+    match reactor::run_process(crate::worker::for_reactor(vec![worker]), receiver, handler) {
         Ok(()) => std::process::exit(0),
         Err(error) => {
             log::write(&format!("workerman: worker {name}: {error}"));
