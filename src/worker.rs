@@ -33,6 +33,16 @@ pub(crate) fn take_created() -> Vec<Worker> {
     CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()))
 }
 
+/// Set by `Worker::set_metrics_listen` (`src/metrics/endpoint.rs`): on a `Worker::spawn`
+/// thread, before its reactor starts, adds the metrics endpoint worker (`Ok(true)` when it did).
+static METRICS_ON_SPAWN: std::sync::OnceLock<fn(&Worker) -> io::Result<bool>> =
+    std::sync::OnceLock::new();
+
+/// Makes every later `Worker::spawn` call `add` first (the metrics endpoint's own worker).
+pub(crate) fn set_metrics_on_spawn(add: fn(&Worker) -> io::Result<bool>) {
+    let _ = METRICS_ON_SPAWN.set(add);
+}
+
 /// `workers` as a reactor runs them: their shared parts, and their `on_worker_start` and
 /// `on_worker_stop` (a panic in one is caught, logged and counted).
 pub(crate) fn for_reactor(workers: Vec<Worker>) -> reactor::Run {
@@ -297,12 +307,12 @@ impl Worker {
             .spawn(move || {
                 let main = build();
                 // The metrics endpoint, when set, is one more worker on this thread.
-                let metrics = crate::metrics::endpoint::for_thread(&main)
-                    .unwrap_or_else(|error| {
+                let metrics = METRICS_ON_SPAWN.get().is_some_and(|add| {
+                    add(&main).unwrap_or_else(|error| {
                         log::error!("workerman: metrics: {error}");
-                        None
+                        false
                     })
-                    .is_some();
+                });
                 let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
                 let index = workers
                     .iter()

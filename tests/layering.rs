@@ -71,7 +71,6 @@ const KNOWN_IN_CYCLES: &[&str] = &[
     // client's state (async_tcp.rs), which holds a pipe's destination, which holds a client.
     "src/connection/worker_shared.rs",
     "src/event_loop.rs",
-    "src/metrics/endpoint.rs",
     "src/protocols/http/parser.rs",
     "src/protocols/http/request.rs",
     "src/protocols/http/session.rs",

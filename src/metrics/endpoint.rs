@@ -121,6 +121,9 @@ impl Worker {
     /// ```
     pub fn set_metrics_listen(address: impl Into<String>) {
         super::set_listen(address.into());
+        crate::worker::set_metrics_on_spawn(|main| {
+            for_thread(main).map(|endpoint| endpoint.is_some())
+        });
     }
 
     /// The metrics endpoint's address, if [`set_metrics_listen`](Self::set_metrics_listen) set one.
