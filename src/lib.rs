@@ -68,8 +68,8 @@
 //!
 //! ## Floors (docs/architecture.md; `cargo test --test layering` checks them)
 //! `process` → `worker` → `reactor` (`timer` beside it) → `connection` (the one driver and its
-//! transport) → `protocols` (sans-I/O codecs) → nothing of ours; beside them, above `connection`:
-//! `metrics`, `redis`, `blocking`, `event_loop`. What still breaks this is listed in that test.
+//! transport) → `protocols` (sans-I/O codecs) → nothing of ours; beside them: `metrics`, `redis`,
+//! `channel`, `blocking`, `event_loop`. What still breaks this is listed in that test.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP
@@ -78,7 +78,8 @@
 //! connection stays closed even when its slot is reused.
 #![deny(missing_docs)]
 
-// Top to bottom, as the floors above.
+// Listed by name (rustfmt sorts them). The floors, top to bottom, as the crate docs say:
+// process, worker, reactor (timer beside it), connection, protocols; the rest sit beside them.
 mod blocking;
 pub mod channel;
 pub mod connection;
@@ -97,6 +98,6 @@ mod worker;
 pub use blocking::BlockingError;
 pub use connection::{AsyncTcpConnection, SendResult, TcpConnection};
 pub use event_loop::EventLoop;
-pub use reactor::Statistics;
+pub use metrics::statistics::Statistics;
 pub use timer::{Timer, TimerId};
 pub use worker::{RunningWorker, Worker};

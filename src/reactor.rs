@@ -20,18 +20,18 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::connection::WorkerShared;
 use crate::connection::io as connection_io;
 use crate::connection::stream::{Listen, Stream};
-use crate::connection::transport;
 use crate::connection::{Connection, TcpConnection};
+use crate::metrics::statistics::Statistics;
 use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
-use crate::worker::{Worker, WorkerShared};
 
 /// The waker's token; listeners count down from just below it; connections are slab keys.
 const WAKER: Token = Token(usize::MAX);
@@ -47,26 +47,6 @@ pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 thread_local! {
     static REACTOR: RefCell<Option<Reactor>> = const { RefCell::new(None) };
-}
-
-/// Counters for this worker thread, as in Workerman's `status` table.
-///
-/// ```no_run
-/// let statistics = workerman::Worker::statistics();
-/// println!("{} requests, {} panics", statistics.total_request, statistics.panics);
-/// ```
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Statistics {
-    /// Connections open now.
-    pub connection_count: usize,
-    /// Messages delivered to `on_message` (HTTP requests, lines, frames, reads).
-    pub total_request: u64,
-    /// Sends that failed: the peer was gone or the send buffer was full.
-    pub send_fail: u64,
-    /// Panics caught in user callbacks and timers.
-    pub panics: u64,
-    /// Submits [`Worker::spawn_blocking`] refused because the pool's queue was full.
-    pub blocking_refused: u64,
 }
 
 pub(crate) struct Listener {
@@ -104,6 +84,8 @@ pub(crate) struct Reactor {
     pub(crate) accept_again: bool,
     /// In a worker process: the socket its signal handlers write to, registered as [`SIGNALS`].
     signals: Option<mio::net::UnixStream>,
+    /// In a worker process: how its signals are read and acted on (`crate::process::child`).
+    signal_handler: Option<SignalHandler>,
     /// The stop asked for is graceful: stop accepting, keep the connections, end with the last.
     pub(crate) graceful: bool,
     /// Hard stop in a worker process: until this instant, a connection that has not sent a byte
@@ -203,6 +185,7 @@ impl Reactor {
             stop_deadline: None,
             accept_again: false,
             signals: None,
+            signal_handler: None,
             graceful: false,
             first_request_grace: None,
             resolutions: crate::connection::async_tcp::Resolutions::new(waker.clone()),
@@ -320,19 +303,43 @@ pub(crate) struct Started {
     pub(crate) stopper: Stopper,
 }
 
+/// The workers a reactor runs, as it sees them: each one's shared part (its listener's settings
+/// and its connections' callbacks), and the worker floor's calls at the start and at the stop of
+/// the loop (`on_worker_start` and `on_worker_stop`, made by `src/worker.rs`).
+pub(crate) struct Run {
+    pub(crate) workers: Vec<Rc<WorkerShared>>,
+    /// Called once the reactor is installed, before the first turn.
+    pub(crate) on_start: Box<dyn Fn()>,
+    /// Called at the first turn of a stop, before the listeners close.
+    pub(crate) on_stop: Box<dyn Fn()>,
+}
+
 /// Runs `workers` on this thread until stopped: binds their listeners, calls `on_worker_start`,
 /// then turns the loop. `started` hears the bound addresses (or the error) before the first turn.
 pub(crate) fn run(
-    workers: Vec<Worker>,
+    workers: Run,
     started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
 ) -> io::Result<()> {
     run_with(workers, started, None)
 }
 
+/// How a worker process's signals reach it (given by `crate::process::child`): `take` reads
+/// the signal numbers waiting on the socket (with the reactor borrowed), `deliver` acts on
+/// them (with no borrow held).
+#[derive(Clone, Copy)]
+pub(crate) struct SignalHandler {
+    pub(crate) take: fn(&mut mio::net::UnixStream) -> Vec<libc::c_int>,
+    pub(crate) deliver: fn(Vec<libc::c_int>),
+}
+
 /// [`run`] in a worker process: `signals` is its signal socket, read in the loop like any
-/// other source; what arrives goes to `crate::process::child::on_signals`.
-pub(crate) fn run_process(workers: Vec<Worker>, signals: mio::net::UnixStream) -> io::Result<()> {
-    run_with(workers, None, Some(signals))
+/// other source; what arrives goes to `handler`.
+pub(crate) fn run_process(
+    workers: Run,
+    signals: mio::net::UnixStream,
+    handler: SignalHandler,
+) -> io::Result<()> {
+    run_with(workers, None, Some((signals, handler)))
 }
 
 /// Asks this thread's reactor to stop, gracefully or not; a hard stop overrides a graceful one
@@ -351,9 +358,9 @@ pub(crate) fn request_stop(graceful: bool) {
 }
 
 fn run_with(
-    workers: Vec<Worker>,
+    run: Run,
     started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
-    signals: Option<mio::net::UnixStream>,
+    signals: Option<(mio::net::UnixStream, SignalHandler)>,
 ) -> io::Result<()> {
     let already_running = REACTOR.with(|cell| cell.borrow().is_some());
     if already_running {
@@ -365,33 +372,34 @@ fn run_with(
     }
     let setup = Reactor::new().and_then(|(mut reactor, stopper)| {
         let mut addresses = Vec::new();
-        for worker in &workers {
-            if !worker.listens() {
+        for worker in &run.workers {
+            if worker.listen.is_empty() {
                 // Keeps `addresses` in step with `workers` (for `Worker::spawn`).
                 addresses.push(SocketAddr::from(([0, 0, 0, 0], 0)));
                 continue;
             }
-            let mut socket = Listen::new(worker.shared().bind()?);
+            let mut socket = Listen::new(worker.bind()?);
             reactor.poll.registry().register(
                 &mut socket,
                 Token(LISTENER_BASE - reactor.listeners.len()),
                 Interest::READABLE,
             )?;
             let address = socket.local_addr()?;
-            worker.shared().local_address.set(Some(address));
+            worker.local_address.set(Some(address));
             addresses.push(address);
             reactor.listeners.push(Listener {
                 socket,
-                worker: worker.shared().clone(),
+                worker: worker.clone(),
                 paused_until: None,
             });
         }
-        if let Some(mut signals) = signals {
+        if let Some((mut signals, handler)) = signals {
             reactor
                 .poll
                 .registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
             reactor.signals = Some(signals);
+            reactor.signal_handler = Some(handler);
         }
         Ok((reactor, Started { addresses, stopper }))
     });
@@ -411,14 +419,7 @@ fn run_with(
     };
     REACTOR.with(|cell| *cell.borrow_mut() = Some(reactor));
 
-    for worker in &workers {
-        if let Some(callback) = worker.shared().callbacks.on_worker_start.borrow().clone() {
-            let name = worker.name();
-            call_user(&|| format!("on_worker_start of worker {name}"), || {
-                callback(worker)
-            });
-        }
-    }
+    (run.on_start)();
 
     let mut events = Events::with_capacity(1024);
     // The first turn starts now (`on_worker_start` is no turn of the loop).
@@ -427,7 +428,7 @@ fn run_with(
         if let Err(error) = turn(&mut events) {
             break Err(error);
         }
-        if with(|reactor| reactor.stop.load(Ordering::Relaxed)) && shut_down(&workers) {
+        if with(|reactor| reactor.stop.load(Ordering::Relaxed)) && shut_down(&run) {
             break Ok(());
         }
     };
@@ -531,14 +532,14 @@ fn handle_event(event: &mio::event::Event) {
         return;
     }
     if token == SIGNALS {
-        let received = with(|reactor| {
-            reactor
-                .signals
-                .as_mut()
-                .map(crate::process::signals::take)
-                .unwrap_or_default()
+        let taken = with(|reactor| {
+            let handler = reactor.signal_handler?;
+            let received = reactor.signals.as_mut().map(handler.take)?;
+            Some((handler.deliver, received))
         });
-        crate::process::child::on_signals(received);
+        if let Some((deliver, received)) = taken {
+            deliver(received);
+        }
         return;
     }
     if crate::event_loop::owns(token) {
@@ -666,7 +667,7 @@ fn accept(index: usize) {
                     let mut connection =
                         Connection::new(id, stream, remote_address, listener.worker.clone());
                     // The transport: a layer (TLS) between this socket and the codec, if any.
-                    if let Err(error) = transport::attach(&mut connection) {
+                    if let Err(error) = connection.attach_transport() {
                         log::warn!("a new connection's transport failed: {error}");
                         if let Some(mut stream) = connection.stream.take() {
                             let _ = poll.registry().deregister(&mut stream);
@@ -675,7 +676,10 @@ fn accept(index: usize) {
                     }
                     entry.insert(connection);
                     statistics.connection_count += 1;
-                    metrics.opened(crate::metrics::protocol_index(&listener.worker));
+                    metrics.opened(crate::metrics::protocol_index(
+                        &listener.worker.protocol.borrow(),
+                        listener.worker.transport.get(),
+                    ));
                     listener
                         .worker
                         .connection_count
@@ -739,17 +743,10 @@ fn out_of_descriptors(error: &io::Error) -> bool {
 /// A graceful stop (a worker process's SIGQUIT or SIGUSR2) only stops listening: connections and
 /// timers go on, and the loop ends with the last connection. A hard stop asked for during a
 /// graceful one closes what is left then.
-fn shut_down(workers: &[Worker]) -> bool {
+fn shut_down(run: &Run) -> bool {
     let first = with(|reactor| !std::mem::replace(&mut reactor.stopping, true));
     if first {
-        for worker in workers {
-            if let Some(callback) = worker.shared().callbacks.on_worker_stop.borrow().clone() {
-                let name = worker.name();
-                call_user(&|| format!("on_worker_stop of worker {name}"), || {
-                    callback(worker)
-                });
-            }
-        }
+        (run.on_stop)();
         with(|reactor| {
             for listener in &mut reactor.listeners {
                 let _ = reactor.poll.registry().deregister(&mut listener.socket);
@@ -764,7 +761,7 @@ fn shut_down(workers: &[Worker]) -> bool {
             reactor.timers.clear();
             all_handles(reactor)
         });
-        let stop_timeout = crate::process::settings().stop_timeout;
+        let stop_timeout = stop_timeout();
         let grace = with(|reactor| {
             let grace = reactor
                 .signals
@@ -839,6 +836,21 @@ fn shut_down(workers: &[Worker]) -> bool {
         return true;
     }
     empty && jobs_done
+}
+
+/// `Worker::stop_timeout` (set in `crate::process`), in nanoseconds: how long a hard stop
+/// waits for connections to close before destroying them.
+static STOP_TIMEOUT_NANOS: AtomicU64 = AtomicU64::new(2_000_000_000);
+
+/// How long a hard stop waits for connections to close (`Worker::stop_timeout`, 2 s).
+pub(crate) fn stop_timeout() -> Duration {
+    Duration::from_nanos(STOP_TIMEOUT_NANOS.load(Ordering::Relaxed))
+}
+
+/// Sets [`stop_timeout`] (`Worker::set_stop_timeout`); past 584 years it saturates.
+pub(crate) fn set_stop_timeout(timeout: Duration) {
+    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    STOP_TIMEOUT_NANOS.store(nanos, Ordering::Relaxed);
 }
 
 /// How long a worker process's hard stop (`stop`, `reload`) waits for the first request of a

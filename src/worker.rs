@@ -1,6 +1,6 @@
 //! `Worker`: a listening socket, its protocol, its callbacks, and how it runs.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -11,19 +11,15 @@ use std::time::Duration;
 use crate::connection::SslContext;
 use crate::connection::TcpConnection;
 use crate::connection::TcpKeepalive;
+use crate::connection::WorkerShared;
 use crate::connection::stream::{BoundSocket, ListenOptions, Transport};
 use crate::connection::transport::LayerFactory;
-use crate::protocols::http::{HttpSettings, Request, SessionConfig};
-use crate::protocols::{Message, Protocol, ProtocolKind};
-use crate::reactor::{self, Started, Statistics, Stopper};
+use crate::metrics::statistics::Statistics;
+use crate::protocols::http::{Request, SessionConfig};
+use crate::protocols::{Protocol, ProtocolKind};
+use crate::reactor::{self, Started, Stopper};
 
-type ConnectionCallback = Rc<dyn Fn(&TcpConnection)>;
-type MessageCallback = Rc<dyn Fn(&TcpConnection, Message)>;
-type ErrorCallback = Rc<dyn Fn(&TcpConnection, i32, &str)>;
 type WorkerCallback = Rc<dyn Fn(&Worker)>;
-type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &Request)>;
-type PingCallback = Rc<dyn Fn(&TcpConnection, &[u8])>;
-type CloseFrameCallback = Rc<dyn Fn(&TcpConnection, u16, &str)>;
 type WorkerExitCallback = Rc<dyn Fn(&Worker, i32, i32)>;
 
 thread_local! {
@@ -31,147 +27,66 @@ thread_local! {
     static CREATED: RefCell<Vec<Worker>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Every worker created on this thread and not yet run, taken (for `Worker::run_all`, in
+/// `src/process/mod.rs`).
+pub(crate) fn take_created() -> Vec<Worker> {
+    CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()))
+}
+
+/// Set by `Worker::set_metrics_listen` (`src/metrics/endpoint.rs`): on a `Worker::spawn`
+/// thread, before its reactor starts, adds the metrics endpoint worker (`Ok(true)` when it did).
+static METRICS_ON_SPAWN: std::sync::OnceLock<fn(&Worker) -> io::Result<bool>> =
+    std::sync::OnceLock::new();
+
+/// Makes every later `Worker::spawn` call `add` first (the metrics endpoint's own worker).
+pub(crate) fn set_metrics_on_spawn(add: fn(&Worker) -> io::Result<bool>) {
+    let _ = METRICS_ON_SPAWN.set(add);
+}
+
+/// `workers` as a reactor runs them: their shared parts, and their `on_worker_start` and
+/// `on_worker_stop` (a panic in one is caught, logged and counted).
+pub(crate) fn for_reactor(workers: Vec<Worker>) -> reactor::Run {
+    let shared = workers.iter().map(|worker| worker.shared.clone()).collect();
+    let workers = Rc::new(workers);
+    let stopping = workers.clone();
+    reactor::Run {
+        workers: shared,
+        on_start: Box::new(move || {
+            for worker in workers.iter() {
+                let callback = worker.lifecycle.on_worker_start.borrow().clone();
+                if let Some(callback) = callback {
+                    let name = worker.name();
+                    reactor::call_user(&|| format!("on_worker_start of worker {name}"), || {
+                        callback(worker)
+                    });
+                }
+            }
+        }),
+        on_stop: Box::new(move || {
+            for worker in stopping.iter() {
+                let callback = worker.lifecycle.on_worker_stop.borrow().clone();
+                if let Some(callback) = callback {
+                    let name = worker.name();
+                    reactor::call_user(&|| format!("on_worker_stop of worker {name}"), || {
+                        callback(worker)
+                    });
+                }
+            }
+        }),
+    }
+}
+
+/// The worker's own callbacks (its connections' are in [`WorkerShared`]'s).
 #[derive(Default)]
-pub(crate) struct Callbacks {
+pub(crate) struct WorkerCallbacks {
     pub(crate) on_worker_start: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_stop: RefCell<Option<WorkerCallback>>,
     pub(crate) on_worker_reload: RefCell<Option<WorkerCallback>>,
     /// Runs in the master when one of this worker's processes ended.
     pub(crate) on_worker_exit: RefCell<Option<WorkerExitCallback>>,
-    pub(crate) on_connect: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_message: RefCell<Option<MessageCallback>>,
-    pub(crate) on_close: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_error: RefCell<Option<ErrorCallback>>,
-    pub(crate) on_buffer_full: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_buffer_drain: RefCell<Option<ConnectionCallback>>,
-    pub(crate) on_websocket_connect: RefCell<Option<HandshakeCallback>>,
-    pub(crate) on_websocket_connected: RefCell<Option<HandshakeCallback>>,
-    pub(crate) on_websocket_ping: RefCell<Option<PingCallback>>,
-    pub(crate) on_websocket_pong: RefCell<Option<PingCallback>>,
-    pub(crate) on_websocket_close: RefCell<Option<CloseFrameCallback>>,
-}
-
-/// What a worker is: shared by the user's `Worker` handle, the listener and every connection.
-pub(crate) struct WorkerShared {
-    /// The address as given, e.g. `http://0.0.0.0:8080`.
-    pub(crate) address: String,
-    /// The part after the scheme, e.g. `0.0.0.0:8080` (a path for `unix`).
-    pub(crate) listen: String,
-    /// `tcp`, `udp` or `unix`: from the scheme, or set with `Worker::set_transport`.
-    pub(crate) transport: Cell<Transport>,
-    pub(crate) protocol: RefCell<ProtocolKind>,
-    /// `text://` with an `on_message` that takes `Vec<u8>`: deliver lines as bytes.
-    pub(crate) text_as_bytes: Cell<bool>,
-    pub(crate) name: RefCell<String>,
-    pub(crate) count: Cell<usize>,
-    pub(crate) reuse_port: Cell<bool>,
-    /// Keepalive, backlog and `IPV6_V6ONLY` for the listen socket (its `reuse_port` is unused:
-    /// the field above is).
-    pub(crate) listen_options: Cell<ListenOptions>,
-    pub(crate) user: RefCell<String>,
-    /// Workerman's `$worker->group` (empty: the user's primary group).
-    pub(crate) group: RefCell<String>,
-    /// Workerman's `$worker->reloadable`: false, a reload only runs `on_worker_reload`.
-    pub(crate) reloadable: Cell<bool>,
-    pub(crate) id: Cell<usize>,
-    pub(crate) max_send_buffer_size: Cell<usize>,
-    pub(crate) max_package_size: Cell<usize>,
-    pub(crate) http_settings: Cell<HttpSettings>,
-    /// `set_session`; the default file store is made on first use.
-    pub(crate) session: RefCell<Option<Rc<SessionConfig>>>,
-    /// The session handler's reads complete later (Redis): a request with a session cookie is
-    /// held until its session is read.
-    pub(crate) session_reads_later: Cell<bool>,
-    /// Where streamed uploads are written (`set_upload_directory`).
-    pub(crate) upload_directory: RefCell<std::path::PathBuf>,
-    /// `set_upload_threshold` and `set_max_upload_size`.
-    pub(crate) upload_limits: Cell<(usize, usize)>,
-    pub(crate) local_address: Cell<Option<SocketAddr>>,
-    /// A listener the master bound before forking; [`WorkerShared::bind`] takes it first.
-    pub(crate) prebound: RefCell<Option<BoundSocket>>,
-    /// Connections open now on this worker, and the most it accepts (`usize::MAX`: no limit).
-    pub(crate) connection_count: Cell<usize>,
-    pub(crate) max_connections: Cell<usize>,
-    pub(crate) callbacks: Callbacks,
-    /// `websocket://` accepts (a `ws://` client offers) permessage-deflate.
-    pub(crate) websocket_deflate: Cell<bool>,
-    /// `websocket://`: ping every `.0` seconds; no pong within `.1` seconds closes.
-    pub(crate) websocket_heartbeat: Cell<Option<(f64, f64)>>,
-    /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
-    /// where it connects, and what it does between connections.
-    pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
-    /// A layer between each connection's socket and its codec (TLS); `None`: plain bytes.
-    pub(crate) layer: RefCell<Option<LayerFactory>>,
-    /// TLS on the listener (`set_transport("ssl")`, `https://`, `wss://`), with its context.
-    pub(crate) ssl: RefCell<Option<SslContext>>,
 }
 
 impl WorkerShared {
-    /// A worker's (or a client connection's) settings and callbacks, at their defaults.
-    pub(crate) fn new(
-        address: &str,
-        listen: &str,
-        transport: Transport,
-        protocol: ProtocolKind,
-    ) -> WorkerShared {
-        WorkerShared {
-            address: address.to_owned(),
-            listen: listen.to_owned(),
-            transport: Cell::new(transport),
-            protocol: RefCell::new(protocol),
-            text_as_bytes: Cell::new(false),
-            name: RefCell::new("none".to_owned()),
-            count: Cell::new(1),
-            reuse_port: Cell::new(false),
-            listen_options: Cell::new(ListenOptions::default()),
-            user: RefCell::new(String::new()),
-            group: RefCell::new(String::new()),
-            reloadable: Cell::new(true),
-            id: Cell::new(0),
-            max_send_buffer_size: Cell::new(TcpConnection::DEFAULT_MAX_SEND_BUFFER_SIZE),
-            max_package_size: Cell::new(TcpConnection::DEFAULT_MAX_PACKAGE_SIZE),
-            http_settings: Cell::new(HttpSettings::default()),
-            session: RefCell::new(None),
-            session_reads_later: Cell::new(false),
-            upload_directory: RefCell::new(std::env::temp_dir()),
-            upload_limits: Cell::new(crate::protocols::http::DEFAULT_UPLOAD_LIMITS),
-            local_address: Cell::new(None),
-            prebound: RefCell::new(None),
-            connection_count: Cell::new(0),
-            max_connections: Cell::new(usize::MAX),
-            callbacks: Callbacks::default(),
-            websocket_deflate: Cell::new(false),
-            websocket_heartbeat: Cell::new(None),
-            client: None,
-            layer: RefCell::new(None),
-            ssl: RefCell::new(None),
-        }
-    }
-
-    /// Sets `on_message`, checking `M` against the protocol's messages.
-    ///
-    /// # Panics
-    /// If `M` is not what the protocol delivers.
-    pub(crate) fn set_on_message<M: 'static>(
-        &self,
-        callback: impl Fn(&TcpConnection, M) + 'static,
-    ) {
-        let protocol = self.protocol.borrow().clone();
-        if let Err(mismatch) = protocol.accepts::<M>() {
-            panic!("{} (on {})", mismatch, self.address);
-        }
-        self.text_as_bytes.set(
-            matches!(protocol, ProtocolKind::Text)
-                && std::any::TypeId::of::<M>() == std::any::TypeId::of::<Vec<u8>>(),
-        );
-        let wrapped = move |connection: &TcpConnection, message: Message| {
-            if let Some(message) = message.into_typed::<M>() {
-                callback(connection, message);
-            }
-        };
-        *self.callbacks.on_message.borrow_mut() = Some(Rc::new(wrapped));
-    }
-
     /// Binds the listen socket: non-blocking, `SO_REUSEADDR` (and `SO_REUSEPORT` when asked),
     /// Workerman's backlog; a `unix` path's stale socket file is removed first. In a worker
     /// process, the listener the master bound (inherited through `fork`) is taken instead.
@@ -243,6 +158,7 @@ impl WorkerShared {
 #[derive(Clone)]
 pub struct Worker {
     shared: Rc<WorkerShared>,
+    lifecycle: Rc<WorkerCallbacks>,
 }
 
 impl Worker {
@@ -346,6 +262,7 @@ impl Worker {
     fn create(address: &str, listen: &str, transport: Transport, protocol: ProtocolKind) -> Worker {
         let worker = Worker {
             shared: Rc::new(WorkerShared::new(address, listen, transport, protocol)),
+            lifecycle: Rc::default(),
         };
         CREATED.with(|created| created.borrow_mut().push(worker.clone()));
         worker
@@ -355,25 +272,9 @@ impl Worker {
         &self.shared
     }
 
-    /// Runs the program as Workerman's `Worker::runAll()` does: reads the command line (`start
-    /// [-d]`, `stop [-g]`, `restart [-d] [-g]`, `reload [-g]`, `status [-d]`, `connections`; no
-    /// argument means `start`), and for `start` becomes the master process, which forks
-    /// [`count`](Self::count) worker processes for every worker created on this thread and
-    /// supervises them. Never returns; a wrong command prints the usage and exits with status 64,
-    /// a worker that cannot listen makes `start` exit with status 1.
-    ///
-    /// Call it from `main`, before starting any thread of your own: the master forks.
-    ///
-    /// ```no_run
-    /// let mut worker = workerman::Worker::new("http://0.0.0.0:8080");
-    /// worker.on_message(|connection, _request: workerman::protocols::http::Request| {
-    ///     connection.send("hello");
-    /// });
-    /// workerman::Worker::run_all();
-    /// ```
-    pub fn run_all() {
-        let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
-        crate::process::run_all(workers)
+    /// The worker's own callbacks (`on_worker_start`, `on_worker_stop`, ...).
+    pub(crate) fn lifecycle(&self) -> &WorkerCallbacks {
+        &self.lifecycle
     }
 
     /// Builds workers on a new thread and runs them there: the way to run a server inside a test
@@ -406,12 +307,12 @@ impl Worker {
             .spawn(move || {
                 let main = build();
                 // The metrics endpoint, when set, is one more worker on this thread.
-                let metrics = crate::metrics::endpoint::for_thread(&main)
-                    .unwrap_or_else(|error| {
+                let metrics = METRICS_ON_SPAWN.get().is_some_and(|add| {
+                    add(&main).unwrap_or_else(|error| {
                         log::error!("workerman: metrics: {error}");
-                        None
+                        false
                     })
-                    .is_some();
+                });
                 let workers = CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()));
                 let index = workers
                     .iter()
@@ -420,7 +321,7 @@ impl Worker {
                 let metrics_index = metrics.then(|| workers.len() - 1);
                 let _ = index_sender.send((index, metrics_index));
                 drop(main);
-                if let Err(error) = reactor::run(workers, Some(started_sender)) {
+                if let Err(error) = reactor::run(for_reactor(workers), Some(started_sender)) {
                     log::error!("workerman: {error}");
                 }
             })?;
@@ -916,7 +817,7 @@ impl Worker {
     /// worker.on_worker_start(|worker| println!("worker {} started", worker.id()));
     /// ```
     pub fn on_worker_start(&mut self, callback: impl Fn(&Worker) + 'static) {
-        *self.shared.callbacks.on_worker_start.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_start.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// Called when the worker stops, before its connections are closed.
@@ -926,7 +827,7 @@ impl Worker {
     /// worker.on_worker_stop(|_worker| println!("bye"));
     /// ```
     pub fn on_worker_stop(&mut self, callback: impl Fn(&Worker) + 'static) {
-        *self.shared.callbacks.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_stop.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// The group the worker processes run as (Workerman's `$worker->group`; empty: the
@@ -985,7 +886,7 @@ impl Worker {
     /// });
     /// ```
     pub fn on_worker_exit(&mut self, callback: impl Fn(&Worker, i32, i32) + 'static) {
-        *self.shared.callbacks.on_worker_exit.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_exit.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// Called in a worker process on `reload` (SIGUSR1 or SIGUSR2), before it stops and the
@@ -997,7 +898,7 @@ impl Worker {
     /// worker.on_worker_reload(|worker| println!("worker {} reloading", worker.id()));
     /// ```
     pub fn on_worker_reload(&mut self, callback: impl Fn(&Worker) + 'static) {
-        *self.shared.callbacks.on_worker_reload.borrow_mut() = Some(Rc::new(callback));
+        *self.lifecycle.on_worker_reload.borrow_mut() = Some(Rc::new(callback));
     }
 
     /// Called for each new connection; on `udp://`, for each new peer, when its first datagram

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
 
+use super::WorkerShared;
 use super::io::{self as connection_io, TLS_HANDSHAKE_TIMEOUT};
 use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
 use super::{Connection, SendResult, SslContext, TcpConnection};
@@ -28,7 +29,6 @@ use crate::protocols::websocket::client::{self as websocket_client, HandshakeRes
 use crate::protocols::{Outbound, Protocol, ProtocolKind};
 use crate::reactor::{self, call_user, with};
 use crate::timer::{Timer, TimerId};
-use crate::worker::WorkerShared;
 
 type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &HandshakeResponse)>;
 
@@ -338,9 +338,10 @@ impl AsyncTcpConnection {
             }
             entry.insert(connection);
             reactor.statistics.connection_count += 1;
-            reactor
-                .metrics
-                .opened(crate::metrics::protocol_index(&self.shared));
+            reactor.metrics.opened(crate::metrics::protocol_index(
+                &self.shared.protocol.borrow(),
+                self.shared.transport.get(),
+            ));
             let count = &self.shared.connection_count;
             count.set(count.get() + 1);
             if client.read_first.get() {
@@ -909,7 +910,7 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
                 connection.stream = Some(Stream::Tcp(stream));
                 connection.remote_address = address;
                 // The transport: a layer (TLS) between this socket and the codec, if any.
-                prepare_tls(&connection.worker).and_then(|()| super::transport::attach(connection))
+                prepare_tls(&connection.worker).and_then(|()| connection.attach_transport())
             }
             Err(error) => Err(error),
         })
@@ -961,7 +962,7 @@ fn start_connecting_unix(handle: &TcpConnection, path: &std::path::Path) {
         if let Some(connection) = reactor.connection_mut(handle) {
             connection.stream = Some(stream);
             prepare_tls(&connection.worker)?;
-            super::transport::attach(connection)?;
+            connection.attach_transport()?;
         }
         Ok::<(), io::Error>(())
     });

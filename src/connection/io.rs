@@ -1636,7 +1636,10 @@ pub(crate) fn destroy(handle: &TcpConnection) {
         connection.deadline = None;
         let queued = connection.pending_send();
         let streaming = std::mem::take(&mut connection.http.streaming) == Streaming::EventStream;
-        let protocol = crate::metrics::protocol_index(&connection.worker);
+        let protocol = crate::metrics::protocol_index(
+            &connection.worker.protocol.borrow(),
+            connection.worker.transport.get(),
+        );
         connection.http.file = None;
         connection.recv_buffer = Vec::new();
         connection.send_buffer = Vec::new();

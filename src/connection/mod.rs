@@ -44,7 +44,9 @@ mod tcp;
 pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod udp;
+mod udp_listener;
 pub(crate) mod websocket;
+mod worker_shared;
 
 pub use async_tcp::AsyncTcpConnection;
 pub use handle::{SendResult, TcpConnection};
@@ -52,3 +54,4 @@ pub use pipe::{PipeDestination, PipeTarget};
 pub(crate) use state::Connection;
 pub use stream::TcpKeepalive;
 pub use tls::{SslContext, SslContextError};
+pub(crate) use worker_shared::WorkerShared;

@@ -6,11 +6,11 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::TcpConnection;
+use super::WorkerShared;
 use super::stream::Stream;
 use super::transport::Layered;
 use crate::protocols::http::HttpState;
 use crate::protocols::websocket::WebSocketState;
-use crate::worker::WorkerShared;
 
 /// One connection's state in the reactor's slab. Kept small: a push server holds 100,000 of these,
 /// and most of them hold no buffered bytes at all (both buffers are empty `Vec`s, unallocated).
@@ -109,6 +109,16 @@ impl Connection {
             layer: None,
             worker,
         }
+    }
+
+    /// Gives this connection the layer its worker asks for (none: plain bytes). An error (bad
+    /// TLS settings) is the connection's end: the caller drops it.
+    pub(crate) fn attach_transport(&mut self) -> std::io::Result<()> {
+        let factory = self.worker.layer.borrow().clone();
+        if let Some(factory) = factory {
+            self.layer = Some(Box::new(Layered::new(factory()?)));
+        }
+        Ok(())
     }
 
     /// The extras, created on first use.

@@ -16,7 +16,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol as SocketProtocol, SockAddr, Socket, Type};
 
-use super::udp::UdpListener;
+use super::udp_listener::UdpListener;
 
 /// Workerman's listen backlog (`DEFAULT_BACKLOG`); the kernel caps it at `net.core.somaxconn`.
 pub(crate) const BACKLOG: i32 = 102_400;

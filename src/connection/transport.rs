@@ -10,13 +10,13 @@
 //! answers `WouldBlock`, as a full socket does.
 //!
 //! Where a layer comes from: a worker's (or a client connection's) [`LayerFactory`], set with
-//! [`Worker::set_transport_layer`](crate::Worker); [`attach`] makes one per connection when the
-//! socket is accepted (`reactor::accept`) or connected (`async_tcp::start_connecting`).
+//! [`Worker::set_transport_layer`](crate::Worker); `Connection::attach_transport` (`state.rs`)
+//! makes one per connection when the socket is accepted (`reactor::accept`) or connected
+//! (`async_tcp::start_connecting`).
 
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 
-use super::Connection;
 use super::stream::Stream;
 
 /// A layer between a connection's socket and its codec (TLS).
@@ -66,18 +66,15 @@ pub(crate) struct Layered {
     pub(crate) handshake_deadline: bool,
 }
 
-/// Gives a connection the layer its worker asks for (none: plain bytes). An error (bad TLS
-/// settings) is the connection's end: the caller drops it.
-pub(crate) fn attach(connection: &mut Connection) -> io::Result<()> {
-    let factory = connection.worker.layer.borrow().clone();
-    if let Some(factory) = factory {
-        connection.layer = Some(Box::new(Layered {
-            layer: factory()?,
+impl Layered {
+    /// A new connection's layer, at the start of its handshake.
+    pub(crate) fn new(layer: Box<dyn Layer>) -> Layered {
+        Layered {
+            layer,
             closed: false,
             handshake_deadline: false,
-        }));
+        }
     }
-    Ok(())
 }
 
 /// Reads plaintext: from the socket, or through the layer.

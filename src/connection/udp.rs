@@ -13,13 +13,13 @@
 //! `Worker::set_transport("udp")` or `Worker::with_protocol`) decodes the packages a datagram
 //! holds and drops an incomplete rest, as Workerman does.
 
-use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::io::{self as connection_io, Actions};
 use super::stream::{Listen, Stream};
+use super::udp_listener::{Peer, UdpListener};
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::{Input, Message, ProtocolKind, frame, text};
 use crate::reactor::{READ_BUFFER_SIZE, Reactor, call_user, with};
@@ -30,39 +30,6 @@ const RECEIVE_BATCH: usize = 1024;
 pub(crate) const DEFAULT_PEER_LIMIT: usize = 10_000;
 /// Idle timeouts are capped here, so a deadline always exists (`Instant` cannot hold centuries).
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// A `udp://` worker's socket and its peers.
-pub(crate) struct UdpListener {
-    pub(crate) socket: mio::net::UdpSocket,
-    /// Each remote address's peer.
-    peers: HashMap<SocketAddr, Peer>,
-    /// Peers in the order they were last heard from, oldest first: (address, the number of that
-    /// hearing). An entry is current only while it is its peer's last hearing; stale entries are
-    /// skipped, and dropped once they outnumber the peers.
-    recency: VecDeque<(SocketAddr, u64)>,
-    /// Hearings so far, numbering the entries of `recency`. A number, not a time: several
-    /// datagrams handled in one turn share the turn's time but are still heard in order.
-    hearings: u64,
-}
-
-/// A remote address's peer: its slab key, connection id and last hearing (see `recency`).
-#[derive(Clone, Copy)]
-struct Peer {
-    key: usize,
-    id: u64,
-    last_heard: u64,
-}
-
-impl UdpListener {
-    pub(crate) fn new(socket: mio::net::UdpSocket) -> UdpListener {
-        UdpListener {
-            socket,
-            peers: HashMap::new(),
-            recency: VecDeque::new(),
-            hearings: 0,
-        }
-    }
-}
 
 /// The `udp://` listener at `index`, if it is still there.
 fn listener(reactor: &mut Reactor, index: usize) -> Option<&mut UdpListener> {
@@ -257,7 +224,8 @@ fn associate(
     worker
         .connection_count
         .set(worker.connection_count.get() + 1);
-    let protocol = crate::metrics::protocol_index(&worker);
+    let protocol =
+        crate::metrics::protocol_index(&worker.protocol.borrow(), worker.transport.get());
     let mut connection = Connection::new(id, Stream::Datagram(index as u32), from, worker);
     connection.bytes_read = length as u64;
     entry.insert(connection);

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::slots::{PROTOCOLS, Region, TURN_BUCKET_COUNT, TURN_BUCKET_NANOS};
-use crate::reactor::Statistics;
+use super::statistics::Statistics;
 
 thread_local! {
     /// The slot the next reactor started on this thread publishes into.

@@ -91,3 +91,48 @@ fn endpoint(address: &str, region: Arc<Region>, labels: Vec<SlotLabel>) -> Worke
     });
     worker
 }
+
+/// The metrics endpoint's setting (no Workerman counterpart).
+impl Worker {
+    /// Serves Prometheus metrics at `http://<address>/metrics` (off unless set): connections by
+    /// protocol, requests, send failures, panics, bytes read and written, timers, bytes queued
+    /// for sending, open SSE streams and a histogram of the time per reactor turn, summed over
+    /// every worker process (`workerman_*`) and per process (`workerman_process_*`, labelled
+    /// `worker`, `id`, `pid`). See `docs/metrics.md` for the names.
+    ///
+    /// A process-wide setting, like [`Worker::set_pid_file`]: one endpoint for the whole server.
+    /// Under [`Worker::run_all`] the master binds it (an address in use ends `start`) and runs
+    /// it in one more worker process, named `metrics`, that reads every other process's figures
+    /// from memory they share: a scrape never waits for a busy worker, and adds nothing to the
+    /// figures of the others. Under [`Worker::spawn`], the spawned thread serves it itself (port
+    /// 0 picks a free port: see [`RunningWorker::metrics_address`](crate::RunningWorker::metrics_address)).
+    ///
+    /// Bind it to a loopback or private address: the figures are for your monitoring, not the
+    /// world.
+    ///
+    /// ```no_run
+    /// use workerman::Worker;
+    ///
+    /// Worker::set_metrics_listen("127.0.0.1:9090");
+    /// let mut worker = Worker::new("http://0.0.0.0:8080");
+    /// worker.set_count(4);
+    /// Worker::run_all();
+    /// // curl http://127.0.0.1:9090/metrics
+    /// ```
+    pub fn set_metrics_listen(address: impl Into<String>) {
+        super::set_listen(address.into());
+        crate::worker::set_metrics_on_spawn(|main| {
+            for_thread(main).map(|endpoint| endpoint.is_some())
+        });
+    }
+
+    /// The metrics endpoint's address, if [`set_metrics_listen`](Self::set_metrics_listen) set one.
+    ///
+    /// ```
+    /// workerman::Worker::set_metrics_listen("127.0.0.1:9090");
+    /// assert_eq!(workerman::Worker::metrics_listen().as_deref(), Some("127.0.0.1:9090"));
+    /// ```
+    pub fn metrics_listen() -> Option<String> {
+        listen()
+    }
+}

@@ -62,7 +62,11 @@ pub(crate) fn run(
     WORKER.with(|cell| *cell.borrow_mut() = Some(worker.clone()));
     let receiver = mio::net::UnixStream::from_std(receiver);
     let name = worker.name();
-    match reactor::run_process(vec![worker], receiver) {
+    let handler = reactor::SignalHandler {
+        take: |socket| signals::take(socket),
+        deliver: on_signals,
+    };
+    match reactor::run_process(crate::worker::for_reactor(vec![worker]), receiver, handler) {
         Ok(()) => std::process::exit(0),
         Err(error) => {
             log::write(&format!("workerman: worker {name}: {error}"));
@@ -83,7 +87,7 @@ pub(crate) fn on_signals(received: Vec<libc::c_int>) {
             signals::RELOAD | signals::GRACEFUL_RELOAD => {
                 let worker = WORKER.with(|cell| cell.borrow().clone());
                 if let Some(worker) = worker {
-                    let callback = worker.shared().callbacks.on_worker_reload.borrow().clone();
+                    let callback = worker.lifecycle().on_worker_reload.borrow().clone();
                     if let Some(callback) = callback {
                         let name = worker.name();
                         reactor::call_user(

@@ -13,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::daemon::{self, Ready};
+use super::pid_file::{master_or_exit, running_master};
 use super::{child, log, program_name, settings, signals};
 use crate::worker::Worker;
 
@@ -57,28 +58,6 @@ struct Relay {
     pid: Option<libc::pid_t>,
 }
 
-/// The pid in the pid file, if that process is alive and runs this program.
-pub(crate) fn running_master() -> Option<libc::pid_t> {
-    let path = settings().pid_file();
-    let pid: libc::pid_t = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-    if pid == std::process::id() as libc::pid_t || !signals::alive(pid) {
-        return None;
-    }
-    // A stale pid file may name a pid the system gave to another program since.
-    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok();
-    match (comm(&pid.to_string()), comm("self")) {
-        (Some(theirs), Some(ours)) if theirs != ours => None,
-        _ => Some(pid),
-    }
-}
-
-fn master_or_exit() -> libc::pid_t {
-    running_master().unwrap_or_else(|| {
-        log::write(&format!("Workerman[{}] not run", program_name()));
-        std::process::exit(1);
-    })
-}
-
 /// `stop [-g]` from the shell: signal the master and wait for it to end (a hard stop waits at
 /// most `stop_timeout` + 3 s, a graceful one as long as it takes). Exits when `exit` is set.
 pub(crate) fn stop(graceful: bool, exit: bool) {
@@ -92,7 +71,7 @@ pub(crate) fn stop(graceful: bool, exit: bool) {
         libc::SIGINT
     };
     signals::send(master, signal);
-    let deadline = Instant::now() + settings().stop_timeout + Duration::from_secs(3);
+    let deadline = Instant::now() + crate::reactor::stop_timeout() + Duration::from_secs(3);
     while signals::alive(master) {
         if !graceful && Instant::now() >= deadline {
             log::write(&format!("Workerman[{program}] stop fail"));
@@ -502,8 +481,8 @@ impl Master {
         for worker in self.all_workers() {
             worker.shared().prebound.borrow_mut().take();
         }
-        let kill_at =
-            (!graceful).then(|| Instant::now() + settings().stop_timeout + Duration::from_secs(1));
+        let kill_at = (!graceful)
+            .then(|| Instant::now() + crate::reactor::stop_timeout() + Duration::from_secs(1));
         self.stopping = Some(Stopping { graceful, kill_at });
         self.reload = Reload::default();
     }
@@ -556,7 +535,7 @@ impl Master {
                 continue;
             }
             let kill_at = (!graceful)
-                .then(|| Instant::now() + settings().stop_timeout + Duration::from_secs(1));
+                .then(|| Instant::now() + crate::reactor::stop_timeout() + Duration::from_secs(1));
             self.reload.current = Some((pid, kill_at));
             return;
         }
@@ -603,7 +582,7 @@ impl Master {
             };
             *self.exits[group].entry(how).or_default() += 1;
             let worker = self.workers[group].clone();
-            let callback = worker.shared().callbacks.on_worker_exit.borrow().clone();
+            let callback = worker.lifecycle().on_worker_exit.borrow().clone();
             if let Some(callback) = callback {
                 let call = std::panic::AssertUnwindSafe(|| callback(&worker, status, pid));
                 if std::panic::catch_unwind(call).is_err() {

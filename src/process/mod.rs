@@ -19,6 +19,7 @@ pub(crate) mod cli;
 pub(crate) mod daemon;
 pub(crate) mod log;
 pub(crate) mod master;
+pub(crate) mod pid_file;
 pub(crate) mod signals;
 pub(crate) mod status;
 pub(crate) mod status_report;
@@ -30,14 +31,13 @@ use std::time::Duration;
 
 use crate::worker::Worker;
 
-/// Workerman's static settings (`$pidFile`, `$logFile`, `$stdoutFile`, `$daemonize`,
-/// `$stopTimeout`).
+/// Workerman's static settings (`$pidFile`, `$logFile`, `$stdoutFile`, `$daemonize`; its
+/// `$stopTimeout` is kept by the reactor, which applies it: `src/reactor.rs`, `stop_timeout`).
 pub(crate) struct Settings {
     pid_file: Option<PathBuf>,
     log_file: Option<PathBuf>,
     stdout_file: Option<PathBuf>,
     pub(crate) daemonize: bool,
-    pub(crate) stop_timeout: Duration,
     /// A log file larger than this is cut to its second half (Workerman's `$logFileMaxSize`).
     pub(crate) log_file_max_size: u64,
 }
@@ -73,7 +73,6 @@ static SETTINGS: Mutex<Settings> = Mutex::new(Settings {
     log_file: None,
     stdout_file: None,
     daemonize: false,
-    stop_timeout: Duration::from_secs(2),
     log_file_max_size: 10_485_760,
 });
 
@@ -157,7 +156,7 @@ pub(crate) fn run_all(workers: Vec<Worker>) -> ! {
     match command {
         cli::Command::Start { daemon } => master::start(workers, daemon),
         cli::Command::Restart { daemon, graceful } => {
-            if master::running_master().is_some() {
+            if pid_file::running_master().is_some() {
                 master::stop(graceful, false);
             }
             master::start(workers, daemon)
@@ -172,8 +171,29 @@ pub(crate) fn run_all(workers: Vec<Worker>) -> ! {
     }
 }
 
-/// Workerman's static settings and `Worker::log`, as associated functions of [`Worker`].
+/// `Worker::run_all`, Workerman's static settings and `Worker::log`, as associated functions of
+/// [`Worker`].
 impl Worker {
+    /// Runs the program as Workerman's `Worker::runAll()` does: reads the command line (`start
+    /// [-d]`, `stop [-g]`, `restart [-d] [-g]`, `reload [-g]`, `status [-d]`, `connections`; no
+    /// argument means `start`), and for `start` becomes the master process, which forks
+    /// [`count`](Self::count) worker processes for every worker created on this thread and
+    /// supervises them. Never returns; a wrong command prints the usage and exits with status 64,
+    /// a worker that cannot listen makes `start` exit with status 1.
+    ///
+    /// Call it from `main`, before starting any thread of your own: the master forks.
+    ///
+    /// ```no_run
+    /// let mut worker = workerman::Worker::new("http://0.0.0.0:8080");
+    /// worker.on_message(|connection, _request: workerman::protocols::http::Request| {
+    ///     connection.send("hello");
+    /// });
+    /// workerman::Worker::run_all();
+    /// ```
+    pub fn run_all() {
+        run_all(crate::worker::take_created())
+    }
+
     /// Sets the pid file (Workerman's `Worker::$pidFile`). Default: `workerman.<program>.pid`
     /// next to the executable. `stop`, `reload`, `status` and `connections` find the master
     /// through it, so set it the same way whatever the command.
@@ -259,7 +279,7 @@ impl Worker {
     /// assert_eq!(workerman::Worker::stop_timeout(), std::time::Duration::from_secs(5));
     /// ```
     pub fn set_stop_timeout(timeout: Duration) {
-        settings().stop_timeout = timeout;
+        crate::reactor::set_stop_timeout(timeout);
     }
 
     /// The stop timeout in effect.
@@ -268,7 +288,7 @@ impl Worker {
     /// println!("{:?}", workerman::Worker::stop_timeout());
     /// ```
     pub fn stop_timeout() -> Duration {
-        settings().stop_timeout
+        crate::reactor::stop_timeout()
     }
 
     /// The log file's size limit (Workerman's `Worker::$logFileMaxSize`, default 10 MiB): a

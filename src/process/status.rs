@@ -8,8 +8,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::time::Duration;
 
-use super::master::running_master;
-use super::{log, program_name, settings, signals, status_report, terminal};
+use super::pid_file::master_or_exit;
+use super::{settings, signals, status_report, terminal};
 use crate::connection::TcpConnection;
 use crate::reactor;
 use crate::timer::Timer;
@@ -104,13 +104,6 @@ pub(crate) fn write_connection_lines() {
     if !text.is_empty() {
         append(&settings().connections_file(), &text);
     }
-}
-
-fn master_or_exit() -> libc::pid_t {
-    running_master().unwrap_or_else(|| {
-        log::write(&format!("Workerman[{}] not run", program_name()));
-        std::process::exit(1);
-    })
 }
 
 /// `status [-d]` (or `status --json`) from the shell.
