@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 
-use super::{SslContext, TlsError, TlsSession};
+use super::{SslContext, TlsError, TlsLayer, TlsSession};
 
 /// A CA that signs leaf certificates, written as PEM files into a fresh directory.
 pub(crate) struct TestPki {
@@ -461,4 +461,71 @@ fn a_reloaded_context_reads_the_rotated_certificate() {
         let shown = &client.peer_certificates().unwrap()[0];
         assert_eq!(shown != &leaf_before, expect_rotated);
     }
+}
+
+#[test]
+fn the_layer_counts_the_ciphertext_it_holds_until_the_socket_takes_it() {
+    use crate::connection::stream::Stream;
+    use crate::connection::transport::Layer;
+    use std::io::Read;
+
+    let pki = TestPki::new("pending");
+    let (cert, key) = pki.leaf("localhost", &["localhost"], |_| {});
+    let (mut server, mut client) =
+        pair(&server_context(&cert, &key), &client_for(&pki), "localhost");
+    pump(&mut server, &mut client).unwrap();
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let socket = Stream::Unix(mio::net::UnixStream::from_std(ours));
+    let mut layer = TlsLayer::new(server);
+    assert_eq!(layer.pending(), 0);
+
+    // A peer that does not read: plaintext goes in until the layer refuses more.
+    let chunk = vec![b'x'; 100_000];
+    let mut taken = 0;
+    loop {
+        match layer.write(&socket, &chunk) {
+            Ok(count) => taken += count,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(error) => panic!("{error}"),
+        }
+        assert!(taken < 64 * 1024 * 1024, "the socket never filled");
+    }
+    let held = layer.pending();
+    assert!(
+        held > 0 && layer.wants_write(),
+        "nothing held at WouldBlock"
+    );
+    assert!(held <= super::CIPHERTEXT_BUFFER_LIMIT + 1024, "{held}");
+
+    // What the kernel took, then what the layer held: exactly `held` more bytes arrive.
+    let mut ciphertext = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut read_all = |peer: &mut std::os::unix::net::UnixStream, into: &mut Vec<u8>| loop {
+        match peer.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => into.extend_from_slice(&buffer[..count]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(error) => panic!("{error}"),
+        }
+    };
+    read_all(&mut peer, &mut ciphertext);
+    let before_flush = ciphertext.len();
+    let mut rounds = 0;
+    while !layer.flush(&socket).unwrap() {
+        read_all(&mut peer, &mut ciphertext);
+        rounds += 1;
+        assert!(rounds < 1000, "the layer never emptied");
+    }
+    read_all(&mut peer, &mut ciphertext);
+    assert_eq!(ciphertext.len() - before_flush, held);
+    assert_eq!(layer.pending(), 0);
+    assert!(!layer.wants_write());
+
+    // And it is the plaintext, whole.
+    let mut plaintext = Vec::new();
+    client.receive(&ciphertext, &mut plaintext).unwrap();
+    assert_eq!(plaintext.len(), taken);
+    assert!(plaintext.iter().all(|&byte| byte == b'x'));
 }
