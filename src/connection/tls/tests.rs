@@ -529,3 +529,35 @@ fn the_layer_counts_the_ciphertext_it_holds_until_the_socket_takes_it() {
     assert_eq!(plaintext.len(), taken);
     assert!(plaintext.iter().all(|&byte| byte == b'x'));
 }
+
+#[test]
+fn no_ticket_makes_every_handshake_a_full_one() {
+    let pki = TestPki::new("no-ticket");
+    let (cert, key) = pki.leaf("localhost", &["localhost"], |_| {});
+    for (no_ticket, second) in [
+        (false, rustls::HandshakeKind::Resumed),
+        (true, rustls::HandshakeKind::Full),
+    ] {
+        let server_config = server_context(&cert, &key)
+            .no_ticket(no_ticket)
+            .server_config()
+            .unwrap();
+        // One client configuration: its session cache keeps what the first connection got.
+        let client_config = client_for(&pki).client_config(&[b"http/1.1"]).unwrap();
+        for round in 0..2 {
+            let mut server = TlsSession::server(server_config.clone()).unwrap();
+            let mut client = TlsSession::client(client_config.clone(), "localhost").unwrap();
+            pump(&mut server, &mut client).unwrap();
+            let expected = if round == 0 {
+                rustls::HandshakeKind::Full
+            } else {
+                second
+            };
+            assert_eq!(
+                client.handshake_kind(),
+                Some(expected),
+                "no_ticket {no_ticket}"
+            );
+        }
+    }
+}
