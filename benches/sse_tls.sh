@@ -13,6 +13,7 @@
 #
 #   bash benches/sse_tls.sh                       # 10,000 streams, 3 rounds
 #   STREAMS=2000 ROUNDS=1 bash benches/sse_tls.sh # a quick look
+#   STREAMS=2000 INTERVAL=0.2 SERVERS="tls plain" bash benches/sse_tls.sh   # CPU per event only
 #   flock /work/bench.lock timeout 900 bash benches/sse_tls.sh   # on a shared machine
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ STREAMS=${STREAMS:-10000}
 ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-2500}
 DURATION=${DURATION:-10}
+INTERVAL=${INTERVAL:-2} # the seed's event interval, seconds
 SERVERS=${SERVERS:-"tls plain nginx"}
 OUT=${OUT:-target/bench-results/sse-tls-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/nginx"
@@ -76,18 +78,18 @@ round() { # server rep
     local server=$1 rep=$2 pid backend="" url args=()
     case $server in
     tls)
-        PORT=$TLS_PORT INTERVAL=2 COUNT=1 TLS_CERT=$OUT/cert.pem TLS_KEY=$OUT/key.pem \
+        PORT=$TLS_PORT INTERVAL=$INTERVAL COUNT=1 TLS_CERT=$OUT/cert.pem TLS_KEY=$OUT/key.pem \
             "$SEED" start >"$OUT/tls.log" 2>&1 &
         pid=$! url=https://localhost:$TLS_PORT/ args=(--cafile "$OUT/cert.pem")
         wait_listen $TLS_PORT
         ;;
     plain)
-        PORT=$PLAIN_PORT INTERVAL=2 COUNT=1 "$SEED" start >"$OUT/plain.log" 2>&1 &
+        PORT=$PLAIN_PORT INTERVAL=$INTERVAL COUNT=1 "$SEED" start >"$OUT/plain.log" 2>&1 &
         pid=$! url=http://127.0.0.1:$PLAIN_PORT/
         wait_listen $PLAIN_PORT
         ;;
     nginx)
-        PORT=$BACKEND_PORT INTERVAL=2 COUNT=1 "$SEED" start >"$OUT/backend.log" 2>&1 &
+        PORT=$BACKEND_PORT INTERVAL=$INTERVAL COUNT=1 "$SEED" start >"$OUT/backend.log" 2>&1 &
         backend=$!
         nginx -c "$PWD/$OUT/nginx/nginx.conf" -g 'daemon off;' >"$OUT/nginx.log" 2>&1 &
         pid=$! url=https://localhost:$NGINX_PORT/ args=(--cafile "$OUT/cert.pem")
@@ -99,7 +101,7 @@ round() { # server rep
     local backend_rss0=0 backend_cpu0=0
     [[ -n $backend ]] && backend_rss0=$("$LOAD" mem "$backend") && backend_cpu0=$("$LOAD" cpu "$backend")
     "$LOAD" run --url "$url" "${args[@]}" --streams "$STREAMS" --rate "$RATE" --warmup 3 \
-        --duration "$DURATION" --interval 2 --server-pid "$pid" --scenario sse_tls \
+        --duration "$DURATION" --interval "$INTERVAL" --server-pid "$pid" --scenario sse_tls \
         --server "$server" --rep "$rep" --csv "$OUT/rounds.csv" >"$OUT/$server-$rep.txt" 2>&1 &
     local load=$!
     if [[ -n $backend ]]; then
