@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo bench --bench sse_load -- run --url http://127.0.0.1:18080/ --streams 10000 \
+//!     [--cafile CA.pem | --insecure]   # with an https:// URL \
 //!     [--procs P] [--addrs A] [--rate 4000] [--warmup 3] [--duration 10] [--interval S] \
 //!     [--server-pid PID] \
 //!     [--scenario NAME] [--server NAME] [--publish-url URL] [--publishes 5] [--storm SECS] \
@@ -26,6 +27,11 @@
 //! of these loopback connections). With `--publish-url` it POSTs `--publishes` events spread over
 //! the window and times each from the POST to the last subscriber's receipt (fan-out); with
 //! `--storm SECS` it POSTs back to back for that long instead.
+//!
+//! An `https://` URL makes every stream a TLS client (rustls, TLS 1.3 or 1.2 as the server
+//! picks, the `ring` provider): the server's certificate is verified against `--cafile` (PEM),
+//! or not at all with the explicit `--insecure`. Each child shares one client configuration; a
+//! stream holds its rustls connection and nothing more, and its handshake is done once, at ramp.
 //!
 //! `--addrs A` spreads the children over A source addresses (by default one each). With
 //! `--interval S` (the server's event interval) it also reports the events due in the window
@@ -275,12 +281,19 @@ struct Url {
     addr: SocketAddr,
     host: String,
     path: String,
+    /// `https://`: the streams speak TLS.
+    tls: bool,
 }
 
 fn parse_url(url: &str) -> Url {
-    let rest = url
-        .strip_prefix("http://")
-        .unwrap_or_else(|| panic!("{url}: only http:// URLs"));
+    let (rest, tls) = match url.strip_prefix("https://") {
+        Some(rest) => (rest, true),
+        None => (
+            url.strip_prefix("http://")
+                .unwrap_or_else(|| panic!("{url}: only http:// and https:// URLs")),
+            false,
+        ),
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -294,6 +307,87 @@ fn parse_url(url: &str) -> Url {
         addr,
         host: authority.to_string(),
         path: path.to_string(),
+        tls,
+    }
+}
+
+/// The TLS client configuration of an `https://` run: `--cafile` roots, or `--insecure`.
+fn tls_config(args: &Args) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions");
+    let builder = match (args.get("cafile"), args.0.iter().any(|a| a == "--insecure")) {
+        (Some(cafile), _) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(&cafile)
+                .unwrap_or_else(|e| panic!("--cafile {cafile}: {e}"))
+            {
+                roots
+                    .add(cert.unwrap_or_else(|e| panic!("--cafile {cafile}: {e}")))
+                    .unwrap_or_else(|e| panic!("--cafile {cafile}: {e}"));
+            }
+            builder.with_root_certificates(roots)
+        }
+        (None, true) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(NoVerification(provider))),
+        (None, false) => panic!("an https:// URL needs --cafile CA.pem (or --insecure)"),
+    };
+    let mut config = builder.with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    std::sync::Arc::new(config)
+}
+
+/// `--insecure`: any certificate is accepted (signatures are still checked, so the handshake
+/// costs what a verifying one does, less the chain's verification).
+#[derive(Debug)]
+struct NoVerification(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -342,6 +436,17 @@ fn parent(args: &Args) {
     // The server's event interval, when it has one: the events due in the window, and streams
     // that got more (a burst) or fewer (a missed tick) than their share.
     let interval: f64 = args.num("interval", 0.0);
+    // An https:// URL: the children verify with --cafile, or not with --insecure.
+    let mut tls_args: Vec<String> = Vec::new();
+    if let Some(cafile) = args.get("cafile") {
+        tls_args.extend(["--cafile".to_owned(), cafile]);
+    }
+    if args.0.iter().any(|a| a == "--insecure") {
+        tls_args.push("--insecure".to_owned());
+    }
+    if parse_url(&url).tls {
+        drop(tls_config(args)); // fails here, once, on a bad --cafile
+    }
 
     // The empty server, before any stream, once the sockets of earlier runs are gone.
     settle_sockets();
@@ -369,6 +474,7 @@ fn parent(args: &Args) {
                 "--interval",
                 &interval.to_string(),
             ])
+            .args(tls_args.iter())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -897,6 +1003,8 @@ enum Phase {
 /// One stream's state: a few dozen bytes beside the socket.
 struct Stream {
     socket: TcpStream,
+    /// `https://`: the stream's TLS client (its handshake, then records both ways).
+    tls: Option<Box<rustls::ClientConnection>>,
     phase: Phase,
     /// The response head while it arrives (freed after).
     head: Vec<u8>,
@@ -937,6 +1045,15 @@ fn child(args: &Args) {
         "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
         url.path, url.host
     );
+    let tls = url.tls.then(|| {
+        let name = url
+            .host
+            .rsplit_once(':')
+            .map_or(url.host.as_str(), |(h, _)| h);
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let name = rustls::pki_types::ServerName::try_from(name.to_owned()).expect("a server name");
+        (tls_config(args), name)
+    });
 
     let mut poll = Poll::new().expect("poll");
     let waker = std::sync::Arc::new(Waker::new(poll.registry(), WAKER).expect("waker"));
@@ -986,6 +1103,7 @@ fn child(args: &Args) {
                     let key = entry.key();
                     let mut stream = Stream {
                         socket,
+                        tls: None,
                         phase: Phase::Connecting,
                         head: Vec::new(),
                         chunked: false,
@@ -1094,20 +1212,46 @@ fn child(args: &Args) {
             if stream.phase == Phase::Connecting && (event.is_writable() || event.is_error()) {
                 let connected = matches!(stream.socket.take_error(), Ok(None))
                     && stream.socket.peer_addr().is_ok()
-                    && stream.socket.write_all(request.as_bytes()).is_ok();
+                    && match &tls {
+                        None => stream.socket.write_all(request.as_bytes()).is_ok(),
+                        Some((config, name)) => {
+                            // The request waits in rustls until the handshake is done.
+                            let mut client =
+                                rustls::ClientConnection::new(config.clone(), name.clone())
+                                    .expect("a TLS client");
+                            let queued = client.writer().write_all(request.as_bytes()).is_ok();
+                            let written = tls_write(&mut client, &mut stream.socket);
+                            stream.tls = Some(Box::new(client));
+                            queued && written
+                        }
+                    };
                 if connected {
                     stream.phase = Phase::Head;
-                    let _ = poll.registry().reregister(
-                        &mut stream.socket,
-                        Token(key),
-                        Interest::READABLE,
-                    );
+                    let interest = if stream.tls.is_some() {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    let _ = poll
+                        .registry()
+                        .reregister(&mut stream.socket, Token(key), interest);
                 } else {
                     state.failed += 1;
                     alive = false;
                 }
             }
-            if alive && stream.phase != Phase::Connecting && event.is_readable() {
+            if alive && stream.phase != Phase::Connecting && stream.tls.is_some() {
+                if event.is_readable() || event.is_writable() {
+                    alive = tls_receive(stream, &mut buf, now, wall, &mut state);
+                    if !alive {
+                        if stream.phase == Phase::Body {
+                            state.closed += 1;
+                        } else {
+                            state.failed += 1;
+                        }
+                    }
+                }
+            } else if alive && stream.phase != Phase::Connecting && event.is_readable() {
                 loop {
                     match stream.socket.read(&mut buf) {
                         Ok(0) => {
@@ -1149,6 +1293,79 @@ fn child(args: &Args) {
             }
         }
     }
+}
+
+/// Writes what the TLS client has for the socket (a full socket keeps the rest for the next
+/// event); false when the socket failed.
+fn tls_write(client: &mut rustls::ClientConnection, socket: &mut TcpStream) -> bool {
+    while client.wants_write() {
+        match client.write_tls(socket) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// A TLS stream's readable event: ciphertext in until the socket is drained, plaintext out to
+/// [`receive`], handshake messages back; false when the stream must be dropped.
+fn tls_receive(
+    stream: &mut Stream,
+    buf: &mut [u8],
+    now: u64,
+    wall: u64,
+    state: &mut ChildState,
+) -> bool {
+    let Some(mut client) = stream.tls.take() else {
+        return false;
+    };
+    let mut alive = true;
+    'socket: loop {
+        match client.read_tls(&mut stream.socket) {
+            Ok(0) => {
+                alive = false;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => {
+                alive = false;
+                break;
+            }
+        }
+        if client.process_new_packets().is_err() {
+            alive = false;
+            break;
+        }
+        loop {
+            match client.reader().read(buf) {
+                Ok(0) => {
+                    // close_notify: the server ended the stream.
+                    alive = false;
+                    break 'socket;
+                }
+                Ok(n) => {
+                    if !receive(stream, &buf[..n], now, wall, state) {
+                        alive = false;
+                        break 'socket;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    alive = false;
+                    break 'socket;
+                }
+            }
+        }
+    }
+    // What the socket does not take now goes on the next writable event (TLS streams are
+    // registered for both).
+    alive = alive && tls_write(&mut client, &mut stream.socket);
+    stream.tls = Some(client);
+    alive
 }
 
 fn report_progress(out: &std::io::Stdout, state: &ChildState) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # HTTPS against nginx on the same certificate (ECDSA P-256, TLS 1.3), one worker process each:
 #   handshake: `Connection: close` on every request, so each request is a new connection and a
-#              full handshake (no session resumption: wrk's OpenSSL does not offer a ticket back
-#              on a new connection);
+#              full handshake: no session resumption on either server (nginx: no session cache
+#              or tickets; ours: TLS_NO_TICKET=1, `SslContext::no_ticket`). wrk keeps its
+#              OpenSSL session across reconnects (SSL_clear) and resumes where a server lets it;
 #   keepalive: the hello over kept-alive connections.
 # For each, wrk's request count and the server's CPU time (utime + stime of its processes from
 # /proc, over the run) give requests per server CPU-second, the figure that does not depend on
@@ -73,7 +74,7 @@ descendants() { # pid -> itself and its children
 start_server() { # name -> prints the pids to measure
     case $1 in
     workerman)
-        PORT=$OUR_PORT COUNT=1 TLS_CERT=$OUT/cert.pem TLS_KEY=$OUT/key.pem \
+        PORT=$OUR_PORT COUNT=1 TLS_CERT=$OUT/cert.pem TLS_KEY=$OUT/key.pem TLS_NO_TICKET=1 \
             "$HELLO" start >"$OUT/workerman.log" 2>&1 &
         echo $! >"$OUT/workerman.pid"
         port=$OUR_PORT

@@ -18,10 +18,13 @@
 //! worker also writes `worker-<id>.pid` when it starts. `DEMO_UNIX_UDP=1` adds two workers of
 //! `DEMO_COUNT` processes each that answer anything with `pid N`: `unix://<DEMO_DIR>/demo.sock`
 //! and `udp://127.0.0.1:<DEMO_PORT>`. `DEMO_METRICS_PORT=N` serves Prometheus metrics at
-//! `http://127.0.0.1:N/metrics` (`Worker::set_metrics_listen`).
+//! `http://127.0.0.1:N/metrics` (`Worker::set_metrics_listen`). `DEMO_TLS_CERT` and
+//! `DEMO_TLS_KEY` (PEM paths) make the demo worker https (certificates read at start and on
+//! `reload`).
 
 use std::path::PathBuf;
 
+use workerman::connection::SslContext;
 use workerman::protocols::http::{Request, Response, ServerSentEvents};
 use workerman::{TcpConnection, Timer, Worker};
 
@@ -46,6 +49,14 @@ fn main() {
     worker.set_name("demo");
     worker.set_count(count);
     worker.set_reuse_port(std::env::var("DEMO_REUSE_PORT").as_deref() == Ok("1"));
+    if let (Some(cert), Some(key)) = (
+        std::env::var_os("DEMO_TLS_CERT"),
+        std::env::var_os("DEMO_TLS_KEY"),
+    ) {
+        // https: the files are read at start and again on `reload`.
+        worker.set_transport("ssl");
+        worker.set_ssl_context(SslContext::new().local_cert(cert).local_pk(key));
+    }
     worker.on_worker_start(move |worker| {
         if let Some(dir) = &dir {
             let file = dir.join(format!("worker-{}.pid", worker.id()));

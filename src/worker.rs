@@ -91,7 +91,9 @@ impl WorkerShared {
     /// Workerman's backlog; a `unix` path's stale socket file is removed first. In a worker
     /// process, the listener the master bound (inherited through `fork`) is taken instead.
     pub(crate) fn bind(&self) -> io::Result<BoundSocket> {
-        self.load_tls()?;
+        if self.layer.borrow().is_none() {
+            self.load_tls()?;
+        }
         if let Some(listener) = self.prebound.borrow_mut().take() {
             return Ok(listener);
         }
@@ -109,9 +111,12 @@ impl WorkerShared {
         })
     }
 
-    /// With TLS on, reads the context's files (in the master before it listens, and again in
-    /// each worker process, so a reload reads rotated certificates) and makes the layer factory.
-    fn load_tls(&self) -> io::Result<()> {
+    /// With TLS on, reads the context's files and makes the layer factory: in the master at
+    /// `start`, before anything listens (an error is `start`'s end), and in a process without a
+    /// master (`Worker::spawn`, a single-process run) when it binds. Worker processes inherit
+    /// the master's configuration through `fork`; the master reads the files again on `reload`
+    /// ([`reload_tls`](Self::reload_tls)).
+    pub(crate) fn load_tls(&self) -> io::Result<()> {
         let Some(context) = self.ssl.borrow().clone() else {
             return Ok(());
         };
@@ -124,6 +129,25 @@ impl WorkerShared {
         self.layer
             .replace(Some(crate::connection::tls::server_layer_factory(config)));
         Ok(())
+    }
+
+    /// On `reload`, in the master: reads the certificate files again so the workers forked next
+    /// serve the rotated certificate. When they no longer load (a half-written file, a key that
+    /// does not match), the configuration last loaded stays (as nginx keeps its old workers on
+    /// a bad `-s reload`) and the one-line error, naming the file, is returned for the log: the
+    /// port is never left without a certificate.
+    pub(crate) fn reload_tls(&self) -> Result<(), String> {
+        if self.ssl.borrow().is_none() {
+            return Ok(());
+        }
+        let had_one = self.layer.borrow().is_some();
+        match self.load_tls() {
+            Ok(()) => Ok(()),
+            Err(error) if had_one => Err(format!(
+                "{error} (still serving the certificate loaded before)"
+            )),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     /// Whether the master binds this worker's socket before forking (else each process binds

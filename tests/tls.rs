@@ -475,3 +475,120 @@ fn buffer_full_and_drain_and_pause_recv_over_tls() {
     assert!((1024 * 1024..TOTAL).contains(&taken), "{taken}");
     server.stop();
 }
+
+#[test]
+fn the_send_buffer_limit_counts_ciphertext_and_drain_waits_for_all_of_it() {
+    // Over a Unix socket, where every byte the kernel holds waits in the reader's queue
+    // (FIONREAD), so what the server says is pending can be checked to the byte.
+    let pki = Pki::new("ciphertext-limit");
+    let (cert, key) = pki.leaf("server", &["localhost"]);
+    let path = pki.dir.join("limit.sock");
+    let address = format!("text://{}", path.display());
+    let context = SslContext::new().local_cert(&cert).local_pk(&key);
+    // The limit counts the plaintext queued and the ciphertext the TLS layer holds (up to
+    // 64 KiB, more than the limit).
+    const LIMIT: usize = 32 * 1024;
+    const LINE: usize = 8 * 1024;
+    let (events, received) = std::sync::mpsc::channel::<(String, usize)>();
+    let server = start(move || {
+        let mut worker = Worker::new(&address);
+        worker.set_transport("unix");
+        worker.set_transport("ssl");
+        worker.set_ssl_context(context);
+        worker.set_max_send_buffer_size(LIMIT);
+        let full = events.clone();
+        worker.on_buffer_full(move |connection| {
+            full.send(("full".into(), connection.send_buffer_queue_size()))
+                .unwrap();
+        });
+        let drain = events.clone();
+        worker.on_buffer_drain(move |connection| {
+            drain
+                .send(("drain".into(), connection.send_buffer_queue_size()))
+                .unwrap();
+            connection.resume_recv();
+        });
+        worker.on_message(move |connection: &TcpConnection, line: String| {
+            if line != "go" {
+                events.send((format!("message {line}"), 0)).unwrap();
+                connection.close();
+                return;
+            }
+            connection.pause_recv();
+            let chunk = "y".repeat(LINE - 1);
+            let mut accepted = 0;
+            for _ in 0..100_000 {
+                if connection.send(chunk.as_str()) == workerman::SendResult::Refused {
+                    break;
+                }
+                accepted += LINE;
+            }
+            events.send(("accepted".into(), accepted)).unwrap();
+            events
+                .send(("pending".into(), connection.send_buffer_queue_size()))
+                .unwrap();
+        });
+        worker
+    });
+    let socket = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    socket.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(pki.client_config(None), name).unwrap();
+    let mut stream = rustls::StreamOwned::new(connection, socket);
+    stream.write_all(b"go\n").unwrap();
+    stream.flush().unwrap();
+    let (event, at_full) = received.recv_timeout(READ_TIMEOUT).unwrap();
+    assert_eq!(event, "full");
+    assert!(
+        (LIMIT..LIMIT + LINE + 1024).contains(&at_full),
+        "full with {at_full} pending"
+    );
+    let (event, accepted) = received.recv_timeout(READ_TIMEOUT).unwrap();
+    assert_eq!(event, "accepted");
+    let (event, pending) = received.recv_timeout(READ_TIMEOUT).unwrap();
+    assert_eq!(event, "pending");
+    assert!(pending >= LIMIT, "{pending}");
+    // The peer reads nothing: no drain, and "done" waits behind pause_recv.
+    stream.write_all(b"done\n").unwrap();
+    stream.flush().unwrap();
+    assert!(
+        received.recv_timeout(Duration::from_millis(300)).is_err(),
+        "an event while the peer reads nothing"
+    );
+    // Every accepted byte is either in the kernel (ciphertext waiting for this reader) or
+    // counted as pending by the server: nothing is held uncounted. TLS adds 22 bytes a record
+    // (at most one record per 8 KiB here), and the server's session tickets wait here too.
+    let mut in_kernel: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int, ours, for a socket we own.
+    let ok = unsafe {
+        use std::os::fd::AsRawFd;
+        libc::ioctl(stream.sock.as_raw_fd(), libc::FIONREAD, &mut in_kernel)
+    };
+    assert_eq!(ok, 0);
+    let uncounted = accepted as i64 - pending as i64 - i64::from(in_kernel);
+    let overhead = (22 * (accepted / LINE + 8) + 1024) as i64;
+    assert!(
+        uncounted.abs() <= overhead,
+        "accepted {accepted}, pending {pending}, in the kernel {in_kernel}: {uncounted} bytes \
+         neither pending nor written"
+    );
+    // Everything accepted arrives with no help from the server (no close, no further send),
+    // then the drain, with nothing pending, then the paused message.
+    let mut taken = 0;
+    let mut buffer = vec![0u8; 64 * 1024];
+    while taken < accepted {
+        let read = stream.read(&mut buffer).expect("every accepted byte");
+        assert!(read > 0, "closed after {taken} of {accepted}");
+        taken += read;
+    }
+    assert_eq!(taken, accepted);
+    assert_eq!(
+        received.recv_timeout(READ_TIMEOUT).unwrap(),
+        ("drain".to_owned(), 0)
+    );
+    assert_eq!(
+        received.recv_timeout(READ_TIMEOUT).unwrap(),
+        ("message done".to_owned(), 0)
+    );
+    server.stop();
+}

@@ -39,10 +39,12 @@ fn main() {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut worker = Worker::new(&format!("{scheme}://0.0.0.0:{port}"));
     if let Some((cert, key)) = tls {
+        // TLS_NO_TICKET=1: no session resumption, a full handshake on every connection.
         worker.set_ssl_context(
             workerman::connection::SslContext::new()
                 .local_cert(cert)
-                .local_pk(key),
+                .local_pk(key)
+                .no_ticket(std::env::var("TLS_NO_TICKET").as_deref() == Ok("1")),
         );
     }
     worker.set_name("http_hello");

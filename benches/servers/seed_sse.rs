@@ -8,7 +8,8 @@
 //! line is `Worker::run_all`'s (`start`, `stop`, `status`, ...), so the settings come from the
 //! environment. With `COUNT` above 1 the worker sets `reuse_port`, so each worker process binds
 //! its own listen socket. `METRICS=127.0.0.1:18290` turns the metrics endpoint on
-//! (`Worker::set_metrics_listen`). Run by a plain `cargo bench` (which passes `--bench`), it
+//! (`Worker::set_metrics_listen`). `TLS_CERT` and `TLS_KEY` (PEM paths) serve the same over
+//! https (`benches/sse_tls.sh`). Run by a plain `cargo bench` (which passes `--bench`), it
 //! prints its usage and exits.
 
 use workerman::protocols::http::{Request, Response, ServerSentEvents};
@@ -39,6 +40,15 @@ fn main() {
     worker.set_count(count);
     if count > 1 {
         worker.set_reuse_port(true);
+    }
+    // TLS_CERT and TLS_KEY (PEM files) serve https instead (benches/sse_tls.sh).
+    if let (Ok(cert), Ok(key)) = (std::env::var("TLS_CERT"), std::env::var("TLS_KEY")) {
+        worker.set_transport("ssl");
+        worker.set_ssl_context(
+            workerman::connection::SslContext::new()
+                .local_cert(cert)
+                .local_pk(key),
+        );
     }
     worker.on_message(move |connection: &TcpConnection, request: Request| {
         if request.header("accept") == Some("text/event-stream") {

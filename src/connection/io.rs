@@ -1268,7 +1268,12 @@ fn write_or_queue(
     }
     if pending == 0 && !connection.corked && connection.http.file.is_none() {
         match write_some(connection, bytes) {
-            Ok(written) if written == bytes.len() => {
+            // All of it reached the socket (a layer may hold some of its ciphertext: then it
+            // counts as queued, and writable events finish it).
+            Ok(written)
+                if written == bytes.len()
+                    && !transport::wants_write(connection.layer.as_deref()) =>
+            {
                 reactor.metrics.bytes_written += written as u64;
                 return (SendResult::Written, actions);
             }
@@ -1512,7 +1517,8 @@ fn write_buffered(connection: &mut Connection) -> io::Result<bool> {
             Err(error) => return Err(error),
         }
     }
-    Ok(true)
+    // Written only once the layer's ciphertext of it has left too (then `on_buffer_drain`).
+    transport::flush(stream, layer.as_deref_mut())
 }
 
 /// Writes the queue of shared messages: `Ok(true)` once it is empty.

@@ -137,14 +137,22 @@ impl Connection {
     }
 
     /// Bytes queued for the kernel: the send buffer's, then the shared messages queued by
-    /// reference (only ever while waiting for writable, so the common path reads no more).
+    /// reference, then what a layer (TLS) holds: its ciphertext not yet written. The last two
+    /// exist only while waiting for writable (the driver sets it whenever a layer is left
+    /// holding bytes), so the common path reads no more.
     pub(crate) fn pending_send(&self) -> usize {
         let buffered = self.send_buffer.len() - self.send_offset;
         if self.waiting_writable {
-            buffered + self.queued_by_reference()
+            buffered + self.queued_by_reference() + self.layer_pending()
         } else {
             buffered
         }
+    }
+
+    /// Bytes a layer holds for the peer (TLS ciphertext not yet written).
+    #[inline(never)]
+    pub(crate) fn layer_pending(&self) -> usize {
+        super::transport::pending(self.layer.as_deref())
     }
 
     /// Bytes of the queue that holds shared messages by reference.

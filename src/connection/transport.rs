@@ -5,9 +5,11 @@
 //!
 //! A layer is sans-I/O in spirit (as rustls' `ServerConnection`): it is handed the socket for
 //! each call and never registers, polls or times anything itself. The driver's send-buffer limit,
-//! `on_buffer_full` and `on_buffer_drain` count plaintext as the layer takes it, so a layer must
-//! not take more than it can hold: while its own ciphertext cannot reach the socket, `write`
-//! answers `WouldBlock`, as a full socket does.
+//! `on_buffer_full` and `on_buffer_drain` count what is pending after the layer: the plaintext
+//! the driver still queues plus what the layer holds ([`Layer::pending`]: ciphertext not yet
+//! written), and `on_buffer_drain` waits until the layer's ciphertext has left too. A layer takes
+//! no more while its own ciphertext cannot reach the socket: `write` answers `WouldBlock`, as a
+//! full socket does.
 //!
 //! Where a layer comes from: a worker's (or a client connection's) [`LayerFactory`], set with
 //! [`Worker::set_transport_layer`](crate::Worker); `Connection::attach_transport` (`state.rs`)
@@ -43,6 +45,13 @@ pub(crate) trait Layer {
 
     /// Whether it holds ciphertext to write.
     fn wants_write(&self) -> bool;
+
+    /// Bytes it holds for the peer: ciphertext not yet written to the socket, and plaintext
+    /// taken but not yet encrypted (before a handshake's keys exist). The driver adds them to
+    /// its own queue for the send-buffer limit, `on_buffer_full` and `on_buffer_drain`.
+    fn pending(&self) -> usize {
+        0
+    }
 
     /// The orderly close (TLS `close_notify`): queues what the peer must see before our FIN.
     /// Called once, when the driver's send buffer is empty; [`Layer::flush`] writes it.
@@ -112,6 +121,11 @@ pub(crate) fn is_handshaking(layer: Option<&Layered>) -> bool {
 #[inline(always)]
 pub(crate) fn wants_write(layer: Option<&Layered>) -> bool {
     layer.is_some_and(|layered| layered.layer.wants_write())
+}
+
+/// Bytes the layer holds for the peer (none, for a plain socket).
+pub(crate) fn pending(layer: Option<&Layered>) -> usize {
+    layer.map_or(0, |layered| layered.layer.pending())
 }
 
 /// Writes what the layer holds: `Ok(true)` once nothing is left (at once for a plain socket).
@@ -203,6 +217,10 @@ mod tests {
 
         fn wants_write(&self) -> bool {
             !self.held.is_empty()
+        }
+
+        fn pending(&self) -> usize {
+            self.held.len()
         }
 
         fn close(&mut self) {

@@ -131,6 +131,16 @@ pub(crate) fn start(mut workers: Vec<Worker>, daemon: bool) -> ! {
             std::process::exit(1);
         }
     }
+    // TLS certificate files are read here, before anything listens (workers inherit the
+    // configuration, and `reload` reads them again): a bad file ends `start` in the user's shell.
+    for worker in &workers {
+        if worker.listens() {
+            if let Err(error) = worker.shared().load_tls() {
+                log::write(&format!("Workerman[{program}] {error}"));
+                std::process::exit(1);
+            }
+        }
+    }
     // The master binds every listener its workers share; with reuse_port each worker binds its
     // own. A bind error ends `start` here, in the user's shell.
     for worker in &workers {
@@ -506,6 +516,12 @@ impl Master {
         super::call_master("on_master_reload", |callbacks| {
             callbacks.on_master_reload.clone()
         });
+        // Rotated certificates: read now, inherited by the workers forked below.
+        for worker in &self.workers {
+            if let Err(error) = worker.shared().reload_tls() {
+                log::write(&format!("Workerman[{}] reload: {error}", program_name()));
+            }
+        }
         self.reload = Reload {
             graceful,
             queue: self.live_pids().into(),

@@ -46,6 +46,7 @@ pub struct SslContext {
     peer_name: Option<String>,
     insecure_skip_verify: bool,
     alpn: Option<Vec<Vec<u8>>>,
+    no_ticket: bool,
 }
 
 impl SslContext {
@@ -163,6 +164,18 @@ impl SslContext {
         self
     }
 
+    /// `no_ticket` (server): no session resumption; every connection makes a full handshake
+    /// (no TLS 1.3 tickets, no session cache). Default off: clients may resume, which saves
+    /// the certificate's signature on their next connections.
+    ///
+    /// ```
+    /// let context = workerman::connection::SslContext::new().no_ticket(true);
+    /// ```
+    pub fn no_ticket(mut self, no_ticket: bool) -> Self {
+        self.no_ticket = no_ticket;
+        self
+    }
+
     /// Reads every file a server needs and checks them (a chain and its key, the SNI
     /// certificates, `cafile` when `verify_peer`), as `start` does before anything listens.
     ///
@@ -229,6 +242,10 @@ impl SslContext {
         };
         let mut config = builder.with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = self.alpn_protocols(&[ALPN_HTTP_1_1]);
+        if self.no_ticket {
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            config.send_tls13_tickets = 0;
+        }
         Ok(Arc::new(config))
     }
 

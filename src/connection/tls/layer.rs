@@ -20,15 +20,29 @@ pub(crate) struct TlsLayer {
     plaintext_offset: usize,
     /// The peer's end came (close_notify or FIN): `read` answers `Ok(0)` once drained.
     ended: bool,
+    /// Ciphertext made but not yet taken by the socket, from `held_offset` on. The session's
+    /// own output buffer is always moved here (or to the socket) before a call returns, so
+    /// this is all the ciphertext the connection holds, and [`Layer::pending`] counts it.
+    held: Vec<u8>,
+    held_offset: usize,
+    /// Plaintext taken while the handshake runs: rustls keeps it until its keys exist.
+    early: usize,
 }
 
+/// A drained ciphertext buffer larger than this is freed, not kept (an idle connection holds
+/// no big buffer after a burst).
+const KEEP_HELD_CAPACITY: usize = 16 * 1024;
+
 impl TlsLayer {
-    fn new(session: TlsSession) -> Self {
+    pub(super) fn new(session: TlsSession) -> Self {
         TlsLayer {
             session,
             plaintext: Vec::new(),
             plaintext_offset: 0,
             ended: false,
+            held: Vec::new(),
+            held_offset: 0,
+            early: 0,
         }
     }
 
@@ -47,8 +61,39 @@ impl TlsLayer {
 
     /// Sends what the session holds (an alert after an error), ignoring a full socket.
     fn write_best_effort(&mut self, socket: &Stream) {
-        let mut socket = socket;
-        let _ = self.session.write_to(&mut socket);
+        let _ = self.push_out(socket);
+    }
+
+    /// Writes held ciphertext, then the session's new output, to the socket; what the socket
+    /// does not take moves into `held` (in order). `Ok(true)` once nothing is left.
+    fn push_out(&mut self, socket: &Stream) -> io::Result<bool> {
+        let mut writer = socket;
+        while self.held_offset < self.held.len() {
+            match writer.write(&self.held[self.held_offset..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(count) => self.held_offset += count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if self.held_offset == self.held.len() {
+            self.held.clear();
+            self.held_offset = 0;
+            if self.held.capacity() > KEEP_HELD_CAPACITY {
+                self.held = Vec::new();
+            }
+            // The common case: the session's records go straight to the socket.
+            self.session.write_to(&mut writer)?;
+        }
+        if self.session.wants_write() {
+            // Behind what is held, and counted with it (a Vec takes everything).
+            self.session.write_to(&mut self.held)?;
+        }
+        if self.early > 0 && !self.session.is_handshaking() {
+            self.early = 0;
+        }
+        Ok(self.held_offset == self.held.len())
     }
 }
 
@@ -87,8 +132,7 @@ impl Layer for TlsLayer {
                 }
             };
             // Handshake replies (and key updates) go out as soon as they exist.
-            let mut writer = socket;
-            self.session.write_to(&mut writer)?;
+            self.push_out(socket)?;
             self.ended |= received.peer_closed || received.socket_eof;
             let drained = received.ciphertext < READ_BUDGET;
             if self.plaintext.is_empty() && !self.ended && drained {
@@ -98,10 +142,15 @@ impl Layer for TlsLayer {
     }
 
     fn write(&mut self, socket: &Stream, plaintext: &[u8]) -> io::Result<usize> {
-        let mut writer = socket;
-        self.session.write_to(&mut writer)?;
+        if !self.push_out(socket)? {
+            // Ciphertext is waiting: the caller keeps the plaintext (counted as its own).
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let taken = self.session.send(plaintext);
-        self.session.write_to(&mut writer)?;
+        if self.session.is_handshaking() && !self.session.wants_write() {
+            self.early += taken;
+        }
+        self.push_out(socket)?;
         if taken == 0 && !plaintext.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -109,13 +158,15 @@ impl Layer for TlsLayer {
     }
 
     fn flush(&mut self, socket: &Stream) -> io::Result<bool> {
-        let mut writer = socket;
-        self.session.write_to(&mut writer)?;
-        Ok(!self.session.wants_write())
+        self.push_out(socket)
     }
 
     fn wants_write(&self) -> bool {
-        self.session.wants_write()
+        self.held_offset < self.held.len() || self.session.wants_write()
+    }
+
+    fn pending(&self) -> usize {
+        self.held.len() - self.held_offset + self.early
     }
 
     fn close(&mut self) {

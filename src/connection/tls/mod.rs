@@ -21,6 +21,8 @@ mod tests;
 
 pub use context::SslContext;
 pub use error::SslContextError;
+#[cfg(test)]
+use layer::TlsLayer;
 pub(crate) use layer::{client_layer_factory, server_layer_factory};
 pub(crate) use session::looks_like_tls_client_hello;
 #[cfg(test)]

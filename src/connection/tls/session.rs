@@ -133,6 +133,12 @@ impl TlsSession {
         self.connection.alpn_protocol()
     }
 
+    /// Whether the handshake was a full one or a resumption, once it is done.
+    #[cfg(test)]
+    pub(crate) fn handshake_kind(&self) -> Option<rustls::HandshakeKind> {
+        self.connection.handshake_kind()
+    }
+
     /// The name the client asked for (SNI), on a server.
     #[cfg_attr(not(test), allow(dead_code))] // tests and in-memory use
     pub(crate) fn server_name(&self) -> Option<&str> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 
-use super::{SslContext, TlsError, TlsSession};
+use super::{SslContext, TlsError, TlsLayer, TlsSession};
 
 /// A CA that signs leaf certificates, written as PEM files into a fresh directory.
 pub(crate) struct TestPki {
@@ -460,5 +460,104 @@ fn a_reloaded_context_reads_the_rotated_certificate() {
         pump(&mut server, &mut client).unwrap();
         let shown = &client.peer_certificates().unwrap()[0];
         assert_eq!(shown != &leaf_before, expect_rotated);
+    }
+}
+
+#[test]
+fn the_layer_counts_the_ciphertext_it_holds_until_the_socket_takes_it() {
+    use crate::connection::stream::Stream;
+    use crate::connection::transport::Layer;
+    use std::io::Read;
+
+    let pki = TestPki::new("pending");
+    let (cert, key) = pki.leaf("localhost", &["localhost"], |_| {});
+    let (mut server, mut client) =
+        pair(&server_context(&cert, &key), &client_for(&pki), "localhost");
+    pump(&mut server, &mut client).unwrap();
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let socket = Stream::Unix(mio::net::UnixStream::from_std(ours));
+    let mut layer = TlsLayer::new(server);
+    assert_eq!(layer.pending(), 0);
+
+    // A peer that does not read: plaintext goes in until the layer refuses more.
+    let chunk = vec![b'x'; 100_000];
+    let mut taken = 0;
+    loop {
+        match layer.write(&socket, &chunk) {
+            Ok(count) => taken += count,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(error) => panic!("{error}"),
+        }
+        assert!(taken < 64 * 1024 * 1024, "the socket never filled");
+    }
+    let held = layer.pending();
+    assert!(
+        held > 0 && layer.wants_write(),
+        "nothing held at WouldBlock"
+    );
+    assert!(held <= super::CIPHERTEXT_BUFFER_LIMIT + 1024, "{held}");
+
+    // What the kernel took, then what the layer held: exactly `held` more bytes arrive.
+    let mut ciphertext = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut read_all = |peer: &mut std::os::unix::net::UnixStream, into: &mut Vec<u8>| loop {
+        match peer.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => into.extend_from_slice(&buffer[..count]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(error) => panic!("{error}"),
+        }
+    };
+    read_all(&mut peer, &mut ciphertext);
+    let before_flush = ciphertext.len();
+    let mut rounds = 0;
+    while !layer.flush(&socket).unwrap() {
+        read_all(&mut peer, &mut ciphertext);
+        rounds += 1;
+        assert!(rounds < 1000, "the layer never emptied");
+    }
+    read_all(&mut peer, &mut ciphertext);
+    assert_eq!(ciphertext.len() - before_flush, held);
+    assert_eq!(layer.pending(), 0);
+    assert!(!layer.wants_write());
+
+    // And it is the plaintext, whole.
+    let mut plaintext = Vec::new();
+    client.receive(&ciphertext, &mut plaintext).unwrap();
+    assert_eq!(plaintext.len(), taken);
+    assert!(plaintext.iter().all(|&byte| byte == b'x'));
+}
+
+#[test]
+fn no_ticket_makes_every_handshake_a_full_one() {
+    let pki = TestPki::new("no-ticket");
+    let (cert, key) = pki.leaf("localhost", &["localhost"], |_| {});
+    for (no_ticket, second) in [
+        (false, rustls::HandshakeKind::Resumed),
+        (true, rustls::HandshakeKind::Full),
+    ] {
+        let server_config = server_context(&cert, &key)
+            .no_ticket(no_ticket)
+            .server_config()
+            .unwrap();
+        // One client configuration: its session cache keeps what the first connection got.
+        let client_config = client_for(&pki).client_config(&[b"http/1.1"]).unwrap();
+        for round in 0..2 {
+            let mut server = TlsSession::server(server_config.clone()).unwrap();
+            let mut client = TlsSession::client(client_config.clone(), "localhost").unwrap();
+            pump(&mut server, &mut client).unwrap();
+            let expected = if round == 0 {
+                rustls::HandshakeKind::Full
+            } else {
+                second
+            };
+            assert_eq!(
+                client.handshake_kind(),
+                Some(expected),
+                "no_ticket {no_ticket}"
+            );
+        }
     }
 }
