@@ -284,7 +284,7 @@ impl Reactor {
             // Stopping: look again soon for the last connections to finish closing.
             return Some(Duration::from_millis(if self.stopping { 10 } else { 0 }));
         }
-        let mut next = self.timers.next_deadline();
+        let mut next = self.timers.next_wake();
         if let Some(&Reverse((deadline, _, _))) = self.deadlines.peek() {
             next = Some(next.map_or(deadline, |timer| timer.min(deadline)));
         }

@@ -10,6 +10,11 @@
 //! its grid that is still in the future: the missed ticks are skipped, never made up in a burst,
 //! and the grid does not move. The next tick is reckoned from the clock after the callback ran,
 //! so a batch that ran long cannot re-arm a tick that has already passed.
+//!
+//! Wake-ups are coalesced, as the kernel's timer slack does: a timer may fire up to 1/200 of its
+//! interval late, at most 5 ms (a 2 s timer: 5 ms; a 50 ms timer: 0.25 ms), so the worker wakes
+//! once for all the timers due in that window instead of once per millisecond. A repeating
+//! timer's grid stays exact: lateness never adds up.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -213,6 +218,14 @@ type Entry = (Instant, u32, u32);
 
 /// The most intervals that get a lane of their own; timers of further intervals use the heap.
 const MAX_LANES: usize = 8;
+/// The most a timer's firing is put off to share a wake-up with others (see the
+/// module's documentation).
+const MAX_SLACK: Duration = Duration::from_millis(5);
+
+/// How late a timer of `interval` may fire: 1/200 of it, at most [`MAX_SLACK`].
+fn slack(interval: Duration) -> Duration {
+    (interval / 200).min(MAX_SLACK)
+}
 /// How far from its back a lane is searched for an entry's place. Timers of one interval are
 /// re-armed in the order they fire, so a new deadline is almost always the lane's latest; one
 /// that would go further in (after a stall, say) goes to the heap instead, and comes back to
@@ -344,9 +357,25 @@ impl TimerQueue {
     }
 
     /// The earliest queued deadline (possibly a deleted timer's: then the loop wakes early and
-    /// finds nothing due).
+    /// finds nothing due). The reactor sleeps until [`Self::next_wake`]; tests look at this.
+    #[cfg(test)]
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.earliest().map(|(deadline, _)| deadline)
+    }
+
+    /// When the reactor must wake at the latest for every timer to fire within its slack: the
+    /// earliest of each lane's front deadline plus the lane's [`slack`], and of the heap's
+    /// earliest (without slack: the heap's intervals are mixed). Timers due by then fire
+    /// together.
+    pub(crate) fn next_wake(&self) -> Option<Instant> {
+        let mut wake = self.heap.peek().map(|Reverse((deadline, _, _))| *deadline);
+        for lane in &self.lanes {
+            if let Some(&(deadline, _, _)) = lane.entries.front() {
+                let latest = deadline + slack(lane.interval);
+                wake = Some(wake.map_or(latest, |wake| wake.min(latest)));
+            }
+        }
+        wake
     }
 
     /// The earliest entry's deadline and where it is.
@@ -690,5 +719,38 @@ mod tests {
         assert!(queue.is_live(keep));
         let batch = due(&mut queue, Instant::now() + Duration::from_secs(61));
         assert_eq!(batch.iter().map(|t| t.id).collect::<Vec<_>>(), [keep]);
+    }
+
+    #[test]
+    fn a_wake_up_serves_every_timer_due_within_the_slack() {
+        let mut queue = TimerQueue::default();
+        let first = queue.insert(Duration::from_secs(2), repeat());
+        std::thread::sleep(Duration::from_millis(2));
+        let second = queue.insert(Duration::from_secs(2), repeat());
+        let earliest = queue.next_deadline().unwrap();
+        // A 2 s lane may wait 5 ms past its first deadline: the second timer, 2 ms later, is
+        // due by then, and both fire on one wake-up.
+        let wake = queue.next_wake().unwrap();
+        assert_eq!(wake, earliest + Duration::from_millis(5));
+        let batch = due(&mut queue, wake);
+        assert_eq!(
+            batch.iter().map(|t| t.id).collect::<Vec<_>>(),
+            [first, second]
+        );
+        // Short intervals get a short slack, and the heap none.
+        let mut queue = TimerQueue::default();
+        queue.insert(Duration::from_millis(50), repeat());
+        let deadline = queue.next_deadline().unwrap();
+        assert_eq!(
+            queue.next_wake().unwrap() - deadline,
+            Duration::from_micros(250)
+        );
+        for lane in 1..MAX_LANES as u64 {
+            queue.insert(Duration::from_secs(100 + lane), repeat());
+        }
+        queue.insert(Duration::from_millis(1), repeat());
+        assert!(queue.heap.len() == 1, "a ninth interval goes to the heap");
+        let deadline = queue.next_deadline().unwrap();
+        assert_eq!(queue.next_wake().unwrap(), deadline);
     }
 }
