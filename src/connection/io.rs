@@ -32,6 +32,9 @@ const CORK_LIMIT: usize = 64 * 1024;
 const KEEP_BUFFER_CAPACITY: usize = 16 * 1024;
 /// How much of a large file is read into the send buffer at a time.
 const FILE_PIECE: usize = 256 * 1024;
+/// How long a WebSocket whose close frame went out first reads on for the peer's close frame
+/// before it closes anyway (see `connection/websocket.rs`).
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a TLS connection may take to finish its handshake (from the accept).
 pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `end()`: how long to wait for the peer's FIN after ours (Workerman's `lingerTimeout`).
@@ -243,6 +246,15 @@ enum ReadOutcome {
     Failed(io::Error),
 }
 
+/// Whether the connection is a WebSocket whose close frame went out first, waiting for the
+/// peer's: it reads on, and its socket stays open until then (or its deadline).
+fn awaits_close(connection: &Connection) -> bool {
+    connection
+        .websocket
+        .as_ref()
+        .is_some_and(|state| state.awaits_close())
+}
+
 /// Whether the read path may take more bytes from the socket now.
 fn may_read(connection: &Connection) -> bool {
     match connection.status {
@@ -253,6 +265,8 @@ fn may_read(connection: &Connection) -> bool {
         }
         // Ending: keep reading (and discarding) to see the peer's FIN.
         TcpConnection::STATUS_ENDING => true,
+        // Closing a WebSocket: keep reading for the peer's close frame.
+        TcpConnection::STATUS_CLOSING => awaits_close(connection),
         _ => false,
     }
 }
@@ -1438,10 +1452,14 @@ fn flushed(reactor: &mut Reactor, key: usize, mut actions: Actions) -> Actions {
     let Some(connection) = reactor.connections.get_mut(key) else {
         return actions;
     };
+    // A WebSocket's close handshake: the socket stays until the peer's close frame (or the
+    // deadline).
+    let awaiting = awaits_close(connection);
     if matches!(
         connection.status,
         TcpConnection::STATUS_CLOSING | TcpConnection::STATUS_ENDING
-    ) && !close_layer(connection)
+    ) && !awaiting
+        && !close_layer(connection)
     {
         // The layer's orderly close (TLS close_notify) waits for writable, before our FIN.
         return actions;
@@ -1451,7 +1469,7 @@ fn flushed(reactor: &mut Reactor, key: usize, mut actions: Actions) -> Actions {
     }
     connection.buffer_full = false;
     match connection.status {
-        TcpConnection::STATUS_CLOSING => actions.destroy = true,
+        TcpConnection::STATUS_CLOSING if !awaiting => actions.destroy = true,
         TcpConnection::STATUS_ENDING => {
             if let Some(stream) = &connection.stream {
                 let _ = stream.shutdown(Shutdown::Write);
@@ -1574,8 +1592,13 @@ pub(crate) fn close(handle: &TcpConnection) {
                 }
                 let connection = reactor.connection_mut(handle)?;
                 connection.status = TcpConnection::STATUS_CLOSING;
-                connection.recv_paused = true;
                 connection.corked = false;
+                // A WebSocket whose close frame went out reads on for the peer's (bounded).
+                connection.recv_paused = !awaits_close(connection);
+                if !connection.recv_paused {
+                    let deadline = reactor.now + CLOSE_HANDSHAKE_TIMEOUT;
+                    reactor.set_deadline(handle.key(), Some(deadline));
+                }
                 if let Some(finish) = finish_when_flushed(reactor, handle) {
                     actions.merge(finish);
                 }
@@ -1590,7 +1613,10 @@ pub(crate) fn close(handle: &TcpConnection) {
 
 /// After `close` or `end` set the status: `flush` finishes them once the queue is empty (at once if
 /// it is empty now); while the kernel pushes back, the writable event's flush will.
-fn finish_when_flushed(reactor: &mut Reactor, handle: &TcpConnection) -> Option<Actions> {
+pub(crate) fn finish_when_flushed(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+) -> Option<Actions> {
     let waiting = reactor
         .connection(handle)
         .is_some_and(|connection| connection.waiting_writable);

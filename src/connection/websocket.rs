@@ -1,6 +1,11 @@
 //! The connection's side of WebSocket control: `close_with_code`, and the server's heartbeat (a
 //! ping every interval; a peer that does not answer by the pong deadline is closed). The frames
 //! and the state are the codec's (`protocols::websocket`); the timers and the writes are here.
+//!
+//! The close handshake: when our close frame goes out first (`close`, `close_with_code`), the
+//! connection keeps reading for the peer's close frame, for at most a second (`close` in
+//! `connection/io.rs` sets the deadline), and closes TCP only then, so the peer (a browser) sees a clean close and our socket holds no
+//! unread bytes (which would make the kernel send RST instead of FIN).
 
 use super::TcpConnection;
 use crate::protocols::websocket::control::sendable_close_code;
@@ -44,6 +49,14 @@ impl TcpConnection {
         super::io::send_raw(self, &frame);
         self.close();
         true
+    }
+}
+
+/// The peer's close frame came (or the peer failed): close once what is queued is written.
+pub(crate) fn close_handshake_done(handle: &TcpConnection) {
+    let actions = with(|reactor| super::io::finish_when_flushed(reactor, handle));
+    if let Some(actions) = actions {
+        super::io::run_actions(handle, actions);
     }
 }
 

@@ -37,8 +37,10 @@
 //! invalid close frame close the connection with 1002; text that is not UTF-8 (checked as it
 //! arrives, across fragments) with 1007; a message over `max_package_size` with 1009. A ping is
 //! answered with a pong; a close frame is answered with a close frame carrying its code, then the
-//! connection ends. `connection.close()` sends a close frame (1000) first. permessage-deflate is
-//! not offered (the server answers without extensions, which every client accepts).
+//! connection ends. `connection.close()` sends a close frame (1000) first, then reads on for
+//! the peer's close frame (for at most a second) before it closes TCP, so the peer sees a clean
+//! close. permessage-deflate is not offered (the server answers without extensions, which every
+//! client accepts).
 
 use std::borrow::Cow;
 
@@ -156,8 +158,11 @@ enum Phase {
     Refused,
     /// Messages flow.
     Open,
-    /// Our close frame went out: nothing more is sent.
+    /// Our close frame went out first: nothing more is sent, and what arrives is read only for
+    /// the peer's close frame, which completes the close handshake.
     Closing,
+    /// The close handshake is over (or failed): nothing more is sent or read.
+    Closed,
 }
 
 /// One WebSocket connection's state (`Connection::websocket`, boxed: other protocols pay only a
@@ -184,6 +189,12 @@ impl WebSocketState {
     /// The opening handshake has not finished yet (no upgrade answered or checked).
     pub(crate) fn in_handshake(&self) -> bool {
         matches!(self.phase, Phase::Handshake)
+    }
+
+    /// Our close frame went out first and the peer's has not arrived yet: the connection keeps
+    /// reading for it (bounded by the connection layer's deadline) before it closes TCP.
+    pub(crate) fn awaits_close(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
     }
 }
 
@@ -346,11 +357,17 @@ enum Step {
 pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
     let step = with(|reactor| {
         let connection = reactor.connection_mut(handle)?;
-        if connection.status != TcpConnection::STATUS_ESTABLISHED || connection.recv_paused {
+        let state = connection.websocket.as_ref()?;
+        let reading = match connection.status {
+            TcpConnection::STATUS_ESTABLISHED => !connection.recv_paused,
+            // Our close frame is out: read on for the peer's.
+            TcpConnection::STATUS_CLOSING => state.awaits_close(),
+            _ => false,
+        };
+        if !reading {
             return Some(Step::Wait);
         }
         let max_message = connection.max_package_size;
-        let state = connection.websocket.as_ref()?;
         match state.phase {
             Phase::Handshake if state.client => {
                 let expected = state
@@ -377,7 +394,7 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
                     Err(error) => Step::HttpError(error),
                 },
             ),
-            Phase::Refused => Some(Step::Wait),
+            Phase::Refused | Phase::Closed => Some(Step::Wait),
             Phase::Open | Phase::Closing => {
                 let state = connection.websocket.as_mut()?;
                 let role = state.role();
@@ -427,7 +444,42 @@ pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
             finish_client_handshake(handle, length, &response)
         }
         Some(Step::UpgradeFailed(why)) => upgrade_failed(handle, &why),
+        Some(Step::Frame(consumed, event, _)) if closing(handle) => {
+            on_event_closing(handle, consumed, event)
+        }
         Some(Step::Frame(consumed, event, message)) => on_event(handle, consumed, event, message),
+    }
+}
+
+/// Whether our close frame went out first and the peer's is awaited.
+fn closing(handle: &TcpConnection) -> bool {
+    with(|reactor| {
+        reactor
+            .connection(handle)
+            .and_then(|connection| connection.websocket.as_ref())
+            .is_some_and(|state| state.awaits_close())
+    })
+}
+
+/// What arrives after our close frame: the peer's close frame completes the close handshake
+/// and the connection closes (its socket has read all the peer sent, so it sends FIN, not
+/// RST); a failure closes at once; anything else is dropped unread by the app.
+fn on_event_closing(handle: &TcpConnection, consumed: usize, event: Event) -> Advance {
+    match event {
+        Event::More if consumed == 0 => Advance::Wait(0),
+        Event::Close(_) | Event::Fail(_) => {
+            with(|reactor| {
+                if let Some(state) = reactor
+                    .connection_mut(handle)
+                    .and_then(|connection| connection.websocket.as_mut())
+                {
+                    state.phase = Phase::Closed;
+                }
+            });
+            crate::connection::websocket::close_handshake_done(handle);
+            Advance::Stop
+        }
+        _ => Advance::Consumed(consumed),
     }
 }
 
@@ -605,7 +657,7 @@ fn fail_or_close(handle: &TcpConnection, close_frame: &[u8]) {
             .connection_mut(handle)
             .and_then(|connection| connection.websocket.as_mut())
         {
-            state.phase = Phase::Closing;
+            state.phase = Phase::Closed;
         }
     });
     connection_io::end(handle);
@@ -783,7 +835,9 @@ pub(crate) fn encode(
             }
             hold(state, outbound, max_queue)
         }
-        Phase::Refused | Phase::Closing => Encoded::Refused("the WebSocket connection is closing"),
+        Phase::Refused | Phase::Closing | Phase::Closed => {
+            Encoded::Refused("the WebSocket connection is closing")
+        }
     }
 }
 
