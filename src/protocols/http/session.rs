@@ -773,6 +773,31 @@ fn queue_cookie(connection: &TcpConnection, name: &str, cookie: String) {
     });
 }
 
+/// `Request::session` is the session's: a session reads its request's cookie (`request.rs`
+/// knows nothing of sessions).
+impl Request {
+    /// The request's session (Workerman's `$request->session()`), loaded on first call: from
+    /// the session cookie (`PHPSID`), or a new session whose `Set-Cookie` is queued on the
+    /// connection's headers and sent with the response. See [`Session`] for when it is saved
+    /// and `Worker::set_session` for where. Out of `on_message` (a request from
+    /// [`Request::parse`], or its connection gone) it is empty and keeps nothing.
+    ///
+    /// ```no_run
+    /// use workerman::protocols::http::Request;
+    /// use workerman::{TcpConnection, Worker};
+    ///
+    /// let mut worker = Worker::new("http://0.0.0.0:8080");
+    /// worker.on_message(|connection: &TcpConnection, request: Request| {
+    ///     let session = request.session();
+    ///     session.set("name", request.get("name").unwrap_or("guest"));
+    ///     connection.send(format!("hello {}", session.get("name").unwrap_or_default()));
+    /// });
+    /// ```
+    pub fn session(&self) -> Session {
+        open(self, self.connection())
+    }
+}
+
 thread_local! {
     /// A session was opened since `on_message` began (see [`take_opened`]).
     static OPENED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
