@@ -46,17 +46,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/protocols/http/session.rs", "src/connection/io.rs"),
     ("src/protocols/http/session.rs", "src/connection/state.rs"),
     ("src/protocols/http/session.rs", "src/reactor.rs"),
-    (
-        "src/protocols/websocket/mod.rs",
-        "src/connection/async_tcp.rs",
-    ),
-    ("src/protocols/websocket/mod.rs", "src/connection/io.rs"),
-    ("src/protocols/websocket/mod.rs", "src/connection/state.rs"),
-    (
-        "src/protocols/websocket/mod.rs",
-        "src/connection/websocket.rs",
-    ),
-    ("src/protocols/websocket/mod.rs", "src/reactor.rs"),
     ("src/reactor.rs", "src/process/child.rs"),
     ("src/reactor.rs", "src/process/mod.rs"),
     ("src/reactor.rs", "src/process/signals.rs"),
@@ -80,6 +69,10 @@ const KNOWN_IN_CYCLES: &[&str] = &[
     "src/connection/tls/layer.rs",
     "src/connection/transport.rs",
     "src/connection/udp.rs",
+    // The WebSocket codec's driver side (the codec's former edges into io.rs, state.rs and
+    // async_tcp.rs, now within one floor): io.rs dispatches to it and it writes through io.rs,
+    // as http.rs does; it leaves the cycle with them.
+    "src/connection/websocket.rs",
     "src/event_loop.rs",
     "src/metrics/counters.rs",
     "src/metrics/endpoint.rs",

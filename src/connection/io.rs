@@ -15,6 +15,7 @@ use super::http as http_conn;
 use super::stream::Stream;
 use super::tls::looks_like_tls_client_hello;
 use super::transport;
+use super::websocket as websocket_conn;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
 use crate::protocols::shared::SharedKind;
@@ -601,14 +602,14 @@ fn next_step(handle: &TcpConnection, batch: &Batch, unread: &mut Unread<'_>) -> 
 /// messages only.
 #[inline(always)]
 fn websocket_step(handle: &TcpConnection, data: &[u8]) -> Step {
-    match websocket::advance(handle, data) {
-        websocket::Advance::Wait(consumed) => Step::Wait(consumed),
-        websocket::Advance::Consumed(consumed) => Step::Took {
+    match websocket_conn::advance(handle, data) {
+        websocket_conn::Advance::Wait(consumed) => Step::Wait(consumed),
+        websocket_conn::Advance::Consumed(consumed) => Step::Took {
             consumed,
             send_continue: false,
         },
-        websocket::Advance::Message(length, message) => Step::Message(length, message),
-        websocket::Advance::Stop => Step::DropRest,
+        websocket_conn::Advance::Message(length, message) => Step::Message(length, message),
+        websocket_conn::Advance::Stop => Step::DropRest,
     }
 }
 
@@ -1091,7 +1092,7 @@ fn send_shared(
             _ => Route::Refuse("a chunk needs a chunked response first"),
         },
         (SharedKind::WebSocket { .. }, ProtocolKind::WebSocket) => {
-            if websocket::takes_shared_frames(connection) {
+            if websocket::takes_shared_frames(connection.websocket.as_deref()) {
                 Route::Shared
             } else {
                 let (opcode, payload) = shared.websocket_payload().unwrap_or_default();
@@ -1202,7 +1203,12 @@ fn encode_and_write(
             }
             stream_started = head && connection.http.streaming == Streaming::EventStream;
         }
-        ProtocolKind::WebSocket => match websocket::encode(connection, outbound, out) {
+        ProtocolKind::WebSocket => match websocket::encode(
+            connection.websocket.as_deref_mut(),
+            connection.max_send_buffer_size,
+            outbound,
+            out,
+        ) {
             websocket::Encoded::Write => {}
             websocket::Encoded::Held => return (SendResult::Queued, Actions::default()),
             websocket::Encoded::Refused(reason) => {
@@ -1584,7 +1590,7 @@ pub(crate) fn close(handle: &TcpConnection) {
             }),
             _ => {
                 // An open WebSocket says goodbye with a close frame (1000) first.
-                let goodbye = websocket::close_frame(connection);
+                let goodbye = websocket::close_frame(connection.websocket.as_deref_mut());
                 let mut actions = Actions::default();
                 if let Some((goodbye, length)) = goodbye {
                     connection.corked = false;
