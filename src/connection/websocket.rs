@@ -1,5 +1,5 @@
 //! The connection's side of WebSocket: it feeds the codec (`protocols::websocket`, bytes in,
-//! [`Output`]s out) and acts on what it returns: the handshake's callbacks and its 101 answer,
+//! `Output`s out) and acts on what it returns: the handshake's callbacks and its 101 answer,
 //! pongs, `on_websocket_ping`/`pong`/`close`, the close handshake. Also `close_with_code`, the
 //! server's heartbeat (a ping every interval; a peer that does not answer by the pong deadline
 //! is closed) and the per-connection settings. The frames and the state are the codec's; the
@@ -7,8 +7,9 @@
 //!
 //! The close handshake: when our close frame goes out first (`close`, `close_with_code`), the
 //! connection keeps reading for the peer's close frame, for at most a second (`close` in
-//! `connection/io.rs` sets the deadline), and closes TCP only then, so the peer (a browser) sees a clean close and our socket holds no
-//! unread bytes (which would make the kernel send RST instead of FIN).
+//! `connection/io.rs` sets the deadline), and closes TCP only then, so the peer (a browser) sees
+//! a clean close and our socket holds no unread bytes (which would make the kernel send RST
+//! instead of FIN).
 
 use super::io;
 use super::{Connection, TcpConnection};
