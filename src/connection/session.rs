@@ -279,22 +279,17 @@ pub(crate) fn take_opened() -> bool {
         .unwrap_or(false)
 }
 
-/// `request.session()`: the session already loaded for this request, or loads it.
-pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Session {
-    let _ = OPENED.try_with(|opened| opened.set(true));
-    let Some(handle) = connection else {
-        return Session { connection: None };
-    };
-    let session = Session {
-        connection: Some(handle.clone()),
-    };
-    enum Found {
-        Loaded,
-        Config(Rc<SessionConfig>, bool),
-        Gone,
-    }
-    let found = try_with(|reactor| {
-        let Some(connection) = reactor.connection_mut(&handle) else {
+/// What `open` finds on the connection: a session already loaded, or the worker's settings
+/// (made the default on first use) and whether the connection is over TLS.
+enum Found {
+    Loaded,
+    Config(Rc<SessionConfig>, bool),
+    Gone,
+}
+
+fn find_config(handle: &TcpConnection) -> Option<Found> {
+    try_with(|reactor| {
+        let Some(connection) = reactor.connection_mut(handle) else {
             return Found::Gone;
         };
         if connection
@@ -319,7 +314,19 @@ pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Sess
             Some(config) => Found::Config(config.clone(), tls),
             None => Found::Gone,
         }
-    });
+    })
+}
+
+/// `request.session()`: the session already loaded for this request, or loads it.
+pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Session {
+    let _ = OPENED.try_with(|opened| opened.set(true));
+    let Some(handle) = connection else {
+        return Session { connection: None };
+    };
+    let session = Session {
+        connection: Some(handle.clone()),
+    };
+    let found = find_config(&handle);
     let (config, tls) = match found {
         Some(Found::Config(config, tls)) => (config, tls),
         Some(Found::Loaded) => return session,
@@ -330,29 +337,7 @@ pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Sess
         .filter(|id| is_valid_session_id(id))
         .map(str::to_owned);
     let (id, data, unreadable) = match cookie_id {
-        Some(id) => {
-            let loaded = Rc::new(RefCell::new(None));
-            let slot = loaded.clone();
-            config.handler.read(
-                &id,
-                config.lifetime,
-                Box::new(move |result| *slot.borrow_mut() = Some(result)),
-            );
-            let result = loaded.borrow_mut().take();
-            match result {
-                Some(Ok(bytes)) => (id, decode(&bytes), false),
-                Some(Err(error)) => {
-                    log::warn!("session {id} not read: {error}");
-                    (id, Vec::new(), true)
-                }
-                None => {
-                    // A handler that answers later without saying so (`completes_later`):
-                    // its data is not here; never overwrite what it holds.
-                    log::warn!("session {id}: the handler did not answer at once");
-                    (id, Vec::new(), true)
-                }
-            }
-        }
+        Some(id) => read_now(&config, id),
         None => match new_session_id() {
             Ok(id) => {
                 queue_cookie(&handle, &config.name, config.cookie(&id, tls));
@@ -378,6 +363,32 @@ pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Sess
         }
     });
     session
+}
+
+/// Reads a session from a handler that answers at once: its id, data and whether it could not
+/// be read (then it is never saved, so what the store holds is not overwritten).
+fn read_now(config: &SessionConfig, id: String) -> (String, Vec<(String, String)>, bool) {
+    let loaded = Rc::new(RefCell::new(None));
+    let slot = loaded.clone();
+    config.handler.read(
+        &id,
+        config.lifetime,
+        Box::new(move |result| *slot.borrow_mut() = Some(result)),
+    );
+    let result = loaded.borrow_mut().take();
+    match result {
+        Some(Ok(bytes)) => (id, decode(&bytes), false),
+        Some(Err(error)) => {
+            log::warn!("session {id} not read: {error}");
+            (id, Vec::new(), true)
+        }
+        None => {
+            // A handler that answers later without saying so (`completes_later`): its data is
+            // not here; never overwrite what it holds.
+            log::warn!("session {id}: the handler did not answer at once");
+            (id, Vec::new(), true)
+        }
+    }
 }
 
 /// Whether the connection's session changed since it was loaded or saved.

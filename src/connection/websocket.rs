@@ -289,21 +289,7 @@ fn finish_handshake(
             return Advance::Stop;
         }
     }
-    let answer = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
-        if connection.status != TcpConnection::STATUS_ESTABLISHED {
-            return None;
-        }
-        let deflate = connection.worker.websocket_deflate.get();
-        let answer = connection
-            .websocket
-            .as_mut()?
-            .accept_upgrade(request, accept, deflate)?;
-        // The request-head timeout ends with the handshake.
-        reactor.set_deadline(handle.key(), None);
-        Some(answer)
-    });
-    let Some(answer) = answer else {
+    let Some(answer) = accept_upgrade(handle, request, accept) else {
         // Refused: closed in the callback, or answered with a `Response` (closed here).
         handle.close();
         return Advance::Stop;
@@ -329,6 +315,24 @@ fn finish_handshake(
         }
     }
     Advance::Consumed(length)
+}
+
+/// The 101 answer, once `on_websocket_connect` let the upgrade through (`None`: it refused, or
+/// the connection is closing); the request-head timeout ends with it.
+fn accept_upgrade(handle: &TcpConnection, request: &Request, accept: &str) -> Option<Vec<u8>> {
+    with(|reactor| {
+        let connection = reactor.connection_mut(handle)?;
+        if connection.status != TcpConnection::STATUS_ESTABLISHED {
+            return None;
+        }
+        let deflate = connection.worker.websocket_deflate.get();
+        let answer = connection
+            .websocket
+            .as_mut()?
+            .accept_upgrade(request, accept, deflate)?;
+        reactor.set_deadline(handle.key(), None);
+        Some(answer)
+    })
 }
 
 /// A `ws://` client's upgrade was answered and checked: open, send the frames held back, then
