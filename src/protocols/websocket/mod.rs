@@ -815,4 +815,90 @@ mod tests {
         );
         assert_eq!(out, [0x82, 1, b'x']);
     }
+
+    /// A masked client frame.
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::encode_frame(&mut out, true, opcode, payload, Some([1, 2, 3, 4]));
+        out
+    }
+
+    #[test]
+    fn the_codec_returns_the_handshake_control_frames_and_the_close_handshake() {
+        // Bytes in, outputs out: no socket, no reactor.
+        let mut state = WebSocketState::default();
+        let mut http = http::HttpState::default();
+        let upgrade = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+            Sec-WebSocket-Version: 13\r\n\r\n";
+        let Output::Upgrade {
+            length,
+            request,
+            accept,
+        } = advance(&mut state, &mut http, 1 << 20, upgrade)
+        else {
+            panic!("an upgrade");
+        };
+        assert_eq!(length, upgrade.len());
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        // Sent before the 101: held, then framed after it.
+        assert!(matches!(
+            encode(Some(&mut state), 1 << 20, "early".into(), &mut Vec::new()),
+            Encoded::Held
+        ));
+        let answer = state.accept_upgrade(&request, &accept, false).unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 101 "));
+        assert!(answer.ends_with(b"\r\n\r\n\x81\x05early"));
+        assert!(state.is_open());
+
+        let ping = client_frame(frame::OP_PING, b"hi");
+        let Output::Ping(consumed, payload) = advance(&mut state, &mut http, 1 << 20, &ping) else {
+            panic!("a ping");
+        };
+        assert_eq!(consumed, ping.len());
+        let (pong, length) = state.pong(&payload).unwrap();
+        assert_eq!(&pong[..length], b"\x8a\x02hi");
+
+        // A close we start: data after it is dropped, the peer's close frame ends it.
+        let (close, length) = close_frame(Some(&mut state)).unwrap();
+        assert_eq!(&close[..length], b"\x88\x02\x03\xe8");
+        assert!(state.awaits_close());
+        let text = client_frame(frame::OP_TEXT, b"late");
+        assert!(matches!(
+            advance(&mut state, &mut http, 1 << 20, &text),
+            Output::Consumed(n) if n == text.len()
+        ));
+        let their_close = client_frame(frame::OP_CLOSE, b"\x03\xe8");
+        assert!(matches!(
+            advance(&mut state, &mut http, 1 << 20, &their_close),
+            Output::Closed
+        ));
+        assert!(!state.awaits_close());
+    }
+
+    #[test]
+    fn the_peers_close_is_answered_once_and_a_bad_upgrade_refused() {
+        let mut state = WebSocketState {
+            phase: Phase::Open,
+            ..WebSocketState::default()
+        };
+        let mut http = http::HttpState::default();
+        let close = client_frame(frame::OP_CLOSE, b"\x0f\xa1bye");
+        let Output::PeerClose(payload) = advance(&mut state, &mut http, 1 << 20, &close) else {
+            panic!("the peer's close");
+        };
+        assert_eq!(payload.close_code(), Some(4001));
+        assert_eq!(
+            state.answer_close(payload.close_code()).unwrap(),
+            b"\x88\x02\x0f\xa1"
+        );
+        assert_eq!(state.answer_close(Some(1000)), None, "answered once");
+
+        let mut fresh = WebSocketState::default();
+        let plain = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(matches!(
+            advance(&mut fresh, &mut http::HttpState::default(), 1 << 20, plain),
+            Output::Refuse(..)
+        ));
+    }
 }
