@@ -22,39 +22,15 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/connection/headers.rs", "src/reactor.rs"),
     ("src/connection/http.rs", "src/reactor.rs"),
     ("src/connection/io.rs", "src/reactor.rs"),
+    // The session's I/O, moved from protocols/http/session.rs: its data is in the connection
+    // table, which reactor.rs holds.
+    ("src/connection/session.rs", "src/reactor.rs"),
     ("src/connection/state.rs", "src/timer.rs"),
     ("src/connection/tcp.rs", "src/reactor.rs"),
     ("src/connection/tcp.rs", "src/timer.rs"),
     ("src/connection/udp.rs", "src/reactor.rs"),
     ("src/connection/websocket.rs", "src/reactor.rs"),
     ("src/connection/websocket.rs", "src/timer.rs"),
-    (
-        "src/protocols/http/redis_session_handler.rs",
-        "src/redis/client.rs",
-    ),
-    (
-        "src/protocols/http/redis_session_handler.rs",
-        "src/redis/error.rs",
-    ),
-    (
-        "src/protocols/http/redis_session_handler.rs",
-        "src/redis/mod.rs",
-    ),
-    ("src/protocols/http/session.rs", "src/connection/http.rs"),
-    ("src/protocols/http/session.rs", "src/connection/io.rs"),
-    ("src/protocols/http/session.rs", "src/connection/state.rs"),
-    ("src/protocols/http/session.rs", "src/reactor.rs"),
-    (
-        "src/protocols/websocket/mod.rs",
-        "src/connection/async_tcp.rs",
-    ),
-    ("src/protocols/websocket/mod.rs", "src/connection/io.rs"),
-    ("src/protocols/websocket/mod.rs", "src/connection/state.rs"),
-    (
-        "src/protocols/websocket/mod.rs",
-        "src/connection/websocket.rs",
-    ),
-    ("src/protocols/websocket/mod.rs", "src/reactor.rs"),
 ];
 
 /// Files still in an import cycle once the [`KNOWN`] edges are taken out (a cycle inside one
@@ -65,15 +41,19 @@ const KNOWN_IN_CYCLES: &[&str] = &[
     "src/connection/http.rs",
     "src/connection/io.rs",
     "src/connection/pipe.rs",
+    // The session's I/O (from protocols/http/session.rs, which left its cycle): http.rs loads
+    // and saves through it and it delivers through io.rs; it leaves with them.
+    "src/connection/session.rs",
     "src/connection/state.rs",
     "src/connection/udp.rs",
+    // The WebSocket codec's driver side (the codec's former edges into io.rs, state.rs and
+    // async_tcp.rs, now within one floor): io.rs dispatches to it and it writes through io.rs,
+    // as http.rs does; it leaves the cycle with them.
+    "src/connection/websocket.rs",
     // The worker's settings and connection callbacks, moved down from worker.rs; it holds a
     // client's state (async_tcp.rs), which holds a pipe's destination, which holds a client.
     "src/connection/worker_shared.rs",
     "src/event_loop.rs",
-    "src/protocols/http/parser.rs",
-    "src/protocols/http/request.rs",
-    "src/protocols/http/session.rs",
     "src/reactor.rs",
     "src/redis/client.rs",
     "src/redis/pubsub.rs",

@@ -191,3 +191,74 @@ fn close_with_code_from_on_websocket_pong() {
     assert_eq!(close.close_code(), Some(4001));
     server.stop();
 }
+
+#[test]
+fn a_server_close_waits_for_the_peers_close_frame_then_ends_with_fin() {
+    use std::io::Read;
+    let (closes, closed) = mpsc::channel();
+    let server = start(move || {
+        let mut worker = Worker::new("websocket://127.0.0.1:0");
+        worker.on_message(|connection: &TcpConnection, _text: String| {
+            assert!(connection.close_with_code(4001, "goodbye"));
+        });
+        worker.on_close(move |_connection| closes.send(Instant::now()).unwrap());
+        worker
+    });
+    let mut client = WsClient::connect(server.local_address());
+    client.send(OP_TEXT, b"close me");
+    let close = client.read_frame().unwrap();
+    assert_eq!(close.close_code(), Some(4001));
+    // The server waits for our close frame: no FIN, and no on_close, while we take our time.
+    let stream = client.reader.get_mut();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = stream.read(&mut byte);
+    assert!(
+        early.as_ref().is_err_and(|error| matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "the server ended before our close frame: {early:?}"
+    );
+    assert!(
+        closed.try_recv().is_err(),
+        "on_close before our close frame"
+    );
+    // Our close frame completes the handshake: the server closes with FIN (EOF), not RST.
+    let answered = Instant::now();
+    client.send_close(4001, b"");
+    let stream = client.reader.get_mut();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let end = stream.read_to_end(&mut rest);
+    assert!(
+        matches!(end, Ok(0)),
+        "an orderly close (EOF) after our close frame: {end:?}, {rest:?}"
+    );
+    let on_close = closed.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(on_close >= answered, "on_close before our close frame");
+    server.stop();
+}
+
+#[test]
+fn a_server_close_gives_up_on_a_silent_peer_within_its_bound() {
+    let server = start(move || {
+        let mut worker = Worker::new("websocket://127.0.0.1:0");
+        worker.on_message(|connection: &TcpConnection, _text: String| connection.close());
+        worker
+    });
+    let mut client = WsClient::connect(server.local_address());
+    client.send(OP_TEXT, b"close me");
+    let started = Instant::now();
+    let close = client.read_frame().unwrap();
+    assert_eq!(close.close_code(), Some(1000));
+    // We never answer: the server closes the socket by itself, within its bound.
+    assert!(client.closed(), "the server never closed a silent peer");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    server.stop();
+}

@@ -5,9 +5,9 @@
 //! a stop waits for.
 
 use super::io::Actions;
+use super::session;
 use super::{Connection, TcpConnection};
 use crate::protocols::http::parser::Limits;
-use crate::protocols::http::session;
 use crate::protocols::http::{
     HttpError, MAX_HEADER_SIZE, Request, Streaming, Upload, upload_boundary,
 };

@@ -15,6 +15,7 @@ use super::http as http_conn;
 use super::stream::Stream;
 use super::tls::looks_like_tls_client_hello;
 use super::transport;
+use super::websocket as websocket_conn;
 use super::{Connection, SendResult, TcpConnection};
 use crate::protocols::http::{self, HttpError, Streaming};
 use crate::protocols::shared::SharedKind;
@@ -32,6 +33,9 @@ const CORK_LIMIT: usize = 64 * 1024;
 const KEEP_BUFFER_CAPACITY: usize = 16 * 1024;
 /// How much of a large file is read into the send buffer at a time.
 const FILE_PIECE: usize = 256 * 1024;
+/// How long a WebSocket whose close frame went out first reads on for the peer's close frame
+/// before it closes anyway (see `connection/websocket.rs`).
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a TLS connection may take to finish its handshake (from the accept).
 pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `end()`: how long to wait for the peer's FIN after ours (Workerman's `lingerTimeout`).
@@ -243,6 +247,15 @@ enum ReadOutcome {
     Failed(io::Error),
 }
 
+/// Whether the connection is a WebSocket whose close frame went out first, waiting for the
+/// peer's: it reads on, and its socket stays open until then (or its deadline).
+fn awaits_close(connection: &Connection) -> bool {
+    connection
+        .websocket
+        .as_ref()
+        .is_some_and(|state| state.awaits_close())
+}
+
 /// Whether the read path may take more bytes from the socket now.
 fn may_read(connection: &Connection) -> bool {
     match connection.status {
@@ -253,6 +266,8 @@ fn may_read(connection: &Connection) -> bool {
         }
         // Ending: keep reading (and discarding) to see the peer's FIN.
         TcpConnection::STATUS_ENDING => true,
+        // Closing a WebSocket: keep reading for the peer's close frame.
+        TcpConnection::STATUS_CLOSING => awaits_close(connection),
         _ => false,
     }
 }
@@ -587,14 +602,14 @@ fn next_step(handle: &TcpConnection, batch: &Batch, unread: &mut Unread<'_>) -> 
 /// messages only.
 #[inline(always)]
 fn websocket_step(handle: &TcpConnection, data: &[u8]) -> Step {
-    match websocket::advance(handle, data) {
-        websocket::Advance::Wait(consumed) => Step::Wait(consumed),
-        websocket::Advance::Consumed(consumed) => Step::Took {
+    match websocket_conn::advance(handle, data) {
+        websocket_conn::Advance::Wait(consumed) => Step::Wait(consumed),
+        websocket_conn::Advance::Consumed(consumed) => Step::Took {
             consumed,
             send_continue: false,
         },
-        websocket::Advance::Message(length, message) => Step::Message(length, message),
-        websocket::Advance::Stop => Step::DropRest,
+        websocket_conn::Advance::Message(length, message) => Step::Message(length, message),
+        websocket_conn::Advance::Stop => Step::DropRest,
     }
 }
 
@@ -1077,7 +1092,7 @@ fn send_shared(
             _ => Route::Refuse("a chunk needs a chunked response first"),
         },
         (SharedKind::WebSocket { .. }, ProtocolKind::WebSocket) => {
-            if websocket::takes_shared_frames(connection) {
+            if websocket::takes_shared_frames(connection.websocket.as_deref()) {
                 Route::Shared
             } else {
                 let (opcode, payload) = shared.websocket_payload().unwrap_or_default();
@@ -1188,7 +1203,12 @@ fn encode_and_write(
             }
             stream_started = head && connection.http.streaming == Streaming::EventStream;
         }
-        ProtocolKind::WebSocket => match websocket::encode(connection, outbound, out) {
+        ProtocolKind::WebSocket => match websocket::encode(
+            connection.websocket.as_deref_mut(),
+            connection.max_send_buffer_size,
+            outbound,
+            out,
+        ) {
             websocket::Encoded::Write => {}
             websocket::Encoded::Held => return (SendResult::Queued, Actions::default()),
             websocket::Encoded::Refused(reason) => {
@@ -1443,10 +1463,14 @@ fn flushed(reactor: &mut Reactor, key: usize, mut actions: Actions) -> Actions {
     let Some(connection) = reactor.connections.get_mut(key) else {
         return actions;
     };
+    // A WebSocket's close handshake: the socket stays until the peer's close frame (or the
+    // deadline).
+    let awaiting = awaits_close(connection);
     if matches!(
         connection.status,
         TcpConnection::STATUS_CLOSING | TcpConnection::STATUS_ENDING
-    ) && !close_layer(connection)
+    ) && !awaiting
+        && !close_layer(connection)
     {
         // The layer's orderly close (TLS close_notify) waits for writable, before our FIN.
         return actions;
@@ -1456,7 +1480,7 @@ fn flushed(reactor: &mut Reactor, key: usize, mut actions: Actions) -> Actions {
     }
     connection.buffer_full = false;
     match connection.status {
-        TcpConnection::STATUS_CLOSING => actions.destroy = true,
+        TcpConnection::STATUS_CLOSING if !awaiting => actions.destroy = true,
         TcpConnection::STATUS_ENDING => {
             if let Some(stream) = &connection.stream {
                 let _ = stream.shutdown(Shutdown::Write);
@@ -1572,7 +1596,7 @@ pub(crate) fn close(handle: &TcpConnection) {
             }),
             _ => {
                 // An open WebSocket says goodbye with a close frame (1000) first.
-                let goodbye = websocket::close_frame(connection);
+                let goodbye = websocket::close_frame(connection.websocket.as_deref_mut());
                 let mut actions = Actions::default();
                 if let Some((goodbye, length)) = goodbye {
                     connection.corked = false;
@@ -1580,8 +1604,13 @@ pub(crate) fn close(handle: &TcpConnection) {
                 }
                 let connection = reactor.connection_mut(handle)?;
                 connection.status = TcpConnection::STATUS_CLOSING;
-                connection.recv_paused = true;
                 connection.corked = false;
+                // A WebSocket whose close frame went out reads on for the peer's (bounded).
+                connection.recv_paused = !awaits_close(connection);
+                if !connection.recv_paused {
+                    let deadline = reactor.now + CLOSE_HANDSHAKE_TIMEOUT;
+                    reactor.set_deadline(handle.key(), Some(deadline));
+                }
                 if let Some(finish) = finish_when_flushed(reactor, handle) {
                     actions.merge(finish);
                 }
@@ -1596,7 +1625,10 @@ pub(crate) fn close(handle: &TcpConnection) {
 
 /// After `close` or `end` set the status: `flush` finishes them once the queue is empty (at once if
 /// it is empty now); while the kernel pushes back, the writable event's flush will.
-fn finish_when_flushed(reactor: &mut Reactor, handle: &TcpConnection) -> Option<Actions> {
+pub(crate) fn finish_when_flushed(
+    reactor: &mut Reactor,
+    handle: &TcpConnection,
+) -> Option<Actions> {
     let waiting = reactor
         .connection(handle)
         .is_some_and(|connection| connection.waiting_writable);

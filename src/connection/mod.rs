@@ -38,6 +38,8 @@ pub(crate) mod http;
 pub(crate) mod io;
 mod pipe;
 mod send_queue;
+pub(crate) mod session;
+pub(crate) mod session_redis;
 mod state;
 pub(crate) mod stream;
 mod tcp;

@@ -43,7 +43,6 @@ mod file;
 mod form;
 mod mime;
 pub(crate) mod parser;
-mod redis_session_handler;
 mod request;
 mod response;
 pub(crate) mod session;
@@ -55,16 +54,17 @@ pub use error::HttpError;
 pub use fields::Field;
 pub(crate) use file::FileStream;
 pub use form::UploadedFile;
-pub use redis_session_handler::RedisSessionHandler;
 pub use request::Request;
 pub(crate) use request::take_buffer;
 pub(crate) use response::Header;
 pub use response::{Body, Cookie, Response, SameSite};
 pub(crate) use response::{EncodeOptions, Encoded, Framing, encode_body_response};
 pub(crate) use session::SessionState;
-pub use session::{
-    FileSessionHandler, Session, SessionConfig, SessionDone, SessionHandler, is_valid_session_id,
-};
+pub use session::{SessionConfig, SessionDone, SessionHandler, is_valid_session_id};
+// The session's I/O (the handle, the handlers that read and write) is the connection's; its
+// public names stay here.
+pub use crate::connection::session::{FileSessionHandler, Session};
+pub use crate::connection::session_redis::RedisSessionHandler;
 pub use sse::ServerSentEvents;
 pub(crate) use upload::Upload;
 

@@ -728,6 +728,33 @@ fn dechunk(raw: &mut [u8], start: usize, trailer_start: usize) -> usize {
     write
 }
 
+/// `Request::parse` is the parser's: a request is what it makes (`request.rs` knows nothing of
+/// the parser).
+impl Request {
+    /// Parses one complete request from `bytes` with the default limits (16 KiB head, 10 MiB in
+    /// all), like Workerman's `new Request($buffer)` but validated. Bytes after the first request
+    /// are ignored; an incomplete request is a `BadRequest`.
+    ///
+    /// ```
+    /// use workerman::protocols::http::{HttpError, Request};
+    ///
+    /// let request = Request::parse(b"GET / HTTP/1.0\r\n\r\n")?;
+    /// assert_eq!(request.protocol_version(), "1.0");
+    /// assert_eq!(
+    ///     Request::parse(b"GET / HTTP/1.1\r\n\r\n").err(),
+    ///     Some(HttpError::BadRequest("missing Host header"))
+    /// );
+    /// # Ok::<(), HttpError>(())
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Result<Request, HttpError> {
+        let mut parser = RequestParser::default();
+        match parser.input(bytes, &Limits::default())? {
+            Some(len) => Ok(parser.decode(bytes[..len].to_vec())),
+            None => Err(HttpError::BadRequest("incomplete request")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,8 @@ use std::fmt;
 use std::mem::MaybeUninit;
 
 use crate::connection::TcpConnection;
-use crate::protocols::http::error::HttpError;
 use crate::protocols::http::fields::{self, Field};
 use crate::protocols::http::form::{self, Form, Pair, Span, UploadedFile};
-use crate::protocols::http::parser::{Limits, RequestParser};
-use crate::protocols::http::session::{self, Session};
 
 /// Where the parts of a request head are in its raw bytes, found while framing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,52 +144,8 @@ impl Request {
             .then(|| TcpConnection::new(self.connection_key as usize, self.connection_id))
     }
 
-    /// The request's session (Workerman's `$request->session()`), loaded on first call: from
-    /// the session cookie (`PHPSID`), or a new session whose `Set-Cookie` is queued on the
-    /// connection's headers and sent with the response. See [`Session`] for when it is saved
-    /// and `Worker::set_session` for where. Out of `on_message` (a request from
-    /// [`Request::parse`], or its connection gone) it is empty and keeps nothing.
-    ///
-    /// ```no_run
-    /// use workerman::protocols::http::Request;
-    /// use workerman::{TcpConnection, Worker};
-    ///
-    /// let mut worker = Worker::new("http://0.0.0.0:8080");
-    /// worker.on_message(|connection: &TcpConnection, request: Request| {
-    ///     let session = request.session();
-    ///     session.set("name", request.get("name").unwrap_or("guest"));
-    ///     connection.send(format!("hello {}", session.get("name").unwrap_or_default()));
-    /// });
-    /// ```
-    pub fn session(&self) -> Session {
-        session::open(self, self.connection())
-    }
-
     fn parsed(&self) -> &Parsed {
         self.parsed.get_or_init(Box::default)
-    }
-
-    /// Parses one complete request from `bytes` with the default limits (16 KiB head, 10 MiB in
-    /// all), like Workerman's `new Request($buffer)` but validated. Bytes after the first request
-    /// are ignored; an incomplete request is a `BadRequest`.
-    ///
-    /// ```
-    /// use workerman::protocols::http::{HttpError, Request};
-    ///
-    /// let request = Request::parse(b"GET / HTTP/1.0\r\n\r\n")?;
-    /// assert_eq!(request.protocol_version(), "1.0");
-    /// assert_eq!(
-    ///     Request::parse(b"GET / HTTP/1.1\r\n\r\n").err(),
-    ///     Some(HttpError::BadRequest("missing Host header"))
-    /// );
-    /// # Ok::<(), HttpError>(())
-    /// ```
-    pub fn parse(bytes: &[u8]) -> Result<Request, HttpError> {
-        let mut parser = RequestParser::default();
-        match parser.input(bytes, &Limits::default())? {
-            Some(len) => Ok(parser.decode(bytes[..len].to_vec())),
-            None => Err(HttpError::BadRequest("incomplete request")),
-        }
     }
 
     /// The method, e.g. `"GET"`, exactly as sent (methods are case-sensitive).
@@ -927,6 +880,8 @@ fn recycle(mut buffer: Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocols::http::error::HttpError;
+    use crate::protocols::http::parser::{Limits, RequestParser};
 
     fn parsed(raw: &[u8]) -> Request {
         Request::parse(raw).unwrap()

@@ -37,16 +37,15 @@
 //! invalid close frame close the connection with 1002; text that is not UTF-8 (checked as it
 //! arrives, across fragments) with 1007; a message over `max_package_size` with 1009. A ping is
 //! answered with a pong; a close frame is answered with a close frame carrying its code, then the
-//! connection ends. `connection.close()` sends a close frame (1000) first. permessage-deflate is
-//! not offered (the server answers without extensions, which every client accepts).
+//! connection ends. `connection.close()` sends a close frame (1000) first, then reads on for
+//! the peer's close frame (for at most a second) before it closes TCP, so the peer sees a clean
+//! close. permessage-deflate is not offered (the server answers without extensions, which every
+//! client accepts).
 
 use std::borrow::Cow;
 
-use crate::connection::io::{self as connection_io, describe};
-use crate::connection::{Connection, TcpConnection};
 use crate::protocols::Outbound;
 use crate::protocols::http::{self, Request};
-use crate::reactor::{call_user, try_with, with};
 
 pub(crate) mod client;
 pub(crate) mod control;
@@ -66,7 +65,8 @@ pub(crate) fn check_handshake(request: &Request) -> Result<String, Vec<u8>> {
     handshake::check(request).map_err(handshake::Rejection::response)
 }
 
-use frame::{Control, Decoder, Event, Role};
+pub(crate) use frame::Control;
+use frame::{Decoder, Event, Role};
 
 /// One whole WebSocket message, for `on_message` closures that need to tell text from binary,
 /// and for `send` to choose the frame type.
@@ -156,8 +156,11 @@ enum Phase {
     Refused,
     /// Messages flow.
     Open,
-    /// Our close frame went out: nothing more is sent.
+    /// Our close frame went out first: nothing more is sent, and what arrives is read only for
+    /// the peer's close frame, which completes the close handshake.
     Closing,
+    /// The close handshake is over (or failed): nothing more is sent or read.
+    Closed,
 }
 
 /// One WebSocket connection's state (`Connection::websocket`, boxed: other protocols pay only a
@@ -184,6 +187,12 @@ impl WebSocketState {
     /// The opening handshake has not finished yet (no upgrade answered or checked).
     pub(crate) fn in_handshake(&self) -> bool {
         matches!(self.phase, Phase::Handshake)
+    }
+
+    /// Our close frame went out first and the peer's has not arrived yet: the connection keeps
+    /// reading for it (bounded by the connection layer's deadline) before it closes TCP.
+    pub(crate) fn awaits_close(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
     }
 }
 
@@ -319,418 +328,282 @@ fn inflate_message(bytes: Vec<u8>, compressed: bool, limit: usize) -> Result<Vec
 // ---------------------------------------------------------------------------------------------
 // Receiving
 
-/// What the read path does after [`advance`].
-pub(crate) enum Advance {
-    /// Wait for more bytes (after consuming this many).
-    Wait(usize),
+/// What [`advance`] made of the start of the bytes: what the connection layer
+/// (`connection/websocket.rs`) must act on. The codec has already moved its own state.
+pub(crate) enum Output {
+    /// Wait for more bytes.
+    Wait,
     /// This many bytes were taken; go on with the rest.
     Consumed(usize),
     /// A whole message, ending this many bytes in.
     Message(usize, crate::protocols::Message),
-    /// The connection is ending or refused: drop whatever else was received.
-    Stop,
-}
-
-enum Step {
-    Wait,
-    Handshake(usize, Request),
-    /// A client's handshake answer was checked and accepted.
+    /// Server: the upgrade request (this many bytes) is whole and valid. Ask
+    /// `on_websocket_connect`, then [`WebSocketState::accept_upgrade`] gives the 101 to write.
+    Upgrade {
+        length: usize,
+        request: Request,
+        accept: String,
+    },
+    /// Server: the upgrade request is refused (an HTTP error, or not a WebSocket handshake):
+    /// write this answer, then end the connection.
+    Refuse(Cow<'static, [u8]>, String),
+    /// Client: the server's answer (this many bytes) came; [`WebSocketState::open_client`]
+    /// checks its extensions and opens.
     Upgraded(usize, HandshakeResponse),
-    /// A client's handshake failed.
+    /// Client: the server's answer is not a valid upgrade.
     UpgradeFailed(String),
-    HttpError(http::HttpError),
-    Frame(usize, Event, Option<Message>),
+    /// A ping: `on_websocket_ping`, then [`WebSocketState::pong`] answers it.
+    Ping(usize, Control),
+    /// A pong (the heartbeat's wait is over): `on_websocket_pong`.
+    Pong(usize, Control),
+    /// The peer's close frame, first: `on_websocket_close`, then [`WebSocketState::answer_close`]
+    /// gives the echo to write, and the connection ends.
+    PeerClose(Control),
+    /// The peer broke the protocol: [`WebSocketState::answer_close`] with this code, then end.
+    Fail(u16),
+    /// The close handshake we started is over (the peer's close frame, or a failure after
+    /// ours): close the connection.
+    Closed,
 }
 
-/// Takes the next piece of `data`: the upgrade request, or (part of) a frame.
-pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
-    let step = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
-        if connection.status != TcpConnection::STATUS_ESTABLISHED || connection.recv_paused {
-            return Some(Step::Wait);
-        }
-        let max_message = connection.max_package_size;
-        let state = connection.websocket.as_ref()?;
-        match state.phase {
-            Phase::Handshake if state.client => {
-                let expected = state
-                    .handshake
-                    .as_ref()
-                    .map_or("", |pending| &pending.accept);
-                Some(match client::check_response(data, expected) {
-                    Ok(None) => Step::Wait,
-                    Ok(Some((length, response))) => Step::Upgraded(length, response),
-                    Err(why) => Step::UpgradeFailed(why),
-                })
+/// Takes the next piece of `data`: the upgrade request, the server's answer, or (part of) a
+/// frame. `http` is the connection's request parser (the upgrade request is HTTP), `max_message`
+/// its `max_package_size`.
+pub(crate) fn advance(
+    state: &mut WebSocketState,
+    http: &mut http::HttpState,
+    max_message: usize,
+    data: &[u8],
+) -> Output {
+    match state.phase {
+        Phase::Handshake if state.client => {
+            let expected = state
+                .handshake
+                .as_ref()
+                .map_or("", |pending| &pending.accept);
+            match client::check_response(data, expected) {
+                Ok(None) => Output::Wait,
+                Ok(Some((length, response))) => Output::Upgraded(length, response),
+                Err(why) => Output::UpgradeFailed(why),
             }
-            Phase::Handshake => Some(
-                match http::input(&mut connection.http, connection.max_package_size, data) {
-                    Ok(None) => Step::Wait,
-                    Ok(Some(length)) => {
-                        let mut raw = http::take_buffer(length);
-                        raw.extend_from_slice(&data[..length]);
-                        let request = connection.http.parser.decode(raw);
-                        // Nothing more is parsed as HTTP on this connection.
-                        connection.http.parser.release();
-                        Step::Handshake(length, request)
+        }
+        Phase::Handshake => upgrade_request(http, max_message, data),
+        Phase::Refused | Phase::Closed => Output::Wait,
+        Phase::Open | Phase::Closing => {
+            let (consumed, event, message) = state.next_frame(data, max_message);
+            if state.phase == Phase::Closing {
+                return state.after_our_close(consumed, event);
+            }
+            match event {
+                Event::More if consumed == 0 => Output::Wait,
+                Event::More => Output::Consumed(consumed),
+                Event::Message(_) => match message {
+                    Some(message) => {
+                        Output::Message(consumed, crate::protocols::Message::WebSocket(message))
                     }
-                    Err(error) => Step::HttpError(error),
+                    None => Output::Consumed(consumed),
                 },
-            ),
-            Phase::Refused => Some(Step::Wait),
-            Phase::Open | Phase::Closing => {
-                let state = connection.websocket.as_mut()?;
-                let role = state.role();
-                let (consumed, mut event) = state.decoder.next(data, role, max_message);
-                let message = match event {
-                    Event::Message(opcode) => {
-                        let compressed = state.decoder.compressed();
-                        let bytes = state.decoder.take_message();
-                        match inflate_message(bytes, compressed, max_message) {
-                            // An uncompressed text message's bytes were validated as they
-                            // arrived; an inflated one's are checked now.
-                            Ok(bytes) if opcode == frame::OP_TEXT => match String::from_utf8(bytes)
-                            {
-                                Ok(text) => Some(Message::Text(text)),
-                                Err(_) => {
-                                    event = Event::Fail(frame::CLOSE_INVALID_PAYLOAD);
-                                    None
-                                }
-                            },
-                            Ok(bytes) => Some(Message::Binary(bytes)),
-                            Err(code) => {
-                                event = Event::Fail(code);
-                                None
-                            }
-                        }
-                    }
-                    _ => None,
-                };
-                Some(Step::Frame(consumed, event, message))
-            }
-        }
-    });
-    match step {
-        None | Some(Step::Wait) => Advance::Wait(0),
-        Some(Step::HttpError(error)) => {
-            log::debug!(
-                "connection {}: {error} in a WebSocket handshake, answering {}",
-                handle.id(),
-                error.status()
-            );
-            connection_io::send_raw(handle, error.response());
-            connection_io::end(handle);
-            Advance::Stop
-        }
-        Some(Step::Handshake(length, request)) => finish_handshake(handle, length, &request),
-        Some(Step::Upgraded(length, response)) => {
-            finish_client_handshake(handle, length, &response)
-        }
-        Some(Step::UpgradeFailed(why)) => upgrade_failed(handle, &why),
-        Some(Step::Frame(consumed, event, message)) => on_event(handle, consumed, event, message),
-    }
-}
-
-fn on_event(
-    handle: &TcpConnection,
-    consumed: usize,
-    event: Event,
-    message: Option<Message>,
-) -> Advance {
-    match event {
-        Event::More if consumed == 0 => Advance::Wait(0),
-        Event::More => Advance::Consumed(consumed),
-        Event::Pong(payload) => {
-            let callback = with(|reactor| {
-                let connection = reactor.connection_mut(handle)?;
-                if let Some(state) = connection.websocket.as_mut() {
+                Event::Ping(payload) => Output::Ping(consumed, payload),
+                Event::Pong(payload) => {
                     state.awaiting_pong = false;
+                    Output::Pong(consumed, payload)
                 }
-                connection
-                    .worker
-                    .callbacks
-                    .on_websocket_pong
-                    .borrow()
-                    .clone()
-            });
-            if let Some(callback) = callback {
-                if call_user(&|| describe(handle, "on_websocket_pong"), || {
-                    callback(handle, payload.payload())
-                })
-                .is_none()
-                {
-                    connection_io::destroy(handle);
-                    return Advance::Stop;
+                Event::Close(payload) => Output::PeerClose(payload),
+                Event::Fail(code) => Output::Fail(code),
+            }
+        }
+    }
+}
+
+/// Server: frames and checks the upgrade request with the HTTP parser and limits.
+fn upgrade_request(http: &mut http::HttpState, max_message: usize, data: &[u8]) -> Output {
+    match http::input(http, max_message, data) {
+        Ok(None) => Output::Wait,
+        Ok(Some(length)) => {
+            let mut raw = http::take_buffer(length);
+            raw.extend_from_slice(&data[..length]);
+            let request = http.parser.decode(raw);
+            // Nothing more is parsed as HTTP on this connection.
+            http.parser.release();
+            match handshake::check(&request) {
+                Ok(accept) => Output::Upgrade {
+                    length,
+                    request,
+                    accept,
+                },
+                Err(rejection) => Output::Refuse(
+                    Cow::Owned(rejection.response()),
+                    format!("not a WebSocket handshake: {rejection:?}"),
+                ),
+            }
+        }
+        Err(error) => Output::Refuse(
+            Cow::Borrowed(error.response()),
+            format!(
+                "{error} in a WebSocket handshake, answering {}",
+                error.status()
+            ),
+        ),
+    }
+}
+
+impl WebSocketState {
+    /// Decodes the next frame (or part of one); a whole message comes with its text checked
+    /// and its payload inflated.
+    fn next_frame(&mut self, data: &[u8], max_message: usize) -> (usize, Event, Option<Message>) {
+        let role = self.role();
+        let (consumed, mut event) = self.decoder.next(data, role, max_message);
+        let message = match event {
+            Event::Message(opcode) => {
+                let compressed = self.decoder.compressed();
+                let bytes = self.decoder.take_message();
+                match inflate_message(bytes, compressed, max_message) {
+                    // An uncompressed text message's bytes were validated as they arrived; an
+                    // inflated one's are checked now.
+                    Ok(bytes) if opcode == frame::OP_TEXT => match String::from_utf8(bytes) {
+                        Ok(text) => Some(Message::Text(text)),
+                        Err(_) => {
+                            event = Event::Fail(frame::CLOSE_INVALID_PAYLOAD);
+                            None
+                        }
+                    },
+                    Ok(bytes) => Some(Message::Binary(bytes)),
+                    Err(code) => {
+                        event = Event::Fail(code);
+                        None
+                    }
                 }
             }
-            Advance::Consumed(consumed)
-        }
-        Event::Message(_) => match message {
-            Some(message) => {
-                Advance::Message(consumed, crate::protocols::Message::WebSocket(message))
+            _ => None,
+        };
+        (consumed, event, message)
+    }
+
+    /// What arrives after our close frame: the peer's close frame completes the close
+    /// handshake (so does a failure); anything else is dropped, unseen by the app.
+    fn after_our_close(&mut self, consumed: usize, event: Event) -> Output {
+        match event {
+            Event::More if consumed == 0 => Output::Wait,
+            Event::Close(_) | Event::Fail(_) => {
+                self.phase = Phase::Closed;
+                Output::Closed
             }
-            None => Advance::Consumed(consumed),
-        },
-        Event::Ping(payload) => {
-            let callback = with(|reactor| {
-                reactor.connection(handle).and_then(|connection| {
-                    connection
-                        .worker
-                        .callbacks
-                        .on_websocket_ping
-                        .borrow()
-                        .clone()
-                })
-            });
-            if let Some(callback) = callback {
-                if call_user(&|| describe(handle, "on_websocket_ping"), || {
-                    callback(handle, payload.payload())
-                })
-                .is_none()
-                {
-                    connection_io::destroy(handle);
-                    return Advance::Stop;
-                }
-            }
-            if is_open(handle) {
-                send_control(handle, frame::OP_PONG, &payload);
-            }
-            Advance::Consumed(consumed)
-        }
-        Event::Close(payload) => {
-            let callback = with(|reactor| {
-                reactor.connection(handle).and_then(|connection| {
-                    connection
-                        .worker
-                        .callbacks
-                        .on_websocket_close
-                        .borrow()
-                        .clone()
-                })
-            });
-            if let Some(callback) = callback {
-                let code = payload.close_code().unwrap_or(frame::CLOSE_NO_STATUS);
-                call_user(&|| describe(handle, "on_websocket_close"), || {
-                    callback(handle, code, payload.close_reason())
-                });
-            }
-            // Echo the code (an empty close frame for an empty one), then end: our FIN follows
-            // the close frame, and the socket closes once the client closes its side.
-            let answer = close_answer(handle, payload.close_code());
-            fail_or_close(handle, &answer);
-            Advance::Stop
-        }
-        Event::Fail(code) => {
-            log::debug!(
-                "connection {}: WebSocket protocol failure, closing with {code}",
-                handle.id()
-            );
-            let answer = close_answer(handle, Some(code));
-            fail_or_close(handle, &answer);
-            Advance::Stop
+            _ => Output::Consumed(consumed),
         }
     }
-}
 
-/// Whether frames may still be sent on the connection.
-fn is_open(handle: &TcpConnection) -> bool {
-    with(|reactor| {
-        reactor.connection(handle).is_some_and(|connection| {
-            connection.status == TcpConnection::STATUS_ESTABLISHED
-                && connection
-                    .websocket
-                    .as_ref()
-                    .is_some_and(|state| state.phase == Phase::Open)
+    /// Whether frames may still be sent.
+    pub(crate) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// The answer to the peer's close frame (its code; `None`: an empty one) or to a failure
+    /// (the failure's code): our close frame, if frames may still be sent. Either way nothing
+    /// more is sent or read after it.
+    pub(crate) fn answer_close(&mut self, code: Option<u16>) -> Option<Vec<u8>> {
+        let open = self.phase == Phase::Open;
+        self.phase = Phase::Closed;
+        open.then(|| {
+            let mut answer = Vec::with_capacity(8);
+            frame::encode_close(&mut answer, code, "", self.mask());
+            answer
         })
-    })
-}
-
-/// A masking key for a control frame on this connection: fresh on a client, none on a server.
-fn control_mask(handle: &TcpConnection) -> Option<[u8; 4]> {
-    with(|reactor| {
-        reactor
-            .connection(handle)
-            .and_then(|connection| connection.websocket.as_ref())
-            .and_then(|state| state.mask())
-    })
-}
-
-/// A `ws://` client's handshake failed: `on_error(CONNECT_FAIL)`, then the connection goes.
-fn upgrade_failed(handle: &TcpConnection, why: &str) -> Advance {
-    let message = format!("WebSocket handshake failed: {why}");
-    log::debug!("connection {}: {message}", handle.id());
-    connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-    connection_io::destroy(handle);
-    Advance::Stop
-}
-
-/// Sends a ping or pong frame built on the stack (masked on a client).
-fn send_control(handle: &TcpConnection, opcode: u8, payload: &Control) {
-    let payload = payload.payload();
-    let mask = control_mask(handle);
-    let mut wire = [0u8; 6 + frame::MAX_CONTROL_PAYLOAD];
-    wire[0] = 0x80 | opcode;
-    wire[1] = payload.len() as u8;
-    let start = match mask {
-        Some(mask) => {
-            wire[1] |= 0x80;
-            wire[2..6].copy_from_slice(&mask);
-            6
-        }
-        None => 2,
-    };
-    let end = start + payload.len();
-    wire[start..end].copy_from_slice(payload);
-    if let Some(mask) = mask {
-        frame::apply_mask(&mut wire[start..end], mask);
     }
-    connection_io::send_raw(handle, &wire[..end]);
-}
 
-/// A close frame with `code` (none: empty), masked on a client.
-fn close_answer(handle: &TcpConnection, code: Option<u16>) -> Vec<u8> {
-    let mask = control_mask(handle);
-    let mut answer = Vec::with_capacity(8);
-    frame::encode_close(&mut answer, code, "", mask);
-    answer
-}
-
-/// Sends our close frame (if frames may still go out), then ends the connection.
-fn fail_or_close(handle: &TcpConnection, close_frame: &[u8]) {
-    if is_open(handle) {
-        connection_io::send_raw(handle, close_frame);
-    }
-    with(|reactor| {
-        if let Some(state) = reactor
-            .connection_mut(handle)
-            .and_then(|connection| connection.websocket.as_mut())
-        {
-            state.phase = Phase::Closing;
-        }
-    });
-    connection_io::end(handle);
-}
-
-/// The upgrade request is whole: check it, ask `on_websocket_connect`, answer 101 (with whatever
-/// was queued), then `on_websocket_connected`.
-fn finish_handshake(handle: &TcpConnection, length: usize, request: &Request) -> Advance {
-    let accept = match handshake::check(request) {
-        Ok(accept) => accept,
-        Err(rejection) => {
-            log::debug!(
-                "connection {}: not a WebSocket handshake: {rejection:?}",
-                handle.id()
-            );
-            connection_io::send_raw(handle, &rejection.response());
-            connection_io::end(handle);
-            return Advance::Stop;
-        }
-    };
-    let callback = with(|reactor| {
-        reactor.connection(handle).and_then(|connection| {
-            connection
-                .worker
-                .callbacks
-                .on_websocket_connect
-                .borrow()
-                .clone()
-        })
-    });
-    if let Some(callback) = callback {
-        if call_user(&|| describe(handle, "on_websocket_connect"), || {
-            callback(handle, request)
-        })
-        .is_none()
-        {
-            connection_io::destroy(handle);
-            return Advance::Stop;
-        }
-    }
-    let answer = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
-        let established = connection.status == TcpConnection::STATUS_ESTABLISHED;
-        let deflate_wanted = connection.worker.websocket_deflate.get();
-        let state = connection.websocket.as_mut()?;
-        if !established || state.phase != Phase::Handshake {
+    /// The pong that answers a ping with this payload (built on the stack, masked on a
+    /// client), and its length; `None` once frames may no longer be sent.
+    pub(crate) fn pong(
+        &self,
+        payload: &Control,
+    ) -> Option<([u8; 6 + frame::MAX_CONTROL_PAYLOAD], usize)> {
+        if !self.is_open() {
             return None;
         }
-        state.phase = Phase::Open;
-        let mut pending = state.handshake.take().unwrap_or_default();
-        if deflate_wanted {
-            if let Some(line) = negotiate_deflate(state, request) {
+        let payload = payload.payload();
+        let mask = self.mask();
+        let mut wire = [0u8; 6 + frame::MAX_CONTROL_PAYLOAD];
+        wire[0] = 0x80 | frame::OP_PONG;
+        wire[1] = payload.len() as u8;
+        let start = match mask {
+            Some(mask) => {
+                wire[1] |= 0x80;
+                wire[2..6].copy_from_slice(&mask);
+                6
+            }
+            None => 2,
+        };
+        let end = start + payload.len();
+        wire[start..end].copy_from_slice(payload);
+        if let Some(mask) = mask {
+            frame::apply_mask(&mut wire[start..end], mask);
+        }
+        Some((wire, end))
+    }
+
+    /// Server: `on_websocket_connect` let the upgrade through. The 101 answer (with the extra
+    /// headers and the messages held back), or `None` when the handshake was refused meanwhile.
+    /// `deflate`: the worker offers permessage-deflate.
+    pub(crate) fn accept_upgrade(
+        &mut self,
+        request: &Request,
+        accept: &str,
+        deflate: bool,
+    ) -> Option<Vec<u8>> {
+        if self.phase != Phase::Handshake {
+            return None;
+        }
+        self.phase = Phase::Open;
+        let mut pending = self.handshake.take().unwrap_or_default();
+        if deflate {
+            if let Some(line) = negotiate_deflate(self, request) {
                 pending.headers.extend_from_slice(line.as_bytes());
             }
         }
         let mut answer = Vec::with_capacity(160 + pending.headers.len() + pending.held_bytes);
-        handshake::switching_protocols(&accept, &pending.headers, &mut answer);
-        pending.frame_held(state.framing(), &mut answer);
-        // The request-head timeout ends with the handshake.
-        reactor.set_deadline(handle.key(), None);
+        handshake::switching_protocols(accept, &pending.headers, &mut answer);
+        pending.frame_held(self.framing(), &mut answer);
         Some(answer)
-    });
-    let Some(answer) = answer else {
-        // Refused: closed in the callback, or answered with a `Response` (closed here).
-        handle.close();
-        return Advance::Stop;
-    };
-    connection_io::send_raw(handle, &answer);
-    crate::connection::websocket::start_heartbeat(handle);
-    let callback = with(|reactor| {
-        reactor.connection(handle).and_then(|connection| {
-            connection
-                .worker
-                .callbacks
-                .on_websocket_connected
-                .borrow()
-                .clone()
-        })
-    });
-    if let Some(callback) = callback {
-        if call_user(&|| describe(handle, "on_websocket_connected"), || {
-            callback(handle, request)
-        })
-        .is_none()
-        {
-            connection_io::destroy(handle);
-            return Advance::Stop;
-        }
     }
-    Advance::Consumed(length)
-}
 
-/// A `ws://` client's upgrade was answered and checked: open, send the frames held back, then
-/// the client's `on_websocket_connect`.
-fn finish_client_handshake(
-    handle: &TcpConnection,
-    length: usize,
-    response: &HandshakeResponse,
-) -> Advance {
-    let extensions = response.header("sec-websocket-extensions");
-    let queued = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
-        let offered = connection.worker.websocket_deflate.get();
-        let state = connection.websocket.as_mut()?;
-        if let Err(why) = client_deflate(state, offered, extensions) {
-            return Some(Err(why));
-        }
-        state.phase = Phase::Open;
-        let framing = state.framing();
-        Some(Ok(state.handshake.take().map(|pending| {
+    /// Client: the server's answer was checked; its extensions must match what was offered
+    /// (`offered`: deflate). Opens, and gives the frames held back during the handshake.
+    pub(crate) fn open_client(
+        &mut self,
+        offered: bool,
+        response: &HandshakeResponse,
+    ) -> Result<Vec<u8>, String> {
+        client_deflate(self, offered, response.header("sec-websocket-extensions"))?;
+        self.phase = Phase::Open;
+        let framing = self.framing();
+        Ok(self.handshake.take().map_or_else(Vec::new, |pending| {
             let mut frames = Vec::with_capacity(pending.held_bytes);
             pending.frame_held(framing, &mut frames);
             frames
-        })))
-    });
-    let queued = match queued {
-        Some(Ok(queued)) => queued,
-        Some(Err(why)) => return upgrade_failed(handle, &why),
-        None => None,
-    };
-    if let Some(queued) = queued.filter(|queued| !queued.is_empty()) {
-        connection_io::send_raw(handle, &queued);
+        }))
     }
-    crate::connection::async_tcp::on_websocket_open(handle, response);
-    Advance::Consumed(length)
+
+    /// Whether text and bytes go out as binary frames (Workerman's `websocketType`).
+    pub(crate) fn binary(&self) -> bool {
+        self.binary
+    }
+
+    /// Sets whether text and bytes go out as binary frames.
+    pub(crate) fn set_binary(&mut self, binary: bool) {
+        self.binary = binary;
+    }
+
+    /// Adds a header line to the 101 answer; `false` once the handshake is over or for a name
+    /// or value that may not be sent.
+    pub(crate) fn add_header(&mut self, name: &str, value: &str) -> bool {
+        if self.phase != Phase::Handshake || !handshake::valid_extra_header(name, value) {
+            return false;
+        }
+        let pending = self.handshake.get_or_insert_with(Box::default);
+        for part in [name.as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+            pending.headers.extend_from_slice(part);
+        }
+        true
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -748,13 +621,14 @@ pub(crate) enum Encoded {
 
 /// Frames what `send` was given: into `out` once open; into the queue before the 101. A
 /// `Response` sent during the handshake is the answer that refuses it.
+/// `max_queue`: the connection's `max_send_buffer_size`, which bounds the queue too.
 pub(crate) fn encode(
-    connection: &mut Connection,
+    state: Option<&mut WebSocketState>,
+    max_queue: usize,
     outbound: Outbound<'_>,
     out: &mut Vec<u8>,
 ) -> Encoded {
-    let max_queue = connection.max_send_buffer_size;
-    let Some(state) = connection.websocket.as_deref_mut() else {
+    let Some(state) = state else {
         return Encoded::Refused("not a WebSocket connection");
     };
     if let Outbound::Ping(_) | Outbound::Pong(_) = outbound {
@@ -783,7 +657,9 @@ pub(crate) fn encode(
             }
             hold(state, outbound, max_queue)
         }
-        Phase::Refused | Phase::Closing => Encoded::Refused("the WebSocket connection is closing"),
+        Phase::Refused | Phase::Closing | Phase::Closed => {
+            Encoded::Refused("the WebSocket connection is closing")
+        }
     }
 }
 
@@ -880,17 +756,14 @@ fn data_frame(framing: Framing, opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Whether a shared, unmasked frame may go out as it is: an open server connection.
-pub(crate) fn takes_shared_frames(connection: &Connection) -> bool {
-    connection
-        .websocket
-        .as_ref()
-        .is_some_and(|state| state.phase == Phase::Open && !state.client)
+pub(crate) fn takes_shared_frames(state: Option<&WebSocketState>) -> bool {
+    state.is_some_and(|state| state.phase == Phase::Open && !state.client)
 }
 
 /// `close()` on an open WebSocket connection: the close frame (1000) to send before closing
 /// (masked on a client), and its length.
-pub(crate) fn close_frame(connection: &mut Connection) -> Option<([u8; 8], usize)> {
-    let state = connection.websocket.as_mut()?;
+pub(crate) fn close_frame(state: Option<&mut WebSocketState>) -> Option<([u8; 8], usize)> {
+    let state = state?;
     if state.phase != Phase::Open {
         return None;
     }
@@ -905,92 +778,6 @@ pub(crate) fn close_frame(connection: &mut Connection) -> Option<([u8; 8], usize
             (wire, 8)
         }
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// The user's per-connection settings
-
-impl TcpConnection {
-    /// Sets the frame type `send` uses for text and bytes on this WebSocket connection
-    /// (Workerman's `$connection->websocketType`); the default is text. A
-    /// [`Message`](crate::protocols::websocket::Message) sent always keeps its own type.
-    ///
-    /// ```no_run
-    /// use workerman::protocols::websocket::WebSocketType;
-    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
-    /// worker.on_websocket_connected(|connection, _request| {
-    ///     connection.set_websocket_type(WebSocketType::Binary);
-    ///     connection.send(&[1u8, 2, 3]);
-    /// });
-    /// ```
-    pub fn set_websocket_type(&self, websocket_type: WebSocketType) {
-        try_with(|reactor| {
-            if let Some(state) = reactor
-                .connection_mut(self)
-                .and_then(|connection| connection.websocket.as_mut())
-            {
-                state.binary = websocket_type == WebSocketType::Binary;
-            }
-        });
-    }
-
-    /// See [`set_websocket_type`](Self::set_websocket_type) (text on other protocols).
-    ///
-    /// ```no_run
-    /// use workerman::protocols::websocket::WebSocketType;
-    /// # fn f(connection: &workerman::TcpConnection) {
-    /// if connection.websocket_type() == WebSocketType::Binary {
-    ///     connection.send(vec![0u8, 1, 2]);
-    /// }
-    /// # }
-    /// ```
-    pub fn websocket_type(&self) -> WebSocketType {
-        let binary = try_with(|reactor| {
-            reactor
-                .connection(self)
-                .and_then(|connection| connection.websocket.as_ref())
-                .is_some_and(|state| state.binary)
-        });
-        if binary == Some(true) {
-            WebSocketType::Binary
-        } else {
-            WebSocketType::Text
-        }
-    }
-
-    /// Adds a header to the `101 Switching Protocols` answer; call it in `on_websocket_connect`
-    /// (Workerman's `$connection->headers`), e.g. to pick a `Sec-WebSocket-Protocol`. Returns
-    /// `false` (and adds nothing) once the handshake is over, on other protocols, or when the
-    /// name is not a token or the value holds CR, LF or NUL.
-    ///
-    /// ```no_run
-    /// # let mut worker = workerman::Worker::new("websocket://127.0.0.1:0");
-    /// worker.on_websocket_connect(|connection, request| {
-    ///     if let Some(offered) = request.header("sec-websocket-protocol") {
-    ///         if offered.split(',').any(|p| p.trim() == "chat") {
-    ///             connection.add_websocket_header("Sec-WebSocket-Protocol", "chat");
-    ///         }
-    ///     }
-    /// });
-    /// ```
-    pub fn add_websocket_header(&self, name: &str, value: &str) -> bool {
-        if !handshake::valid_extra_header(name, value) {
-            return false;
-        }
-        try_with(|reactor| {
-            let state = reactor
-                .connection_mut(self)
-                .and_then(|connection| connection.websocket.as_mut())
-                .filter(|state| state.phase == Phase::Handshake)?;
-            let pending = state.handshake.get_or_insert_with(Box::default);
-            for part in [name.as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
-                pending.headers.extend_from_slice(part);
-            }
-            Some(())
-        })
-        .flatten()
-        .is_some()
-    }
 }
 
 #[cfg(test)]
@@ -1027,5 +814,91 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, [0x82, 1, b'x']);
+    }
+
+    /// A masked client frame.
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::encode_frame(&mut out, true, opcode, payload, Some([1, 2, 3, 4]));
+        out
+    }
+
+    #[test]
+    fn the_codec_returns_the_handshake_control_frames_and_the_close_handshake() {
+        // Bytes in, outputs out: no socket, no reactor.
+        let mut state = WebSocketState::default();
+        let mut http = http::HttpState::default();
+        let upgrade = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+            Sec-WebSocket-Version: 13\r\n\r\n";
+        let Output::Upgrade {
+            length,
+            request,
+            accept,
+        } = advance(&mut state, &mut http, 1 << 20, upgrade)
+        else {
+            panic!("an upgrade");
+        };
+        assert_eq!(length, upgrade.len());
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        // Sent before the 101: held, then framed after it.
+        assert!(matches!(
+            encode(Some(&mut state), 1 << 20, "early".into(), &mut Vec::new()),
+            Encoded::Held
+        ));
+        let answer = state.accept_upgrade(&request, &accept, false).unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 101 "));
+        assert!(answer.ends_with(b"\r\n\r\n\x81\x05early"));
+        assert!(state.is_open());
+
+        let ping = client_frame(frame::OP_PING, b"hi");
+        let Output::Ping(consumed, payload) = advance(&mut state, &mut http, 1 << 20, &ping) else {
+            panic!("a ping");
+        };
+        assert_eq!(consumed, ping.len());
+        let (pong, length) = state.pong(&payload).unwrap();
+        assert_eq!(&pong[..length], b"\x8a\x02hi");
+
+        // A close we start: data after it is dropped, the peer's close frame ends it.
+        let (close, length) = close_frame(Some(&mut state)).unwrap();
+        assert_eq!(&close[..length], b"\x88\x02\x03\xe8");
+        assert!(state.awaits_close());
+        let text = client_frame(frame::OP_TEXT, b"late");
+        assert!(matches!(
+            advance(&mut state, &mut http, 1 << 20, &text),
+            Output::Consumed(n) if n == text.len()
+        ));
+        let their_close = client_frame(frame::OP_CLOSE, b"\x03\xe8");
+        assert!(matches!(
+            advance(&mut state, &mut http, 1 << 20, &their_close),
+            Output::Closed
+        ));
+        assert!(!state.awaits_close());
+    }
+
+    #[test]
+    fn the_peers_close_is_answered_once_and_a_bad_upgrade_refused() {
+        let mut state = WebSocketState {
+            phase: Phase::Open,
+            ..WebSocketState::default()
+        };
+        let mut http = http::HttpState::default();
+        let close = client_frame(frame::OP_CLOSE, b"\x0f\xa1bye");
+        let Output::PeerClose(payload) = advance(&mut state, &mut http, 1 << 20, &close) else {
+            panic!("the peer's close");
+        };
+        assert_eq!(payload.close_code(), Some(4001));
+        assert_eq!(
+            state.answer_close(payload.close_code()).unwrap(),
+            b"\x88\x02\x0f\xa1"
+        );
+        assert_eq!(state.answer_close(Some(1000)), None, "answered once");
+
+        let mut fresh = WebSocketState::default();
+        let plain = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(matches!(
+            advance(&mut fresh, &mut http::HttpState::default(), 1 << 20, plain),
+            Output::Refuse(..)
+        ));
     }
 }

@@ -7,7 +7,7 @@ use std::cell::OnceCell;
 use std::io;
 use std::time::Duration;
 
-use super::{SessionDone, SessionHandler};
+use crate::protocols::http::{SessionDone, SessionHandler};
 use crate::redis::{Client, Error};
 
 /// Sessions as Redis strings (Workerman's `RedisSessionHandler`): session `id` is the key
