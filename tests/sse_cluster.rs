@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use event_stream::{Event, EventReader};
 use support::process::{TestDir, example_binary, kill_hard};
-use support::redis::RedisServer;
+use support::redis::{RedisServer, SlowSubscribeProxy};
 use support::{HttpResponse, read_response};
 
 /// One `sse_cluster` program: its directory, port and master process.
@@ -132,13 +132,13 @@ impl Stream {
     }
 }
 
-/// With Redis, a topic's channel subscription in a process starts with its first subscriber
-/// there, on the client's subscriber connection, which Redis does not order with the commands
-/// that give a fresh stream its position: give it a moment before publishing to fresh
-/// (id-less) streams of a topic new to the process. (Through the relay the subscription and
-/// the position go in order on one link: no wait is needed there.)
-fn settle() {
-    thread::sleep(Duration::from_millis(800));
+/// Waits for each fresh stream's position (its first `id:` line): the hub sends it once the
+/// process's subscription to the topic is in effect, so every event published after that
+/// reaches the stream live.
+fn wait_for_positions(streams: &mut [Stream]) {
+    for stream in streams {
+        stream.events.last_event_id();
+    }
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn two_redis_nodes_deliver_every_publish_to_every_subscriber_once_in_order_and_r
     let mut streams: Vec<Stream> = (0..8)
         .map(|index| Stream::open(nodes[index % 2].address(), "/events?topic=news", None))
         .collect();
-    settle();
+    wait_for_positions(&mut streams);
     let published: Vec<(String, String)> = (0..20)
         .map(|index| {
             let data = format!("event {index}");
@@ -258,7 +258,7 @@ fn redis_killed_streams_stay_open_publishes_fail_loudly_and_delivery_resumes() {
     let mut streams: Vec<Stream> = (0..4)
         .map(|_| Stream::open(node.address(), "/events?topic=news", None))
         .collect();
-    settle();
+    wait_for_positions(&mut streams);
     let before = publish(node.address(), "news", "before");
     for stream in &mut streams {
         assert_eq!(stream.next().last_event_id, before);
@@ -436,4 +436,89 @@ fn two_thousand_stuck_subscribers_under_a_storm_keep_the_worker_within_the_bound
         BOUND / 1024
     );
     drop(stuck);
+}
+
+/// Publishes to `topic` through `node` as fast as it answers for `length`, in a thread; the
+/// ids in order.
+fn publish_for(node: SocketAddr, topic: &str, length: Duration) -> thread::JoinHandle<Vec<String>> {
+    let topic = topic.to_owned();
+    thread::spawn(move || {
+        let end = Instant::now() + length;
+        let mut ids = Vec::new();
+        while Instant::now() < end {
+            ids.push(publish(node, &topic, &format!("n{}", ids.len())));
+            thread::sleep(Duration::from_millis(2));
+        }
+        ids
+    })
+}
+
+/// Reads `stream` until `last`; every id after `after` in `published`, in order, once.
+fn assert_contiguous(stream: &mut Stream, after: &str, published: &[String], what: &str) {
+    let start = if after == "0-0" {
+        0
+    } else {
+        published
+            .iter()
+            .position(|id| id == after)
+            .unwrap_or_else(|| panic!("{what}: its position {after} is no published id"))
+            + 1
+    };
+    let mut got = Vec::new();
+    while got.last() != published.last() {
+        got.push(stream.next().last_event_id);
+    }
+    let expected = &published[start..];
+    let missing: Vec<&String> = expected.iter().filter(|id| !got.contains(id)).collect();
+    assert!(
+        got == expected,
+        "{what}: after {after}, {} of {} events missing (first {:?}), {} received",
+        missing.len(),
+        expected.len(),
+        missing.first(),
+        got.len()
+    );
+}
+
+/// The seam between history and live with Redis: a process's subscription to a topic takes
+/// effect some time after it is asked for (on RESP2 on another connection than the history
+/// reads; here a proxy holds each `SUBSCRIBE` 500 ms to make that time long). Streams opened on
+/// that process meanwhile, fresh or resuming, while another node publishes in a tight loop,
+/// must still get every event after their start, once, in order.
+#[test]
+fn streams_opened_while_their_processs_redis_subscription_is_on_the_way_miss_nothing() {
+    let redis = RedisServer::with_config(&["rename-command HELLO \"\""]);
+    let proxy = SlowSubscribeProxy::start(redis.port, Duration::from_millis(500));
+    let (direct, proxied) = (redis.url(), proxy.url());
+    let publisher = Node::start(
+        "sse-seam-a",
+        1,
+        &[("REDIS_URL", &direct), ("HISTORY_SIZE", "10000")],
+    );
+    let node = Node::start(
+        "sse-seam-b",
+        1,
+        &[("REDIS_URL", &proxied), ("HISTORY_SIZE", "10000")],
+    );
+    for round in 0..2 {
+        let topic = format!("seam{round}");
+        let publishing = publish_for(publisher.address(), &topic, Duration::from_millis(1500));
+        thread::sleep(Duration::from_millis(200));
+        let mut fresh = Stream::open(node.address(), &format!("/events?topic={topic}"), None);
+        let mut resumed = Stream::open(
+            node.address(),
+            &format!("/events?topic={topic}"),
+            Some("0-0"),
+        );
+        let position = fresh.events.last_event_id();
+        let published = publishing.join().unwrap();
+        assert!(published.len() > 50, "only {} publishes", published.len());
+        assert_contiguous(&mut fresh, &position, &published, "a fresh stream");
+        assert_contiguous(
+            &mut resumed,
+            "0-0",
+            &published,
+            "a stream resuming from 0-0",
+        );
+    }
 }
