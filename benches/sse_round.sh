@@ -16,6 +16,8 @@
 # every process (the relay, or a redis-server on port 16399 the script starts); the floor writes
 # its event to every stream of every process from a timer every 0.1 s. The redis-server's CPU is
 # printed on a line of its own (the generator counts the server's process tree only).
+# DURATION (default 10) and GRACE (default 3) set the window and the quiet end of it that lets
+# the last publishes' fan-out finish inside it.
 #
 # Alternate servers round after round. Needs the release builds (cargo bench --no-run, cargo
 # build --release --example sse_broadcast, the peers crate).
@@ -45,7 +47,7 @@ if [[ $SCENARIO == broadcast10 && $server == workerman* ]]; then
     DEMO_DIR=/tmp/sse_round.cluster LISTEN=http://127.0.0.1:8091 COUNT=$count \
         target/release/examples/sse_cluster start >/tmp/sse_round.server.log 2>&1 &
     port=8091 path='events?topic=b'
-    extra=(--publish-url "http://127.0.0.1:8091/publish?topic=b" --publish-rate 10 --grace 3)
+    extra=(--publish-url "http://127.0.0.1:8091/publish?topic=b" --publish-rate 10 --grace "${GRACE:-3}")
 elif [[ $SCENARIO == broadcast10 ]]; then
     benches/peers/target/release/mio_sse --port 18190 --interval 0.1 --mode global --count "$count" \
         >/tmp/sse_round.server.log 2>&1 &
@@ -69,7 +71,7 @@ fi
 pid=$!
 sleep 1.5
 "$L" run --url "http://127.0.0.1:$port/$path" --streams "$streams" --rate 5000 --server-pid "$pid" \
-    --scenario "$SCENARIO" --server "$server" --duration 10 --csv "$csv" "${extra[@]}" \
+    --scenario "$SCENARIO" --server "$server" --duration "${DURATION:-10}" --csv "$csv" "${extra[@]}" \
     >/tmp/sse_round.load.txt 2>&1 &
 load=$!
 # Ramp, 3 s warm-up, 3 s into the 10 s window: 6 s of readings.
