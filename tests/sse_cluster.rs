@@ -416,13 +416,18 @@ fn assert_contiguous(stream: &mut Stream, after: &str, published: &[String], wha
     }
     let expected = &published[start..];
     let missing: Vec<&String> = expected.iter().filter(|id| !got.contains(id)).collect();
+    let extra: Vec<&String> = got.iter().filter(|id| !expected.contains(id)).collect();
     assert!(
         got == expected,
-        "{what}: after {after}, {} of {} events missing (first {:?}), {} received",
+        "{what}: after {after}, {} of {} events missing (first {:?}), {} received, \
+         {} not expected (first {:?}), the first received {:?}",
         missing.len(),
         expected.len(),
         missing.first(),
-        got.len()
+        got.len(),
+        extra.len(),
+        extra.first(),
+        &got[..got.len().min(3)]
     );
 }
 
@@ -466,5 +471,32 @@ fn streams_opened_while_their_processs_redis_subscription_is_on_the_way_miss_not
             &published,
             "a stream resuming from 0-0",
         );
+    }
+}
+
+/// The same seam through the embedded relay: streams opened on a topic new to their process
+/// while publishes (through either process) go on in a tight loop get every event after their
+/// start. The subscribe and the position request go in order on one link to the relay, which
+/// stores and fans out each publish in one step.
+#[test]
+fn relay_streams_opened_during_a_publish_loop_miss_nothing() {
+    let node = Node::start("sse-seam-relay", 2, &[("HISTORY_SIZE", "10000")]);
+    for round in 0..3 {
+        let topic = format!("seam{round}");
+        let publishing = publish_for(node.address(), &topic, Duration::from_millis(800));
+        thread::sleep(Duration::from_millis(100));
+        let mut streams: Vec<(Stream, String)> = (0..4)
+            .map(|_| {
+                let mut stream =
+                    Stream::open_ok(node.address(), &format!("/events?topic={topic}"), None);
+                let position = stream.events.last_event_id();
+                (stream, position)
+            })
+            .collect();
+        let published = publishing.join().unwrap();
+        assert!(published.len() > 20, "only {} publishes", published.len());
+        for (stream, position) in &mut streams {
+            assert_contiguous(stream, position, &published, "a fresh stream via the relay");
+        }
     }
 }
