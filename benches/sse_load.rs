@@ -8,6 +8,7 @@
 //!     [--procs P] [--addrs A] [--rate 4000] [--warmup 3] [--duration 10] [--interval S] \
 //!     [--server-pid PID] \
 //!     [--scenario NAME] [--server NAME] [--publish-url URL] [--publishes 5] [--storm SECS] \
+//!     [--publish-rate R] [--grace 3] \
 //!     [--rep N] [--csv FILE] [--json FILE]
 //! cargo bench --bench sse_load -- plot --csv FILE --out FILE.svg
 //! cargo bench --bench sse_load -- table --csv FILE
@@ -26,7 +27,10 @@
 //! connection, and the kernel's TCP socket memory (`/proc/net/sockstat`, which counts both ends
 //! of these loopback connections). With `--publish-url` it POSTs `--publishes` events spread over
 //! the window and times each from the POST to the last subscriber's receipt (fan-out); with
-//! `--storm SECS` it POSTs back to back for that long instead.
+//! `--storm SECS` it POSTs back to back for that long instead; with `--publish-rate R`, R per
+//! second from the window's start until `--grace` seconds before its end. Each publish's
+//! fan-out is the time from its POST to the last stream's receipt; the figures are its p50,
+//! p99 (nearest rank) and max, and how many publishes reached every stream held.
 //!
 //! An `https://` URL makes every stream a TLS client (rustls, TLS 1.3 or 1.2 as the server
 //! picks, the `ring` provider): the server's certificate is verified against `--cafile` (PEM),
@@ -427,6 +431,8 @@ fn parent(args: &Args) {
     let server = args.or("server", "server");
     let publish_url = args.get("publish-url").map(|u| parse_url(&u));
     let publishes: u64 = args.num("publishes", 5);
+    let publish_rate: f64 = args.num("publish-rate", 0.0);
+    let grace: f64 = args.num("grace", 3.0);
     let storm: f64 = args.num("storm", 0.0);
     let first_src: u8 = args.num("src-base", 2);
     // Source addresses to spread the children over (each has about 28,000 ephemeral ports).
@@ -563,7 +569,15 @@ fn parent(args: &Args) {
             }
             storm_secs = start.elapsed().as_secs_f64();
         } else {
-            let every = duration / (publishes as f64 + 1.0);
+            // `--publish-rate R`: one publish every 1/R s, the last `--grace` s before the
+            // window's end (so that its fan-out ends inside the window); else `--publishes`
+            // spread over the window.
+            let (every, publishes) = if publish_rate > 0.0 {
+                let span = (duration - grace).max(0.0);
+                (1.0 / publish_rate, (span * publish_rate).floor() as u64)
+            } else {
+                (duration / (publishes as f64 + 1.0), publishes)
+            };
             for seq in 1..=publishes {
                 let due = measure_start + Duration::from_secs_f64(every * seq as f64);
                 drain_for(
@@ -648,14 +662,25 @@ fn parent(args: &Args) {
     let cpu = cpu_end.saturating_sub(cpu_start);
     let mut fanouts: Vec<f64> = Vec::new();
     let mut delivered = 0u64;
+    // Publishes that every stream held at the end received (counted per stream, once each).
+    let mut reached_all = 0u64;
     for (seq, sent) in &publish_times {
         if let Some((count, last)) = results.fanout.get(seq) {
             delivered += count;
+            if *count >= held {
+                reached_all += 1;
+            }
             fanouts.push(last.saturating_sub(*sent) as f64 / 1e6);
         }
     }
     fanouts.sort_by(f64::total_cmp);
     let fanout_p50 = median(&fanouts);
+    // Nearest rank: the publish-to-last-subscriber time 99% of the publishes stayed within.
+    let fanout_p99 = if fanouts.is_empty() {
+        f64::NAN
+    } else {
+        fanouts[(fanouts.len() * 99).div_ceil(100).max(1) - 1]
+    };
     let fanout_max = fanouts.last().copied().unwrap_or(f64::NAN);
     let expected = publish_times.len() as u64 * held;
     let row: Vec<(&str, String)> = vec![
@@ -758,7 +783,9 @@ fn parent(args: &Args) {
             },
         ),
         ("fanout_p50_ms", nan_empty(fanout_p50, 3)),
+        ("fanout_p99_ms", nan_empty(fanout_p99, 3)),
         ("fanout_max_ms", nan_empty(fanout_max, 3)),
+        ("publishes_reached_all", reached_all.to_string()),
         (
             "fanout_per_sub_ns",
             if fanout_p50.is_nan() || held == 0 {
@@ -968,7 +995,8 @@ impl HttpClient {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0);
                 if self.buf.len() >= end + 4 + length {
-                    if !head.starts_with("http/1.1 200") {
+                    // nchan answers a publish 201 (or 202 with no subscriber).
+                    if !head.starts_with("http/1.1 2") {
                         return Err(std::io::Error::other(head));
                     }
                     self.buf.drain(..end + 4 + length);

@@ -203,3 +203,61 @@ fn the_redis_socket_is_read_before_other_ready_sockets() {
     assert_eq!((first.as_str(), second.as_str()), ("redis", "http /x"));
     worker.stop();
 }
+
+/// `on_subscribed` says when Redis confirmed a `SUBSCRIBE` (here held 300 ms by a proxy), and
+/// `is_subscribed` is false before, true after, false while the connection is lost and true
+/// again once the subscription is restored (said again by `on_subscribed`).
+fn confirmation_round(server: &mut RedisServer) {
+    let proxy = support::redis::SlowSubscribeProxy::start(server.port, Duration::from_millis(300));
+    let client = ClientWorker::start(&proxy.url(), |redis, events| {
+        let events = events.clone();
+        redis.on_subscribed(move |channel| {
+            events.send(format!("subscribed {channel}")).ok();
+        });
+    });
+    client.run(|redis: &Client, events| {
+        redis.subscribe(["news"], |_, _| {});
+        events
+            .send(format!("asked {}", redis.is_subscribed("news")))
+            .ok();
+    });
+    assert_eq!(client.next(), "asked false");
+    let started = std::time::Instant::now();
+    assert_eq!(client.next(), "subscribed news");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let state = |client: &ClientWorker| {
+        client.run(|redis: &Client, events| {
+            events
+                .send(format!("state {}", redis.is_subscribed("news")))
+                .ok();
+        });
+        client.next()
+    };
+    assert_eq!(state(&client), "state true");
+    assert_eq!(
+        server.cli(&["PUBSUB", "NUMSUB", "news"]).lines().last(),
+        Some("1")
+    );
+    server.kill9();
+    assert!(
+        support::wait_until(Duration::from_secs(5), || state(&client) == "state false"),
+        "not subscribed once the connection is gone"
+    );
+    server.restart();
+    client.until("subscribed news");
+    assert_eq!(state(&client), "state true");
+    client.run(|redis: &Client, _| redis.unsubscribe(["news"]));
+    assert_eq!(state(&client), "state false");
+}
+
+#[test]
+fn subscriptions_say_when_redis_confirmed_them_on_resp3() {
+    confirmation_round(&mut RedisServer::start());
+}
+
+#[test]
+fn subscriptions_say_when_redis_confirmed_them_on_resp2() {
+    confirmation_round(&mut RedisServer::with_config(&[
+        "rename-command HELLO \"\"",
+    ]));
+}

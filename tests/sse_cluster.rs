@@ -6,18 +6,20 @@
 
 #[path = "support/event_stream.rs"]
 mod event_stream;
+#[path = "support/hub_client.rs"]
+mod hub_client;
 mod support;
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use event_stream::{Event, EventReader};
-use support::process::{TestDir, example_binary, kill_hard};
-use support::redis::RedisServer;
-use support::{HttpResponse, read_response};
+use hub_client::{Stream, publish, request};
+use support::process::{TestDir, kill_hard, start_example};
+use support::read_response;
+use support::redis::{RedisServer, SlowSubscribeProxy};
 
 /// One `sse_cluster` program: its directory, port and master process.
 struct Node {
@@ -30,20 +32,13 @@ impl Node {
     fn start(name: &str, count: usize, extra: &[(&str, &str)]) -> Node {
         let dir = TestDir::new(name);
         let port = support::free_port();
-        let mut command = Command::new(example_binary("sse_cluster"));
-        command
-            .arg("start")
-            .env("DEMO_DIR", &*dir)
-            .env("LISTEN", format!("http://127.0.0.1:{port}"))
-            .env("COUNT", count.to_string())
-            .env_remove("REDIS_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        let child = command.spawn().expect("sse_cluster starts");
+        let child = start_example(
+            "sse_cluster",
+            &dir,
+            &format!("http://127.0.0.1:{port}"),
+            count,
+            extra,
+        );
         let node = Node { dir, port, child };
         assert!(
             support::wait_until(Duration::from_secs(20), || node.workers().len() == count
@@ -83,62 +78,13 @@ impl Drop for Node {
     }
 }
 
-fn request(address: SocketAddr, method: &str, path: &str, body: &str) -> HttpResponse {
-    let mut stream = support::connect(address);
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    read_response(&mut BufReader::new(stream), false)
-}
-
-fn publish(address: SocketAddr, topic: &str, data: &str) -> String {
-    let response = request(address, "POST", &format!("/publish?topic={topic}"), data);
-    assert_eq!(response.status, 200, "{}", response.body_text());
-    response.body_text()
-}
-
-struct Stream {
-    events: EventReader<BufReader<TcpStream>>,
-}
-
-impl Stream {
-    fn open(address: SocketAddr, path: &str, last_event_id: Option<&str>) -> Stream {
-        let mut stream = support::connect(address);
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        let header = last_event_id
-            .map(|id| format!("Last-Event-ID: {id}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{header}\r\n"
-        )
-        .unwrap();
-        let mut reader = BufReader::new(stream);
-        let head = read_response(&mut reader, true);
-        assert_eq!(head.status, 200);
-        assert_eq!(head.header("content-type"), Some("text/event-stream"));
-        Stream {
-            events: EventReader::new(reader),
-        }
+/// Waits for each fresh stream's position (its first `id:` line): the hub sends it once the
+/// process's subscription to the topic is in effect, so every event published after that
+/// reaches the stream live.
+fn wait_for_positions(streams: &mut [Stream]) {
+    for stream in streams {
+        stream.events.last_event_id();
     }
-
-    fn next(&mut self) -> Event {
-        self.events.next()
-    }
-}
-
-/// With Redis, a topic's channel subscription in a process starts with its first subscriber
-/// there, on the client's subscriber connection, which Redis does not order with the commands
-/// that give a fresh stream its position: give it a moment before publishing to fresh
-/// (id-less) streams of a topic new to the process. (Through the relay the subscription and
-/// the position go in order on one link: no wait is needed there.)
-fn settle() {
-    thread::sleep(Duration::from_millis(800));
 }
 
 #[test]
@@ -150,9 +96,9 @@ fn two_redis_nodes_deliver_every_publish_to_every_subscriber_once_in_order_and_r
         Node::start("sse-cluster-b", 2, &[("REDIS_URL", &url)]),
     ];
     let mut streams: Vec<Stream> = (0..8)
-        .map(|index| Stream::open(nodes[index % 2].address(), "/events?topic=news", None))
+        .map(|index| Stream::open_ok(nodes[index % 2].address(), "/events?topic=news", None))
         .collect();
-    settle();
+    wait_for_positions(&mut streams);
     let published: Vec<(String, String)> = (0..20)
         .map(|index| {
             let data = format!("event {index}");
@@ -173,7 +119,7 @@ fn two_redis_nodes_deliver_every_publish_to_every_subscriber_once_in_order_and_r
     assert!(published[0].0.split_once('-').is_some());
 
     // A subscriber that read up to event 9 on node A reconnects to node B: it gets 10.. exactly.
-    let mut moved = Stream::open(
+    let mut moved = Stream::open_ok(
         nodes[1].address(),
         "/events?topic=news",
         Some(&published[9].0),
@@ -203,7 +149,7 @@ fn an_id_trimmed_from_redis_gets_a_reset_then_live() {
     for index in 1..300 {
         publish(node.address(), "news", &index.to_string());
     }
-    let mut stream = Stream::open(node.address(), "/events?topic=news", Some(&first));
+    let mut stream = Stream::open_ok(node.address(), "/events?topic=news", Some(&first));
     let reset = stream.next();
     assert_eq!(reset.event_type, "reset");
     assert_eq!(reset.data, r#"{"topic":"news","reason":"gap"}"#);
@@ -221,7 +167,7 @@ fn a_fresh_redis_stream_disconnected_before_any_event_resumes_from_the_position_
     let url = redis.url();
     let node = Node::start("sse-cluster-fresh", 2, &[("REDIS_URL", &url)]);
     // Nobody published to "quiet": the position is the start, sent at once with no event.
-    let mut fresh = Stream::open(node.address(), "/events?topic=quiet", None);
+    let mut fresh = Stream::open_ok(node.address(), "/events?topic=quiet", None);
     let position = fresh.events.last_event_id();
     assert_eq!(position, "0-0");
     drop(fresh);
@@ -229,7 +175,7 @@ fn a_fresh_redis_stream_disconnected_before_any_event_resumes_from_the_position_
         .iter()
         .map(|data| publish(node.address(), "quiet", data))
         .collect();
-    let mut again = Stream::open(node.address(), "/events?topic=quiet", Some(&position));
+    let mut again = Stream::open_ok(node.address(), "/events?topic=quiet", Some(&position));
     for (data, id) in ["a", "b", "c"].iter().zip(&missed) {
         let event = again.next();
         assert_eq!((event.data.as_str(), &event.last_event_id), (*data, id));
@@ -237,12 +183,12 @@ fn a_fresh_redis_stream_disconnected_before_any_event_resumes_from_the_position_
     drop(again);
     // A topic with history that a process may not have seen: the newest id, then exactly
     // what follows it.
-    let mut fresh = Stream::open(node.address(), "/events?topic=quiet", None);
+    let mut fresh = Stream::open_ok(node.address(), "/events?topic=quiet", None);
     let position = fresh.events.last_event_id();
     assert_eq!(position, missed[2]);
     drop(fresh);
     let later = publish(node.address(), "quiet", "d");
-    let mut again = Stream::open(node.address(), "/events?topic=quiet", Some(&position));
+    let mut again = Stream::open_ok(node.address(), "/events?topic=quiet", Some(&position));
     let event = again.next();
     assert_eq!(
         (event.data.as_str(), event.last_event_id.as_str()),
@@ -256,9 +202,9 @@ fn redis_killed_streams_stay_open_publishes_fail_loudly_and_delivery_resumes() {
     let url = redis.url();
     let node = Node::start("sse-cluster-redis-kill", 2, &[("REDIS_URL", &url)]);
     let mut streams: Vec<Stream> = (0..4)
-        .map(|_| Stream::open(node.address(), "/events?topic=news", None))
+        .map(|_| Stream::open_ok(node.address(), "/events?topic=news", None))
         .collect();
-    settle();
+    wait_for_positions(&mut streams);
     let before = publish(node.address(), "news", "before");
     for stream in &mut streams {
         assert_eq!(stream.next().last_event_id, before);
@@ -308,7 +254,7 @@ fn redis_killed_streams_stay_open_publishes_fail_loudly_and_delivery_resumes() {
 fn a_killed_workers_subscribers_reconnect_to_the_others_and_replay() {
     let node = Node::start("sse-cluster-kill-worker", 2, &[]);
     let mut streams: Vec<Stream> = (0..6)
-        .map(|_| Stream::open(node.address(), "/events?topic=news", None))
+        .map(|_| Stream::open_ok(node.address(), "/events?topic=news", None))
         .collect();
     // Through the relay, publishing right after the subscribe is safe.
     let first = publish(node.address(), "news", "first");
@@ -326,7 +272,7 @@ fn a_killed_workers_subscribers_reconnect_to_the_others_and_replay() {
     // exactly what it missed.
     for _ in &streams {
         let got: Vec<(String, String)> = retrying(|| {
-            let mut again = Stream::open(node.address(), "/events?topic=news", Some(&first));
+            let mut again = Stream::open_ok(node.address(), "/events?topic=news", Some(&first));
             (0..missed.len())
                 .map(|_| {
                     let event = again.next();
@@ -436,4 +382,121 @@ fn two_thousand_stuck_subscribers_under_a_storm_keep_the_worker_within_the_bound
         BOUND / 1024
     );
     drop(stuck);
+}
+
+/// Publishes to `topic` through `node` as fast as it answers for `length`, in a thread; the
+/// ids in order.
+fn publish_for(node: SocketAddr, topic: &str, length: Duration) -> thread::JoinHandle<Vec<String>> {
+    let topic = topic.to_owned();
+    thread::spawn(move || {
+        let end = Instant::now() + length;
+        let mut ids = Vec::new();
+        while Instant::now() < end {
+            ids.push(publish(node, &topic, &format!("n{}", ids.len())));
+            thread::sleep(Duration::from_millis(2));
+        }
+        ids
+    })
+}
+
+/// Reads `stream` until `last`; every id after `after` in `published`, in order, once.
+fn assert_contiguous(stream: &mut Stream, after: &str, published: &[String], what: &str) {
+    let start = if after == "0-0" {
+        0
+    } else {
+        published
+            .iter()
+            .position(|id| id == after)
+            .unwrap_or_else(|| panic!("{what}: its position {after} is no published id"))
+            + 1
+    };
+    let mut got = Vec::new();
+    while got.last() != published.last() {
+        got.push(stream.next().last_event_id);
+    }
+    let expected = &published[start..];
+    let missing: Vec<&String> = expected.iter().filter(|id| !got.contains(id)).collect();
+    let extra: Vec<&String> = got.iter().filter(|id| !expected.contains(id)).collect();
+    assert!(
+        got == expected,
+        "{what}: after {after}, {} of {} events missing (first {:?}), {} received, \
+         {} not expected (first {:?}), the first received {:?}",
+        missing.len(),
+        expected.len(),
+        missing.first(),
+        got.len(),
+        extra.len(),
+        extra.first(),
+        &got[..got.len().min(3)]
+    );
+}
+
+/// The seam between history and live with Redis: a process's subscription to a topic takes
+/// effect some time after it is asked for (on RESP2 on another connection than the history
+/// reads; here a proxy holds each `SUBSCRIBE` 500 ms to make that time long). Streams opened on
+/// that process meanwhile, fresh or resuming, while another node publishes in a tight loop,
+/// must still get every event after their start, once, in order.
+#[test]
+fn streams_opened_while_their_processs_redis_subscription_is_on_the_way_miss_nothing() {
+    let redis = RedisServer::with_config(&["rename-command HELLO \"\""]);
+    let proxy = SlowSubscribeProxy::start(redis.port, Duration::from_millis(500));
+    let (direct, proxied) = (redis.url(), proxy.url());
+    let publisher = Node::start(
+        "sse-seam-a",
+        1,
+        &[("REDIS_URL", &direct), ("HISTORY_SIZE", "10000")],
+    );
+    let node = Node::start(
+        "sse-seam-b",
+        1,
+        &[("REDIS_URL", &proxied), ("HISTORY_SIZE", "10000")],
+    );
+    for round in 0..2 {
+        let topic = format!("seam{round}");
+        let publishing = publish_for(publisher.address(), &topic, Duration::from_millis(1500));
+        thread::sleep(Duration::from_millis(200));
+        let mut fresh = Stream::open_ok(node.address(), &format!("/events?topic={topic}"), None);
+        let mut resumed = Stream::open_ok(
+            node.address(),
+            &format!("/events?topic={topic}"),
+            Some("0-0"),
+        );
+        let position = fresh.events.last_event_id();
+        let published = publishing.join().unwrap();
+        assert!(published.len() > 50, "only {} publishes", published.len());
+        assert_contiguous(&mut fresh, &position, &published, "a fresh stream");
+        assert_contiguous(
+            &mut resumed,
+            "0-0",
+            &published,
+            "a stream resuming from 0-0",
+        );
+    }
+}
+
+/// The same seam through the embedded relay: streams opened on a topic new to their process
+/// while publishes (through either process) go on in a tight loop get every event after their
+/// start. The subscribe and the position request go in order on one link to the relay, which
+/// stores and fans out each publish in one step.
+#[test]
+fn relay_streams_opened_during_a_publish_loop_miss_nothing() {
+    let node = Node::start("sse-seam-relay", 2, &[("HISTORY_SIZE", "10000")]);
+    for round in 0..3 {
+        let topic = format!("seam{round}");
+        let publishing = publish_for(node.address(), &topic, Duration::from_millis(800));
+        thread::sleep(Duration::from_millis(100));
+        let mut streams: Vec<(Stream, String)> = (0..4)
+            .map(|_| {
+                let mut stream =
+                    Stream::open_ok(node.address(), &format!("/events?topic={topic}"), None);
+                let position = stream.events.last_event_id();
+                (stream, position)
+            })
+            .collect();
+        let published = publishing.join().unwrap();
+        assert!(published.len() > 20, "only {} publishes", published.len());
+        for (stream, position) in &mut streams {
+            assert_contiguous(stream, position, &published, "a fresh stream via the relay");
+        }
+    }
 }

@@ -4,6 +4,8 @@
 
 #[path = "support/event_stream.rs"]
 mod event_stream;
+#[path = "support/hub_client.rs"]
+mod hub_client;
 mod support;
 
 use std::io::{BufReader, Read, Write};
@@ -11,8 +13,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use event_stream::{Event, EventReader};
-use support::{HttpResponse, read_response};
+use hub_client::{Stream, publish, request};
+use support::read_response;
 use workerman::channel::{Channel, SlowConsumerPolicy, SseHub};
 use workerman::protocols::http::{Request, Response};
 use workerman::{RunningWorker, TcpConnection, Timer, Worker};
@@ -114,58 +116,12 @@ fn hub_server(settings: Settings) -> RunningWorker {
     })
 }
 
-fn request(address: SocketAddr, method: &str, path: &str, body: &str) -> HttpResponse {
-    let mut stream = support::connect(address);
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    read_response(&mut BufReader::new(stream), false)
-}
-
-fn publish(address: SocketAddr, topic: &str, data: &str) -> String {
-    let response = request(address, "POST", &format!("/publish?topic={topic}"), data);
-    assert_eq!(response.status, 200, "{}", response.body_text());
-    response.body_text()
-}
-
 fn stat(address: SocketAddr, name: &str) -> u64 {
     let body = request(address, "GET", "/stats", "").body_text();
     body.split(' ')
         .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {body:?}"))
-}
-
-struct Stream {
-    head: HttpResponse,
-    events: EventReader<BufReader<TcpStream>>,
-}
-
-impl Stream {
-    fn open(address: SocketAddr, path: &str, last_event_id: Option<&str>) -> Stream {
-        let mut stream = support::connect(address);
-        let header = last_event_id
-            .map(|id| format!("Last-Event-ID: {id}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{header}\r\n"
-        )
-        .unwrap();
-        let mut reader = BufReader::new(stream);
-        let head = read_response(&mut reader, true);
-        Stream {
-            head,
-            events: EventReader::new(reader),
-        }
-    }
-
-    fn next(&mut self) -> Event {
-        self.events.next()
-    }
 }
 
 /// Waits until the server has registered `count` subscribers.

@@ -323,7 +323,9 @@ impl Channel {
     /// The id of the newest kept event of `event` (`None` when none is kept), or why it could
     /// not be asked. A position to start from: [`history`](Self::history) after it gives what
     /// is published from then on, so a subscriber that registers its handler first, then asks
-    /// this, misses nothing. `EventId::new(0, 0)` is the position before every event: history
+    /// this, misses nothing (with Redis the question waits until this process's subscription
+    /// to `event` is in effect; through the relay it goes after the subscription, in order).
+    /// `EventId::new(0, 0)` is the position before every event: history
     /// after it is everything kept, or [`History::Gap`] once some was dropped. `done` runs
     /// later, on the reactor.
     ///

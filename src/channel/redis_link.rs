@@ -11,12 +11,20 @@
 //! [`History::Gap`] when `after` is older than the first kept entry and entries were trimmed,
 //! or older than the newest deleted one, or later than Redis's clock.
 //!
+//! The seam between history and live: a subscription takes effect when Redis runs the
+//! `SUBSCRIBE`, which on RESP2 goes on another connection than the history read, and after a
+//! (re)connect goes after the commands queued meanwhile. So a history or last-id read of an
+//! event this process listens on waits until Redis confirmed the subscription on the current
+//! connection ([`Client::is_subscribed`]): every event is then in what the read returns or
+//! comes live after it (or both: the hub drops the second copy by id), never in neither.
+//!
 //! Redis down: requests fail with [`Error::Timeout`] after the client's reply timeout
 //! ([`REPLY_TIMEOUT`]) or with [`Error::Disconnected`]; `on_connection_state(false)` is told
 //! (the state is checked every [`STATE_CHECK_SECONDS`]), and `true` once the client has
 //! reconnected and subscribed again.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -56,7 +64,12 @@ return {now[1], first, added, length, deleted, range}";
 struct Link {
     client: Client,
     up: Cell<bool>,
+    /// Reads waiting for the subscription to their event to be confirmed, by event.
+    waiting: RefCell<HashMap<String, Vec<Rc<Waiting>>>>,
 }
+
+/// A read held until its event's subscription is in effect, or its timeout.
+type Waiting = Cell<Option<Box<dyn FnOnce(Result<(), Error>)>>>;
 
 thread_local! {
     static LINK: RefCell<Option<Rc<Link>>> = const { RefCell::new(None) };
@@ -79,8 +92,14 @@ pub(crate) fn start(url: &str) {
     let link = Rc::new(Link {
         client: client.clone(),
         up: Cell::new(true),
+        waiting: RefCell::new(HashMap::new()),
     });
     LINK.with(|cell| *cell.borrow_mut() = Some(link.clone()));
+    client.on_subscribed(|channel| {
+        if let Some(event) = channel.strip_prefix(PREFIX) {
+            subscribed(event);
+        }
+    });
     let watched = link.clone();
     client.on_reconnect(move |_| {
         // Down and up again between two checks: still an outage to report.
@@ -115,6 +134,44 @@ pub(crate) fn subscribe(event: &str) {
             ),
         }
     });
+}
+
+/// Runs `then` once this process's subscription to `event` is in effect: at once when it is, or
+/// when the process does not listen on `event`; `Err(Timeout)` when the confirmation does not
+/// come within [`REPLY_TIMEOUT`].
+fn when_subscribed(link: &Link, event: &str, then: impl FnOnce(Result<(), Error>) + 'static) {
+    if !registry::has(event) || link.client.is_subscribed(key(event)) {
+        then(Ok(()));
+        return;
+    }
+    let waiting: Rc<Waiting> = Rc::new(Cell::new(Some(Box::new(then))));
+    link.waiting
+        .borrow_mut()
+        .entry(event.to_owned())
+        .or_default()
+        .push(waiting.clone());
+    let name = event.to_owned();
+    Timer::once(REPLY_TIMEOUT.as_secs_f64(), move || {
+        if let Some(then) = waiting.take() {
+            if let Some(link) = self::link() {
+                if let Some(list) = link.waiting.borrow_mut().get_mut(&name) {
+                    list.retain(|other| !Rc::ptr_eq(other, &waiting));
+                }
+            }
+            then(Err(Error::Timeout));
+        }
+    });
+}
+
+/// Redis confirmed the subscription to `event`: the reads waiting for it go.
+fn subscribed(event: &str) {
+    let Some(link) = link() else { return };
+    let list = link.waiting.borrow_mut().remove(event).unwrap_or_default();
+    for waiting in list {
+        if let Some(then) = waiting.take() {
+            then(Ok(()));
+        }
+    }
 }
 
 pub(crate) fn unsubscribe(event: &str) {
@@ -173,6 +230,19 @@ pub(crate) fn publish(event: &str, data: &[u8], done: Option<PublishDone>) {
 pub(crate) fn history(event: &str, after: EventId, limit: usize, done: HistoryDone) {
     let Some(link) = link() else { return };
     let name: Rc<str> = Rc::from(event);
+    when_subscribed(&link, event, move |ready| match ready {
+        Ok(()) => read_history_now(name, after, limit, done),
+        Err(error) => {
+            call_user(&|| "Channel::history's callback".into(), || {
+                done(Err(error))
+            });
+        }
+    });
+}
+
+fn read_history_now(name: Rc<str>, after: EventId, limit: usize, done: HistoryDone) {
+    let Some(link) = link() else { return };
+    let event = &*name;
     link.client.command(
         [
             "EVAL".to_owned(),
@@ -193,6 +263,19 @@ pub(crate) fn history(event: &str, after: EventId, limit: usize, done: HistoryDo
 
 /// `XREVRANGE key + - COUNT 1`: the newest kept entry's id (an empty answer: none).
 pub(crate) fn last_id(event: &str, done: LastIdDone) {
+    let Some(link) = link() else { return };
+    let name = event.to_owned();
+    when_subscribed(&link, event, move |ready| match ready {
+        Ok(()) => read_last_id_now(&name, done),
+        Err(error) => {
+            call_user(&|| "Channel::last_id's callback".into(), || {
+                done(Err(error))
+            });
+        }
+    });
+}
+
+fn read_last_id_now(event: &str, done: LastIdDone) {
     let Some(link) = link() else { return };
     link.client.command(
         [

@@ -43,6 +43,11 @@ pub(crate) fn remove(event: &str) -> bool {
     HANDLERS.with(|handlers| handlers.borrow_mut().remove(event).is_some())
 }
 
+/// Whether `event` has a handler in this process.
+pub(crate) fn has(event: &str) -> bool {
+    HANDLERS.with(|handlers| handlers.borrow().contains_key(event))
+}
+
 /// Every event with a handler (to subscribe again after a reconnect).
 pub(crate) fn events() -> Vec<String> {
     HANDLERS.with(|handlers| handlers.borrow().keys().cloned().collect())

@@ -8,6 +8,12 @@
 //! carried out. Subscriptions are sent again on each attach, and `on_connection_state` says
 //! `false` on a drop and `true` on a re-attach (events published between the two are missed
 //! here: ask [`Channel::history`](super::Channel::history)).
+//!
+//! The seam between history and live: a subscribe goes on the link before any later request
+//! (on attach, the subscriptions before the backlog), and the relay handles one link's frames
+//! in order on one thread, storing and fanning out each publish in one step. So a publish is
+//! either stored before a later history or last-id request is read, or sent live to this
+//! process: no window.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

@@ -767,6 +767,7 @@ impl Client {
             return;
         }
         link.handle.borrow_mut().take();
+        self.subscriptions_lost(role);
         link.outgoing.borrow_mut().clear();
         let lost = std::mem::take(&mut *link.waiting.borrow_mut());
         fail_all(lost, || {

@@ -5,8 +5,13 @@
 //! all. On RESP3 they ride on the command connection (messages come as push frames between
 //! replies); on RESP2 a subscribed connection can take nothing else, so a second connection
 //! carries them, opened with the first subscription.
+//!
+//! A subscription takes effect when Redis runs the `SUBSCRIBE`, not when it is asked for: the
+//! client keeps which channels Redis confirmed on the current connection
+//! ([`Client::is_subscribed`]) and says each confirmation ([`Client::on_subscribed`]), so a
+//! reader of history can start after the point from which every message comes live.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::client::{Client, Expect, Link, Pending, Role};
@@ -17,6 +22,7 @@ use crate::reactor::call_user;
 
 type MessageCallback = Rc<dyn Fn(&str, &[u8])>;
 type PatternCallback = Rc<dyn Fn(&str, &str, &[u8])>;
+type SubscribedCallback = Rc<dyn Fn(&str)>;
 
 /// What the client is subscribed to, with each callback.
 #[derive(Default)]
@@ -24,6 +30,9 @@ pub(crate) struct Subscriptions {
     channels: HashMap<Vec<u8>, MessageCallback>,
     patterns: HashMap<Vec<u8>, PatternCallback>,
     shard_channels: HashMap<Vec<u8>, MessageCallback>,
+    /// The channels whose `SUBSCRIBE` Redis confirmed on the current pub/sub connection.
+    confirmed: HashSet<Vec<u8>>,
+    on_subscribed: Option<SubscribedCallback>,
 }
 
 impl Subscriptions {
@@ -80,6 +89,46 @@ impl Client {
                 .insert(name.to_vec(), callback.clone());
         });
         self.send_subscription(Kind::Channel.subscribe(), names);
+    }
+
+    /// Whether Redis confirmed the subscription to `channel` on the current connection: every
+    /// message published on it from then on reaches this client. False until the confirmation
+    /// comes, and again from a lost connection until the subscription is restored.
+    ///
+    /// ```no_run
+    /// # fn f(redis: &workerman::redis::Client) {
+    /// redis.subscribe(["news"], |_channel, _message| {});
+    /// assert!(!redis.is_subscribed("news")); // asked for, not yet confirmed
+    /// # }
+    /// ```
+    pub fn is_subscribed(&self, channel: impl AsRef<[u8]>) -> bool {
+        self.inner
+            .subscriptions
+            .borrow()
+            .confirmed
+            .contains(channel.as_ref())
+    }
+
+    /// Runs `callback(channel)` each time Redis confirms a [`subscribe`](Self::subscribe) to a
+    /// channel: the first time and after each reconnect. From then on every message published on
+    /// it reaches this client, so history read after this misses nothing live delivery does not
+    /// bring. Setting it again replaces the callback.
+    ///
+    /// ```no_run
+    /// # fn f(redis: &workerman::redis::Client) {
+    /// redis.on_subscribed(|channel| println!("{channel} is live"));
+    /// redis.subscribe(["news"], |_channel, _message| {});
+    /// # }
+    /// ```
+    pub fn on_subscribed(&self, callback: impl Fn(&str) + 'static) {
+        self.inner.subscriptions.borrow_mut().on_subscribed = Some(Rc::new(callback));
+    }
+
+    /// The pub/sub connection (`role`) closed: no subscription is in effect until restored.
+    pub(crate) fn subscriptions_lost(&self, role: Role) {
+        if self.pubsub_role() == Some(role) {
+            self.inner.subscriptions.borrow_mut().confirmed.clear();
+        }
     }
 
     /// Subscribes to glob patterns (`news.*`); `callback(pattern, channel, message)` runs for
@@ -253,6 +302,9 @@ impl Client {
                 names.retain(|name| keys.contains(name));
             }
             for name in &names {
+                if let Kind::Channel = kind {
+                    subscriptions.confirmed.remove(name);
+                }
                 match kind {
                     Kind::Channel => subscriptions.channels.remove(name).map(|_| ()),
                     Kind::Pattern => subscriptions.patterns.remove(name).map(|_| ()),
@@ -398,8 +450,37 @@ impl Client {
                     });
                 }
             }
-            "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe"
-            | "sunsubscribe" => self.confirm(link, &kind),
+            "subscribe" => {
+                self.confirm(link, &kind);
+                let channel = bytes(1);
+                let callback = {
+                    let mut subscriptions = self.inner.subscriptions.borrow_mut();
+                    // A confirmation after an unsubscribe asked meanwhile is no subscription.
+                    if !subscriptions.channels.contains_key(channel) {
+                        return;
+                    }
+                    subscriptions.confirmed.insert(channel.to_vec());
+                    subscriptions.on_subscribed.clone()
+                };
+                if let Some(callback) = callback {
+                    let name = text(1);
+                    call_user(&|| format!("redis on_subscribed ({name})"), || {
+                        callback(&name)
+                    });
+                }
+            }
+            "unsubscribe" => {
+                self.confirm(link, &kind);
+                // Until a later `SUBSCRIBE` is confirmed (one asked after this, if any).
+                self.inner
+                    .subscriptions
+                    .borrow_mut()
+                    .confirmed
+                    .remove(bytes(1));
+            }
+            "psubscribe" | "ssubscribe" | "punsubscribe" | "sunsubscribe" => {
+                self.confirm(link, &kind)
+            }
             // PING on a RESP2 subscribed connection.
             "pong" if link.role == Role::Subscriber => self.answer(link, handle, Ok(Value::Nil)),
             _ if link.role == Role::Subscriber && self.inner.resp3.get() == Some(false) => {

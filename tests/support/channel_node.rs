@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use super::process::{TestDir, example_binary};
+use super::process::{TestDir, start_example};
 
 pub struct Node {
     pub dir: TestDir,
@@ -24,20 +24,13 @@ impl Node {
     pub fn start(name: &str, count: usize, extra: &[(&str, &str)]) -> Node {
         let dir = TestDir::new(name);
         let port = super::free_port();
-        let mut command = Command::new(example_binary("channel_demo"));
-        command
-            .arg("start")
-            .env("DEMO_DIR", &*dir)
-            .env("LISTEN", format!("127.0.0.1:{port}"))
-            .env("COUNT", count.to_string())
-            .env_remove("REDIS_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        let child = command.spawn().expect("channel_demo starts");
+        let child = start_example(
+            "channel_demo",
+            &dir,
+            &format!("127.0.0.1:{port}"),
+            count,
+            extra,
+        );
         let node = Node {
             dir,
             port,

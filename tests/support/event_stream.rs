@@ -210,7 +210,9 @@ impl<R: std::io::BufRead> EventReader<R> {
 
 impl<R: std::io::BufRead> EventReader<R> {
     /// The stream's lastEventId once it has one (an `id:` line alone sets it without an
-    /// event); fails the test if the stream ends first. Events read meanwhile stay queued.
+    /// event); fails the test if the stream ends first. Read a line at a time, so it is the
+    /// value right after the first `id:` line, not one of a later event that came in the same
+    /// read. Events read meanwhile stay queued.
     pub fn last_event_id(&mut self) -> String {
         loop {
             if !self.parser.last_event_id().is_empty() {
@@ -218,8 +220,11 @@ impl<R: std::io::BufRead> EventReader<R> {
             }
             let buffer = self.reader.fill_buf().expect("an id arrives");
             assert!(!buffer.is_empty(), "the stream ended");
-            let length = buffer.len();
-            self.parsed.extend(self.parser.feed(buffer));
+            let length = buffer
+                .iter()
+                .position(|&byte| byte == b'\n')
+                .map_or(buffer.len(), |end| end + 1);
+            self.parsed.extend(self.parser.feed(&buffer[..length]));
             self.reader.consume(length);
         }
     }

@@ -2,7 +2,7 @@
 //! environment, and commands run with a time limit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -24,6 +24,34 @@ pub fn example_binary(name: &str) -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// Starts the example `name` in the foreground (`<name> start`) with `DEMO_DIR=dir`,
+/// `LISTEN=listen`, `COUNT=count` and `extra` (no `REDIS_URL` unless `extra` has one), its
+/// output discarded: a "node" of the channel and hub tests.
+pub fn start_example(
+    name: &str,
+    dir: &Path,
+    listen: &str,
+    count: usize,
+    extra: &[(&str, &str)],
+) -> Child {
+    let mut command = Command::new(example_binary(name));
+    command
+        .arg("start")
+        .env("DEMO_DIR", dir)
+        .env("LISTEN", listen)
+        .env("COUNT", count.to_string())
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (variable, value) in extra {
+        command.env(variable, value);
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|error| panic!("{name} does not start: {error}"))
 }
 
 /// Whether `pid` runs (a zombie does not count).

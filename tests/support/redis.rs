@@ -291,3 +291,110 @@ pub fn describe(result: &Result<workerman::redis::Value, workerman::redis::Error
         Err(error) => format!("err:connection:{error}"),
     }
 }
+
+/// A TCP proxy in front of a Redis server that holds each `SUBSCRIBE` command for `delay`
+/// before passing it on (every other byte goes straight through, both ways): it widens the
+/// time between asking for a subscription and its taking effect. Stops accepting on drop.
+pub struct SlowSubscribeProxy {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SlowSubscribeProxy {
+    pub fn start(upstream: u16, delay: Duration) -> SlowSubscribeProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (Ok(mut server_reader), Ok(mut client_writer)) =
+                    (server.try_clone(), client.try_clone())
+                else {
+                    continue;
+                };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_reader, &mut client_writer);
+                    let _ = client_writer.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || forward_commands(client, server, delay));
+            }
+        });
+        SlowSubscribeProxy { port, stop }
+    }
+
+    /// `redis://127.0.0.1:PORT` of the proxy.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SlowSubscribeProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Client to server, one RESP command at a time; a `SUBSCRIBE` waits `delay` first.
+fn forward_commands(mut client: TcpStream, mut server: TcpStream, delay: Duration) {
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        while let Some((length, subscribe)) = one_command(&buffer) {
+            if subscribe {
+                std::thread::sleep(delay);
+            }
+            if server.write_all(&buffer[..length]).is_err() {
+                return;
+            }
+            buffer.drain(..length);
+        }
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => {
+                let _ = server.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            Ok(count) => buffer.extend_from_slice(&chunk[..count]),
+        }
+    }
+}
+
+/// The length of the first whole command (`*N` then N bulk strings) in `bytes`, and whether it
+/// is a `SUBSCRIBE`; `None` until it is whole.
+fn one_command(bytes: &[u8]) -> Option<(usize, bool)> {
+    fn line(bytes: &[u8], from: usize) -> Option<(&[u8], usize)> {
+        let end = bytes[from..].windows(2).position(|pair| pair == b"\r\n")? + from;
+        Some((&bytes[from..end], end + 2))
+    }
+    let (head, mut at) = line(bytes, 0)?;
+    let count: usize = std::str::from_utf8(head.strip_prefix(b"*")?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let mut subscribe = false;
+    for index in 0..count {
+        let (size, next) = line(bytes, at)?;
+        let size: usize = std::str::from_utf8(size.strip_prefix(b"$")?)
+            .ok()?
+            .parse()
+            .ok()?;
+        if bytes.len() < next + size + 2 {
+            return None;
+        }
+        if index == 0 {
+            subscribe = bytes[next..next + size].eq_ignore_ascii_case(b"SUBSCRIBE");
+        }
+        at = next + size + 2;
+    }
+    Some((at, subscribe))
+}
