@@ -55,8 +55,6 @@ const KNOWN_IN_CYCLES: &[&str] = &[
     "src/connection/worker_shared.rs",
     "src/event_loop.rs",
     "src/reactor.rs",
-    "src/redis/client.rs",
-    "src/redis/pubsub.rs",
     "src/timer.rs",
     "src/worker.rs",
 ];

@@ -2,23 +2,23 @@
 //!
 //! A client holds one connection for commands (a [`Link`]) and, on a RESP2 server that is
 //! subscribed to something, a second one for pub/sub. Each link is an [`AsyncTcpConnection`]
-//! speaking [`Resp`], so it reads, writes and reconnects through the same machinery as every
-//! other client. A link keeps the commands sent and not yet answered (`waiting`, answered in
-//! order: Redis answers a connection's commands in the order sent) and the commands made while
-//! it is not ready (`queued`, sent once the handshake is done).
+//! speaking [`Resp`](super::protocol::Resp), so it reads, writes and reconnects through the same
+//! machinery as every other client; the commands waiting on a link and the matching of replies
+//! to them are the link's (`link.rs`). This file opens the links, does the handshake, routes each
+//! reply (a command's answer to the link, a push frame to pub/sub, `pubsub.rs`) and reconnects.
 //!
 //! The handshake on every (re)connect: `HELLO 3` with `AUTH` and `SETNAME` in it; on a server
 //! that refuses it, RESP2 with `AUTH` and `CLIENT SETNAME`; then `SELECT` when the database is
 //! not 0. Only then are queued commands sent, subscriptions restored and `on_reconnect` called.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::address::{self, Address};
-use super::protocol::{Reply, Resp, encode_command};
-use super::pubsub::Subscriptions;
+use super::link::{Callback, Expect, Link, LinkState, Pending, Role, defer, fail_all};
+use super::protocol::{Reply, encode_command};
+use super::subscriptions::Subscriptions;
 use super::{Error, Value};
 use crate::TcpConnection;
 use crate::connection::{AsyncTcpConnection, SslContext};
@@ -26,9 +26,6 @@ use crate::reactor::call_user;
 use crate::timer::{Timer, TimerId};
 
 type ReconnectCallback = Rc<dyn Fn(&Client)>;
-
-/// What a command's callback receives.
-pub(crate) type Callback = Box<dyn FnOnce(Result<Value, Error>)>;
 
 /// Commands `command` refuses: they change what the connection's replies are (pub/sub, the
 /// protocol, `MONITOR`), which the client manages itself.
@@ -103,69 +100,6 @@ pub(crate) struct Inner {
     pub(crate) closed: Cell<bool>,
     /// TLS (`rediss://` or [`Client::set_ssl_context`]): the context of both links.
     ssl: RefCell<Option<SslContext>>,
-}
-
-/// Which of the client's connections a link is.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Role {
-    Main,
-    Subscriber,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum LinkState {
-    /// Not started (the subscriber link until the first subscription on RESP2).
-    Idle,
-    Connecting,
-    Handshaking,
-    Ready,
-    /// Waiting to reconnect.
-    Down,
-    Closed,
-}
-
-/// What a sent command expects back.
-pub(crate) enum Expect {
-    /// One reply.
-    Reply,
-    /// `(P|S)(UN)SUBSCRIBE`: one confirmation of this kind per channel.
-    Confirmations {
-        kind: &'static str,
-        remaining: usize,
-    },
-}
-
-pub(crate) struct Pending {
-    pub(crate) expect: Expect,
-    pub(crate) callback: Option<Callback>,
-    /// How long its answer may take once it is the oldest unanswered command (`None`: a
-    /// blocking command without a timeout).
-    pub(crate) allowance: Option<Duration>,
-}
-
-struct Queued {
-    command: Vec<u8>,
-    pending: Pending,
-    deadline: Instant,
-}
-
-/// One connection of a client and its commands.
-pub(crate) struct Link {
-    pub(crate) role: Role,
-    connection: RefCell<Option<AsyncTcpConnection>>,
-    resp: Rc<Resp>,
-    pub(crate) state: Cell<LinkState>,
-    handle: RefCell<Option<TcpConnection>>,
-    waiting: RefCell<VecDeque<Pending>>,
-    /// When the oldest waiting command became the oldest.
-    front_since: Cell<Instant>,
-    queued: RefCell<VecDeque<Queued>>,
-    /// Commands made this turn, written together at its end (one write for a pipeline).
-    outgoing: RefCell<Vec<u8>>,
-    flush_scheduled: Cell<bool>,
-    /// Connects in a row that did not reach `Ready`.
-    failures: Cell<u32>,
-    was_ready: Cell<bool>,
 }
 
 impl Client {
@@ -271,8 +205,8 @@ impl Client {
         let allowance = blocking_allowance(arguments, self.inner.reply_timeout.get());
         let mut bytes = Vec::new();
         encode_command(arguments, &mut bytes);
-        self.inner.link(Role::Main).submit(
-            self,
+        self.submit(
+            Role::Main,
             bytes,
             Pending {
                 expect: Expect::Reply,
@@ -280,6 +214,31 @@ impl Client {
                 allowance,
             },
         );
+    }
+
+    /// Sends a command on a link now when it is ready, else queues it (up to the client's
+    /// bound); a closed client answers it with [`Error::Connection`].
+    pub(crate) fn submit(&self, role: Role, command: Vec<u8>, pending: Pending) {
+        let inner = &self.inner;
+        if inner.closed.get() {
+            if let Some(callback) = pending.callback {
+                defer(
+                    callback,
+                    Err(Error::Connection("the client was closed".into())),
+                );
+            }
+            return;
+        }
+        let link = inner.link(role);
+        if link.submit(
+            command,
+            pending,
+            inner.max_queue.get(),
+            inner.reply_timeout.get(),
+        ) {
+            let client = self.clone();
+            Timer::once(0.0, move || client.inner.link(role).flush());
+        }
     }
 
     /// Closes the client: its connections close, a pending reconnect is cancelled, and every
@@ -434,38 +393,19 @@ impl Client {
         let now = Instant::now();
         for role in [Role::Main, Role::Subscriber] {
             let link = self.inner.link(role);
-            let overdue = {
-                let waiting = link.waiting.borrow();
-                waiting.front().is_some_and(|front| {
-                    front
-                        .allowance
-                        .is_some_and(|allowance| now >= link.front_since.get() + allowance)
-                })
-            };
-            if overdue {
+            if link.is_overdue(now) {
                 log::warn!(
                     "redis {}: no reply within {:?}, closing the connection",
                     self.inner.address.target,
                     self.inner.reply_timeout.get()
                 );
-                let lost = std::mem::take(&mut *link.waiting.borrow_mut());
-                fail_all(lost, || Error::Timeout);
+                fail_all(link.take_waiting(), || Error::Timeout);
                 let handle = link.handle.borrow().clone();
                 if let Some(handle) = handle {
                     handle.destroy();
                 }
             }
-            let expired: Vec<Pending> = {
-                let mut queued = link.queued.borrow_mut();
-                let mut expired = Vec::new();
-                while queued.front().is_some_and(|entry| entry.deadline <= now) {
-                    if let Some(entry) = queued.pop_front() {
-                        expired.push(entry.pending);
-                    }
-                }
-                expired
-            };
-            fail_all(expired, || Error::Timeout);
+            fail_all(link.take_expired(now), || Error::Timeout);
         }
     }
 
@@ -638,13 +578,7 @@ impl Client {
         );
         // Queued commands would meet the same refusal: they get it now.
         let link = self.inner.link(role);
-        let queued: Vec<Pending> = link
-            .queued
-            .borrow_mut()
-            .drain(..)
-            .map(|entry| entry.pending)
-            .collect();
-        fail_all(queued, || error.clone());
+        fail_all(link.take_queued(), || error.clone());
         handle.destroy();
     }
 
@@ -665,11 +599,7 @@ impl Client {
                 "RESP2"
             }
         );
-        let queued: Vec<Queued> = link.queued.borrow_mut().drain(..).collect();
-        for entry in queued {
-            link.push_waiting(entry.pending);
-            handle.send(entry.command);
-        }
+        link.send_queued(handle);
         match role {
             Role::Main if self.inner.resp3.get() == Some(true) => self.resubscribe(Role::Main),
             Role::Main => {
@@ -701,58 +631,11 @@ impl Client {
             Reply::Push(items) => Some(items),
             // On RESP2, a subscribed connection receives only pub/sub arrays.
             Reply::Value(Value::Array(items)) if role == Role::Subscriber => Some(items),
-            Reply::Value(value) => return self.answer(link, handle, Ok(value)),
-            Reply::Error(line) => return self.answer(link, handle, Err(Error::server(&line))),
+            Reply::Value(value) => return link.answer(handle, Ok(value)),
+            Reply::Error(line) => return link.answer(handle, Err(Error::server(&line))),
         };
         if let Some(items) = push {
             self.on_push(link, handle, items);
-        }
-    }
-
-    /// The oldest waiting command's answer.
-    pub(crate) fn answer(&self, link: &Link, handle: &TcpConnection, result: Result<Value, Error>) {
-        let pending = link.pop_waiting();
-        let Some(pending) = pending else {
-            log::error!(
-                "redis {}: a reply to no command ({result:?}), closing the connection",
-                self.inner.address.target
-            );
-            handle.destroy();
-            return;
-        };
-        if let Some(callback) = pending.callback {
-            call_callback(callback, result);
-        }
-    }
-
-    /// A pub/sub confirmation of `kind`: counts toward the oldest waiting subscription command.
-    pub(crate) fn confirm(&self, link: &Link, kind: &str) {
-        let done = {
-            let mut waiting = link.waiting.borrow_mut();
-            match waiting.front_mut() {
-                Some(Pending {
-                    expect:
-                        Expect::Confirmations {
-                            kind: expected,
-                            remaining,
-                        },
-                    ..
-                }) if expected.eq_ignore_ascii_case(kind) => {
-                    *remaining -= 1;
-                    link.front_since.set(Instant::now());
-                    *remaining == 0
-                }
-                _ => false,
-            }
-        };
-        if done {
-            if let Some(Pending {
-                callback: Some(callback),
-                ..
-            }) = link.pop_waiting()
-            {
-                call_callback(callback, Ok(Value::Nil));
-            }
         }
     }
 
@@ -767,10 +650,11 @@ impl Client {
             return;
         }
         link.handle.borrow_mut().take();
-        self.subscriptions_lost(role);
-        link.outgoing.borrow_mut().clear();
-        let lost = std::mem::take(&mut *link.waiting.borrow_mut());
-        fail_all(lost, || {
+        if self.inner.pubsub_role() == Some(role) {
+            // No subscription is in effect until restored.
+            self.inner.subscriptions.borrow_mut().lost();
+        }
+        fail_all(link.lost(), || {
             Error::Connection("the connection closed before the reply came".into())
         });
         if self.inner.closed.get() || link.state.get() == LinkState::Closed {
@@ -814,120 +698,13 @@ impl Inner {
             Role::Subscriber => &self.subscriber,
         }
     }
-}
 
-impl Link {
-    fn new(role: Role, target: &str) -> Link {
-        Link {
-            role,
-            connection: RefCell::new(None),
-            resp: Rc::new(Resp {
-                resp3: Cell::new(false),
-                max_reply_size: Cell::new(512 << 20),
-                scan: Cell::new(Default::default()),
-                target: target.to_owned(),
-            }),
-            state: Cell::new(LinkState::Idle),
-            handle: RefCell::new(None),
-            waiting: RefCell::new(VecDeque::new()),
-            front_since: Cell::new(Instant::now()),
-            queued: RefCell::new(VecDeque::new()),
-            outgoing: RefCell::new(Vec::new()),
-            flush_scheduled: Cell::new(false),
-            failures: Cell::new(0),
-            was_ready: Cell::new(false),
+    /// The link that carries subscriptions, once the protocol is known.
+    pub(crate) fn pubsub_role(&self) -> Option<Role> {
+        match self.resp3.get()? {
+            true => Some(Role::Main),
+            false => Some(Role::Subscriber),
         }
-    }
-
-    /// Sends a command now when ready, else queues it (up to the client's bound).
-    pub(crate) fn submit(&self, client: &Client, command: Vec<u8>, pending: Pending) {
-        let inner = &client.inner;
-        if inner.closed.get() {
-            if let Some(callback) = pending.callback {
-                defer(
-                    callback,
-                    Err(Error::Connection("the client was closed".into())),
-                );
-            }
-            return;
-        }
-        if self.state.get() == LinkState::Ready && self.handle.borrow().is_some() {
-            self.push_waiting(pending);
-            self.outgoing.borrow_mut().extend_from_slice(&command);
-            if !self.flush_scheduled.replace(true) {
-                let client = client.clone();
-                let role = self.role;
-                Timer::once(0.0, move || client.inner.link(role).flush(&client));
-            }
-            return;
-        }
-        if self.queued.borrow().len() >= inner.max_queue.get() {
-            if let Some(callback) = pending.callback {
-                defer(
-                    callback,
-                    Err(Error::Connection(format!(
-                        "not connected, and {} commands are queued already",
-                        inner.max_queue.get()
-                    ))),
-                );
-            }
-            return;
-        }
-        self.queued.borrow_mut().push_back(Queued {
-            command,
-            pending,
-            deadline: Instant::now() + inner.reply_timeout.get(),
-        });
-    }
-
-    /// Writes the commands made this turn.
-    fn flush(&self, client: &Client) {
-        self.flush_scheduled.set(false);
-        let bytes = std::mem::take(&mut *self.outgoing.borrow_mut());
-        let handle = self.handle.borrow().clone();
-        let Some(handle) = handle.filter(|_| !bytes.is_empty()) else {
-            return;
-        };
-        if handle.send(bytes) == crate::SendResult::Refused {
-            // The connection is closing or its buffer is full: the replies will not come.
-            log::warn!(
-                "redis {}: commands were refused by the connection",
-                client.inner.address.target
-            );
-            handle.destroy();
-        }
-    }
-
-    /// Whether the link can take a command now (connected and through its handshake).
-    pub(crate) fn is_ready(&self) -> bool {
-        self.state.get() == LinkState::Ready
-    }
-
-    pub(crate) fn push_waiting(&self, pending: Pending) {
-        let mut waiting = self.waiting.borrow_mut();
-        if waiting.is_empty() {
-            self.front_since.set(Instant::now());
-        }
-        waiting.push_back(pending);
-    }
-
-    fn pop_waiting(&self) -> Option<Pending> {
-        let mut waiting = self.waiting.borrow_mut();
-        let pending = waiting.pop_front();
-        self.front_since.set(Instant::now());
-        pending
-    }
-
-    /// Everything waiting or queued, for a close.
-    fn take_all(&self) -> Vec<Pending> {
-        let mut all: Vec<Pending> = self.waiting.borrow_mut().drain(..).collect();
-        all.extend(
-            self.queued
-                .borrow_mut()
-                .drain(..)
-                .map(|entry| entry.pending),
-        );
-        all
     }
 }
 
@@ -976,27 +753,6 @@ fn blocking_allowance<A: AsRef<[u8]>>(
         }
         Some(_) => None,
         None => Some(reply_timeout),
-    }
-}
-
-/// Calls a command's callback, catching a panic.
-pub(crate) fn call_callback(callback: Callback, result: Result<Value, Error>) {
-    call_user(&|| "a redis command's callback".to_owned(), move || {
-        callback(result)
-    });
-}
-
-/// Calls a callback at the end of this turn: a refusal is never reported from inside the call
-/// that made the command.
-fn defer(callback: Callback, result: Result<Value, Error>) {
-    Timer::once(0.0, move || call_callback(callback, result));
-}
-
-fn fail_all(pendings: impl IntoIterator<Item = Pending>, error: impl Fn() -> Error) {
-    for pending in pendings {
-        if let Some(callback) = pending.callback {
-            call_callback(callback, Err(error()));
-        }
     }
 }
 

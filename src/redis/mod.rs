@@ -32,8 +32,10 @@ mod address;
 mod client;
 mod commands;
 mod error;
+mod link;
 pub(crate) mod protocol;
 mod pubsub;
+mod subscriptions;
 mod value;
 
 pub use client::Client;

@@ -1,8 +1,8 @@
 //! Pub/sub on a [`Client`]: `subscribe`, `psubscribe`, `ssubscribe`, their `unsubscribe`s, and
 //! the dispatch of the messages that arrive.
 //!
-//! The client remembers every subscription with its callback, so a reconnect can restore them
-//! all. On RESP3 they ride on the command connection (messages come as push frames between
+//! The client remembers every subscription with its callback (`subscriptions.rs`), so a
+//! reconnect can restore them all. On RESP3 they ride on the command connection (messages come as push frames between
 //! replies); on RESP2 a subscribed connection can take nothing else, so a second connection
 //! carries them, opened with the first subscription.
 //!
@@ -11,59 +11,15 @@
 //! ([`Client::is_subscribed`]) and says each confirmation ([`Client::on_subscribed`]), so a
 //! reader of history can start after the point from which every message comes live.
 
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use super::client::{Client, Expect, Link, Pending, Role};
+use super::client::Client;
+use super::link::{Expect, Link, Pending, Role};
 use super::protocol::encode_command;
+use super::subscriptions::{Kind, MessageCallback, PatternCallback, Subscriptions};
 use super::{Error, Value};
 use crate::TcpConnection;
 use crate::reactor::call_user;
-
-type MessageCallback = Rc<dyn Fn(&str, &[u8])>;
-type PatternCallback = Rc<dyn Fn(&str, &str, &[u8])>;
-type SubscribedCallback = Rc<dyn Fn(&str)>;
-
-/// What the client is subscribed to, with each callback.
-#[derive(Default)]
-pub(crate) struct Subscriptions {
-    channels: HashMap<Vec<u8>, MessageCallback>,
-    patterns: HashMap<Vec<u8>, PatternCallback>,
-    shard_channels: HashMap<Vec<u8>, MessageCallback>,
-    /// The channels whose `SUBSCRIBE` Redis confirmed on the current pub/sub connection.
-    confirmed: HashSet<Vec<u8>>,
-    on_subscribed: Option<SubscribedCallback>,
-}
-
-impl Subscriptions {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty()
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Channel,
-    Pattern,
-    Shard,
-}
-
-impl Kind {
-    fn subscribe(self) -> &'static str {
-        match self {
-            Kind::Channel => "subscribe",
-            Kind::Pattern => "psubscribe",
-            Kind::Shard => "ssubscribe",
-        }
-    }
-    fn unsubscribe(self) -> &'static str {
-        match self {
-            Kind::Channel => "unsubscribe",
-            Kind::Pattern => "punsubscribe",
-            Kind::Shard => "sunsubscribe",
-        }
-    }
-}
 
 impl Client {
     /// Subscribes to channels; `callback(channel, message)` runs for each message published on
@@ -122,13 +78,6 @@ impl Client {
     /// ```
     pub fn on_subscribed(&self, callback: impl Fn(&str) + 'static) {
         self.inner.subscriptions.borrow_mut().on_subscribed = Some(Rc::new(callback));
-    }
-
-    /// The pub/sub connection (`role`) closed: no subscription is in effect until restored.
-    pub(crate) fn subscriptions_lost(&self, role: Role) {
-        if self.pubsub_role() == Some(role) {
-            self.inner.subscriptions.borrow_mut().confirmed.clear();
-        }
     }
 
     /// Subscribes to glob patterns (`news.*`); `callback(pattern, channel, message)` runs for
@@ -288,30 +237,8 @@ impl Client {
         I: IntoIterator<Item = A>,
         A: AsRef<[u8]>,
     {
-        let mut names: Vec<Vec<u8>> = names.into_iter().map(|n| n.as_ref().to_vec()).collect();
-        {
-            let mut subscriptions = self.inner.subscriptions.borrow_mut();
-            let keys: Vec<Vec<u8>> = match kind {
-                Kind::Channel => subscriptions.channels.keys().cloned().collect(),
-                Kind::Pattern => subscriptions.patterns.keys().cloned().collect(),
-                Kind::Shard => subscriptions.shard_channels.keys().cloned().collect(),
-            };
-            if names.is_empty() {
-                names = keys;
-            } else {
-                names.retain(|name| keys.contains(name));
-            }
-            for name in &names {
-                if let Kind::Channel = kind {
-                    subscriptions.confirmed.remove(name);
-                }
-                match kind {
-                    Kind::Channel => subscriptions.channels.remove(name).map(|_| ()),
-                    Kind::Pattern => subscriptions.patterns.remove(name).map(|_| ()),
-                    Kind::Shard => subscriptions.shard_channels.remove(name).map(|_| ()),
-                };
-            }
-        }
+        let names: Vec<Vec<u8>> = names.into_iter().map(|n| n.as_ref().to_vec()).collect();
+        let names = self.inner.subscriptions.borrow_mut().remove(kind, names);
         match kind {
             Kind::Shard => {
                 for name in names {
@@ -322,21 +249,13 @@ impl Client {
         }
     }
 
-    /// The link that carries subscriptions, once the protocol is known.
-    fn pubsub_role(&self) -> Option<Role> {
-        match self.inner.resp3.get()? {
-            true => Some(Role::Main),
-            false => Some(Role::Subscriber),
-        }
-    }
-
     /// Sends a (un)subscribe command now if its link is ready; otherwise the subscriptions are
     /// sent as a whole once it is (see [`Client::resubscribe`]).
     fn send_subscription(&self, kind: &'static str, names: Vec<Vec<u8>>) {
         if names.is_empty() {
             return;
         }
-        let Some(role) = self.pubsub_role() else {
+        let Some(role) = self.inner.pubsub_role() else {
             return;
         };
         let link = self.inner.link(role);
@@ -356,8 +275,8 @@ impl Client {
         command.extend(names);
         let mut bytes = Vec::new();
         encode_command(&command, &mut bytes);
-        link.submit(
-            self,
+        self.submit(
+            link.role,
             bytes,
             Pending {
                 expect: Expect::Confirmations {
@@ -376,13 +295,9 @@ impl Client {
         let (channels, patterns, shards) = {
             let subscriptions = self.inner.subscriptions.borrow();
             (
-                subscriptions.channels.keys().cloned().collect::<Vec<_>>(),
-                subscriptions.patterns.keys().cloned().collect::<Vec<_>>(),
-                subscriptions
-                    .shard_channels
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>(),
+                subscriptions.names(Kind::Channel),
+                subscriptions.names(Kind::Pattern),
+                subscriptions.names(Kind::Shard),
             )
         };
         if !channels.is_empty() {
@@ -451,7 +366,7 @@ impl Client {
                 }
             }
             "subscribe" => {
-                self.confirm(link, &kind);
+                link.confirm(&kind);
                 let channel = bytes(1);
                 let callback = {
                     let mut subscriptions = self.inner.subscriptions.borrow_mut();
@@ -470,7 +385,7 @@ impl Client {
                 }
             }
             "unsubscribe" => {
-                self.confirm(link, &kind);
+                link.confirm(&kind);
                 // Until a later `SUBSCRIBE` is confirmed (one asked after this, if any).
                 self.inner
                     .subscriptions
@@ -478,14 +393,12 @@ impl Client {
                     .confirmed
                     .remove(bytes(1));
             }
-            "psubscribe" | "ssubscribe" | "punsubscribe" | "sunsubscribe" => {
-                self.confirm(link, &kind)
-            }
+            "psubscribe" | "ssubscribe" | "punsubscribe" | "sunsubscribe" => link.confirm(&kind),
             // PING on a RESP2 subscribed connection.
-            "pong" if link.role == Role::Subscriber => self.answer(link, handle, Ok(Value::Nil)),
+            "pong" if link.role == Role::Subscriber => link.answer(handle, Ok(Value::Nil)),
             _ if link.role == Role::Subscriber && self.inner.resp3.get() == Some(false) => {
                 // Not pub/sub: an answer to a command on that connection.
-                self.answer(link, handle, Ok(Value::Array(items)));
+                link.answer(handle, Ok(Value::Array(items)));
             }
             _ => log::debug!("redis: a push frame of kind {kind:?} ignored"),
         }
