@@ -315,6 +315,14 @@ fn lossy(bytes: &[u8]) -> String {
 
 /// Appends a command (`["SET", "k", "v"]`) as a RESP array of bulk strings.
 pub(crate) fn encode_command<A: AsRef<[u8]>>(arguments: &[A], out: &mut Vec<u8>) {
+    // One allocation for the whole command, not one per doubling of the buffer.
+    let length = arguments
+        .iter()
+        .fold(header_length(arguments.len()), |total, argument| {
+            let argument = argument.as_ref().len();
+            total.saturating_add(header_length(argument) + argument + 2)
+        });
+    out.reserve(length);
     write_header(out, b'*', arguments.len());
     for argument in arguments {
         let argument = argument.as_ref();
@@ -324,20 +332,15 @@ pub(crate) fn encode_command<A: AsRef<[u8]>>(arguments: &[A], out: &mut Vec<u8>)
     }
 }
 
+/// The bytes of a `*3\r\n` / `$5\r\n` header for `length`.
+fn header_length(length: usize) -> usize {
+    let digits = length.checked_ilog10().map_or(1, |log| log as usize + 1);
+    digits + 3
+}
+
 fn write_header(out: &mut Vec<u8>, kind: u8, length: usize) {
     out.push(kind);
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = length;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -542,6 +545,15 @@ mod tests {
         out.clear();
         encode_command(&[vec![0u8; 10]], &mut out);
         assert!(out.starts_with(b"*1\r\n$10\r\n"));
+        out.clear();
+        encode_command(&[vec![b'x'; 12345]], &mut out);
+        assert!(out.starts_with(b"*1\r\n$12345\r\nxx"));
+        assert_eq!(out.len(), 4 + 8 + 12345 + 2);
+        for length in [0, 9, 10, 99, 100, 12345, usize::MAX] {
+            let mut header = Vec::new();
+            write_header(&mut header, b'$', length);
+            assert_eq!(header_length(length), header.len(), "{length}");
+        }
     }
 
     /// RESP3 wire bytes of a value (the test's own encoder).
@@ -584,6 +596,17 @@ mod tests {
                     let _ = decode(&bytes[..length], resp3);
                 }
             }
+        }
+
+        #[test]
+        fn commands_decode_back_to_their_arguments(
+            arguments in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..40),
+        ) {
+            let mut bytes = Vec::new();
+            encode_command(&arguments, &mut bytes);
+            prop_assert_eq!(frame_length(&bytes, MAX, false), Ok(Some(bytes.len())));
+            let bulks = arguments.into_iter().map(Value::Bulk).collect();
+            prop_assert_eq!(decode(&bytes, false), Reply::Value(Value::Array(bulks)));
         }
 
         #[test]
