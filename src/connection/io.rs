@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::http as http_conn;
 use super::stream::Stream;
+use super::table::{self, READ_BUFFER_SIZE, Table, call_user, with};
 use super::tls::looks_like_tls_client_hello;
 use super::transport;
 use super::websocket as websocket_conn;
@@ -22,7 +23,6 @@ use crate::protocols::shared::SharedKind;
 use crate::protocols::{
     ErasedProtocol, Input, Message, Outbound, ProtocolKind, SharedMessage, frame, text, websocket,
 };
-use crate::reactor::{self, READ_BUFFER_SIZE, Reactor, call_user, with};
 
 /// While a pipelined HTTP request waits for the one before it to be answered, reading stops once
 /// this many bytes are buffered.
@@ -87,8 +87,8 @@ pub(crate) fn run_actions(handle: &TcpConnection, actions: Actions) {
 }
 
 pub(crate) fn describe(handle: &TcpConnection, callback: &str) -> String {
-    let worker = reactor::try_with(|reactor| {
-        reactor
+    let worker = table::try_with(|table| {
+        table
             .connection(handle)
             .map(|connection| connection.worker.name.borrow().clone())
     })
@@ -101,9 +101,9 @@ pub(crate) fn describe(handle: &TcpConnection, callback: &str) -> String {
 // Accept and callbacks
 
 pub(crate) fn on_accepted(handle: &TcpConnection) {
-    let callback = with(|reactor| {
-        let now = reactor.now;
-        let connection = reactor.connection_mut(handle)?;
+    let callback = with(|table| {
+        let now = table.now;
+        let connection = table.connection_mut(handle)?;
         let worker = connection.worker.clone();
         let layered = connection.layer.is_some();
         let protocol = worker.protocol.borrow();
@@ -114,14 +114,14 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
         if matches!(*protocol, ProtocolKind::Http | ProtocolKind::WebSocket) {
             connection.http.head_timer_running = true;
             let timeout = worker.http_settings.get().request_head_timeout;
-            reactor.set_deadline(handle.key(), Some(now + timeout));
+            table.set_deadline(handle.key(), Some(now + timeout));
         }
         drop(protocol);
         // A TLS handshake has its own, shorter deadline: a client that connects and says
         // nothing costs little for long.
         if layered {
-            reactor.set_deadline(handle.key(), Some(now + TLS_HANDSHAKE_TIMEOUT));
-            if let Some(layered) = reactor
+            table.set_deadline(handle.key(), Some(now + TLS_HANDSHAKE_TIMEOUT));
+            if let Some(layered) = table
                 .connection_mut(handle)
                 .and_then(|connection| connection.layer.as_mut())
             {
@@ -138,15 +138,15 @@ pub(crate) fn on_accepted(handle: &TcpConnection) {
 }
 
 /// Whether the connection has a layer (TLS) between its socket and its codec.
-pub(crate) fn has_layer(reactor: &Reactor, handle: &TcpConnection) -> bool {
-    reactor
+pub(crate) fn has_layer(table: &Table, handle: &TcpConnection) -> bool {
+    table
         .connection(handle)
         .is_some_and(|connection| connection.layer.is_some())
 }
 
 /// The connection's deadline (just set) is its TLS handshake's.
-pub(crate) fn mark_handshake_deadline(reactor: &mut Reactor, handle: &TcpConnection) {
-    if let Some(layered) = reactor
+pub(crate) fn mark_handshake_deadline(table: &mut Table, handle: &TcpConnection) {
+    if let Some(layered) = table
         .connection_mut(handle)
         .and_then(|connection| connection.layer.as_mut())
     {
@@ -158,9 +158,9 @@ pub(crate) fn mark_handshake_deadline(reactor: &mut Reactor, handle: &TcpConnect
 /// Done: true, and the protocol's deadline takes over (an HTTP head timer runs on to its full
 /// length from the accept; other protocols have none).
 pub(crate) fn outlived_handshake_deadline(handle: &TcpConnection) -> bool {
-    with(|reactor| {
-        let now = reactor.now;
-        let Some(connection) = reactor.connection_mut(handle) else {
+    with(|table| {
+        let now = table.now;
+        let Some(connection) = table.connection_mut(handle) else {
             return false;
         };
         let Some(layered) = connection.layer.as_mut() else {
@@ -178,14 +178,14 @@ pub(crate) fn outlived_handshake_deadline(handle: &TcpConnection) -> bool {
             .http
             .head_timer_running
             .then(|| now + head_timeout.saturating_sub(TLS_HANDSHAKE_TIMEOUT));
-        reactor.set_deadline(handle.key(), rest);
+        table.set_deadline(handle.key(), rest);
         true
     })
 }
 
 pub(crate) fn fire_error(handle: &TcpConnection, code: i32, message: &str) {
-    let callback = with(|reactor| {
-        reactor
+    let callback = with(|table| {
+        table
             .connection(handle)
             .and_then(|connection| connection.worker.callbacks.on_error.borrow().clone())
     });
@@ -198,8 +198,8 @@ pub(crate) fn fire_error(handle: &TcpConnection, code: i32, message: &str) {
 
 /// `on_buffer_full` (`full`) or `on_buffer_drain`; a pipe's destination throttles its source.
 fn fire_buffer_event(handle: &TcpConnection, full: bool) {
-    let (source, callback) = with(|reactor| {
-        let Some(connection) = reactor.connection(handle) else {
+    let (source, callback) = with(|table| {
+        let Some(connection) = table.connection(handle) else {
             return (None, None);
         };
         let callbacks = &connection.worker.callbacks;
@@ -275,12 +275,12 @@ fn may_read(connection: &Connection) -> bool {
 /// The socket is readable: read until it would block, feeding each read through the protocol.
 /// `peer_closed`: the event said the peer shut its side, so read on to the end of the stream.
 pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
-    let mut buffer = with(|reactor| std::mem::take(&mut reactor.read_buffer));
+    let mut buffer = with(|table| std::mem::take(&mut table.read_buffer));
     if buffer.len() < READ_BUFFER_SIZE {
         buffer.resize(READ_BUFFER_SIZE, 0);
     }
     loop {
-        let outcome = with(|reactor| read_once(reactor, handle, &mut buffer));
+        let outcome = with(|table| read_once(table, handle, &mut buffer));
         match outcome {
             ReadOutcome::Data { count, drained } => {
                 consume(handle, &buffer[..count]);
@@ -301,8 +301,8 @@ pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
                 log::debug!("read on connection {}: {error}", handle.id());
                 // A client's failed TLS handshake (a refused certificate) is a connect failure
                 // its on_error hears of, as a refused connect is.
-                let tls_client = with(|reactor| {
-                    reactor.connection(handle).is_some_and(|connection| {
+                let tls_client = with(|table| {
+                    table.connection(handle).is_some_and(|connection| {
                         connection.worker.client.is_some() && connection.layer.is_some()
                     })
                 });
@@ -314,15 +314,15 @@ pub(crate) fn on_readable(handle: &TcpConnection, peer_closed: bool) {
             }
         }
     }
-    with(|reactor| reactor.read_buffer = buffer);
+    with(|table| table.read_buffer = buffer);
 }
 
-fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -> ReadOutcome {
-    let Reactor {
+fn read_once(table: &mut Table, handle: &TcpConnection, buffer: &mut [u8]) -> ReadOutcome {
+    let Table {
         connections,
         metrics,
         ..
-    } = reactor;
+    } = table;
     let Some(connection) = connections
         .get_mut(handle.key())
         .filter(|connection| connection.id == handle.id())
@@ -366,8 +366,8 @@ fn read_once(reactor: &mut Reactor, handle: &TcpConnection, buffer: &mut [u8]) -
 
 /// Runs a connection again: what is buffered first, then the socket if reading stopped early.
 pub(crate) fn resume(handle: &TcpConnection) {
-    let (buffered, read_pending) = with(|reactor| {
-        reactor
+    let (buffered, read_pending) = with(|table| {
+        table
             .connection(handle)
             .map_or((false, false), |connection| {
                 (!connection.recv_buffer.is_empty(), connection.read_pending)
@@ -480,9 +480,9 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
         unread.position += consumed;
         let more_after = unread.position < unread.total();
         batch.corked |= more_after;
-        with(|reactor| {
-            reactor.statistics.total_request += 1;
-            if let Some(connection) = reactor.connection_mut(handle) {
+        with(|table| {
+            table.statistics.total_request += 1;
+            if let Some(connection) = table.connection_mut(handle) {
                 connection.corked = more_after;
             }
         });
@@ -507,8 +507,8 @@ fn consume(handle: &TcpConnection, fresh: &[u8]) {
 /// Takes the connection's buffered bytes and the worker's settings for one [`consume`].
 #[inline(always)]
 fn start_batch<'a>(handle: &TcpConnection, fresh: &'a [u8]) -> Option<(Unread<'a>, Batch)> {
-    let (mut pending, batch) = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let (mut pending, batch) = with(|table| {
+        let connection = table.connection_mut(handle)?;
         connection.dispatching = true;
         let batch = Batch {
             protocol: connection.worker.protocol.borrow().clone(),
@@ -536,8 +536,8 @@ fn start_batch<'a>(handle: &TcpConnection, fresh: &'a [u8]) -> Option<(Unread<'a
 /// After a batch: keep the unread rest, write what corking held back, then act on a protocol
 /// error (an invalid package closes; an HTTP error is answered, then the connection ends).
 fn finish_batch(handle: &TcpConnection, unread: Unread<'_>, mut batch: Batch) {
-    let actions = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let actions = with(|table| {
+        let connection = table.connection_mut(handle)?;
         connection.dispatching = false;
         connection.corked = false;
         if batch.protocol_error.is_none() && unread.position < unread.total() {
@@ -554,12 +554,12 @@ fn finish_batch(handle: &TcpConnection, unread: Unread<'_>, mut batch: Batch) {
                 connection.recv_buffer = fresh[position..].to_vec();
             }
             if matches!(batch.protocol, ProtocolKind::Http) {
-                batch.send_continue |= http_conn::note_partial_request(reactor, handle);
+                batch.send_continue |= http_conn::note_partial_request(table, handle);
             }
         }
-        let connection = reactor.connection_mut(handle)?;
+        let connection = table.connection_mut(handle)?;
         (batch.corked && connection.pending_send() > 0 && !connection.waiting_writable)
-            .then(|| flush(reactor, handle.key()))
+            .then(|| flush(table, handle.key()))
     });
     if let Some(actions) = actions {
         run_actions(handle, actions);
@@ -621,8 +621,8 @@ fn builtin_step(
     wants_bytes: bool,
     data: &[u8],
 ) -> Step {
-    let input = with(|reactor| {
-        let connection = reactor.connection(handle)?;
+    let input = with(|table| {
+        let connection = table.connection(handle)?;
         if !takes_messages(connection) {
             return None;
         }
@@ -651,9 +651,9 @@ fn builtin_step(
 #[inline(always)]
 fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
     let mut tls_hello = false;
-    let framed = with(|reactor| {
-        let now = reactor.now;
-        let connection = reactor.connection_mut(handle)?;
+    let framed = with(|table| {
+        let now = table.now;
+        let connection = table.connection_mut(handle)?;
         if !takes_messages(connection) {
             return None;
         }
@@ -668,7 +668,7 @@ fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
             ..
         }) = &framed
         {
-            reactor.set_deadline(handle.key(), Some(*deadline));
+            table.set_deadline(handle.key(), Some(*deadline));
         }
         Some(framed)
     });
@@ -690,8 +690,7 @@ fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
             };
         }
         Some(Ok(http_conn::Input::Uploaded(consumed, request))) => {
-            return match with(|reactor| http_conn::begin_parsed_request(reactor, handle, *request))
-            {
+            return match with(|table| http_conn::begin_parsed_request(table, handle, *request)) {
                 Some(request) => Step::Message(consumed, Message::Request(request)),
                 None => Step::Wait(consumed),
             };
@@ -706,7 +705,7 @@ fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
         raw.extend_from_slice(&unread.rest()[..length]);
         raw
     };
-    match with(|reactor| http_conn::begin_request(reactor, handle, raw)) {
+    match with(|table| http_conn::begin_request(table, handle, raw)) {
         Some(request) => Step::Message(length, Message::Request(request)),
         None => Step::Wait(0),
     }
@@ -715,8 +714,8 @@ fn http_step(handle: &TcpConnection, unread: &mut Unread<'_>) -> Step {
 /// A custom protocol: its `input` and `decode` run with the reactor released, and its packages
 /// are held to `max_package_size` as the built-in ones are.
 fn custom_step(handle: &TcpConnection, custom: &dyn ErasedProtocol, data: &[u8]) -> Step {
-    let max = with(|reactor| {
-        reactor
+    let max = with(|table| {
+        table
             .connection(handle)
             .filter(|connection| takes_messages(connection))
             .map(|connection| connection.max_package_size)
@@ -787,7 +786,7 @@ fn takes_messages(connection: &Connection) -> bool {
 }
 
 pub(crate) fn deliver(handle: &TcpConnection, message: Message) {
-    let (callback, pipe_to) = with(|reactor| match reactor.connection(handle) {
+    let (callback, pipe_to) = with(|table| match table.connection(handle) {
         Some(connection) => (
             connection.worker.callbacks.on_message.borrow().clone(),
             connection.pipe_to().cloned(),
@@ -814,15 +813,15 @@ pub(crate) fn deliver(handle: &TcpConnection, message: Message) {
 
 /// A panic in `on_message` costs its connection: an HTTP request still unanswered gets a 500.
 fn after_message_panic(handle: &TcpConnection) {
-    let unanswered = with(|reactor| {
-        reactor.connection(handle).is_some_and(|connection| {
+    let unanswered = with(|table| {
+        table.connection(handle).is_some_and(|connection| {
             connection.http.awaiting_response && connection.http.streaming == Streaming::None
         })
     });
     if unanswered {
         send_raw(handle, http::INTERNAL_SERVER_ERROR);
-        with(|reactor| {
-            if let Some(connection) = reactor.connection_mut(handle) {
+        with(|table| {
+            if let Some(connection) = table.connection_mut(handle) {
                 connection.http.awaiting_response = false;
             }
         });
@@ -861,9 +860,9 @@ fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
     // The message stays here unless the built-in protocol takes it, so the plan the reactor
     // borrow returns is small (no 128-byte message copied through it).
     let mut outbound = Some(outbound);
-    let plan = with(|reactor| {
+    let plan = with(|table| {
         // Refused before encoding: a slow client costs no work per dropped message.
-        let protocol = match admit(reactor, handle) {
+        let protocol = match admit(table, handle) {
             Ok(protocol) => protocol,
             Err((result, actions)) => return Plan::Done(result, actions),
         };
@@ -873,24 +872,24 @@ fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
         let Some(outbound) = outbound.take() else {
             return Plan::Done(SendResult::Refused, Actions::default());
         };
-        let mut out = std::mem::take(&mut reactor.write_scratch);
+        let mut out = std::mem::take(&mut table.write_scratch);
         out.clear();
-        let (result, actions) = encode_and_write(reactor, handle, &protocol, outbound, &mut out);
-        reactor.write_scratch = recycle(out);
+        let (result, actions) = encode_and_write(table, handle, &protocol, outbound, &mut out);
+        table.write_scratch = recycle(out);
         Plan::Done(result, actions)
     });
     let (result, actions) = match (plan, outbound) {
         (Plan::Done(result, actions), _) => (result, actions),
         (Plan::Custom(_), None) => (SendResult::Refused, Actions::default()),
         (Plan::Custom(custom), Some(outbound)) => {
-            let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
+            let mut out = with(|table| std::mem::take(&mut table.write_scratch));
             out.clear();
             let bytes = outbound_bytes(outbound);
             let encoded = call_user(&|| describe(handle, "a custom protocol's encode"), || {
                 custom.encode(&bytes, handle, &mut out)
             });
             let outcome = match encoded {
-                Some(()) => with(|reactor| write_or_queue(reactor, handle, &out)),
+                Some(()) => with(|table| write_or_queue(table, handle, &out)),
                 None => (
                     SendResult::Refused,
                     Actions {
@@ -899,7 +898,7 @@ fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
                     },
                 ),
             };
-            with(|reactor| reactor.write_scratch = recycle(out));
+            with(|table| table.write_scratch = recycle(out));
             outcome
         }
     };
@@ -911,18 +910,15 @@ fn send_encoded(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
 /// connection is gone or closing, or its send buffer is full (counted in `send_fail`, and
 /// reported to `on_error` as Workerman's "send buffer full and drop package").
 #[inline(always)]
-fn admit(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-) -> Result<ProtocolKind, (SendResult, Actions)> {
-    let Some(connection) = reactor
+fn admit(table: &mut Table, handle: &TcpConnection) -> Result<ProtocolKind, (SendResult, Actions)> {
+    let Some(connection) = table
         .connection(handle)
         .filter(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED)
     else {
         return Err((SendResult::Refused, Actions::default()));
     };
     if is_full(connection) {
-        reactor.statistics.send_fail += 1;
+        table.statistics.send_fail += 1;
         let actions = Actions {
             error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
             ..Actions::default()
@@ -938,7 +934,7 @@ pub(crate) fn send_message(
     message: Box<dyn std::any::Any>,
     type_name: &str,
 ) -> SendResult {
-    let protocol = match with(|reactor| admit(reactor, handle)) {
+    let protocol = match with(|table| admit(table, handle)) {
         Ok(protocol) => protocol,
         Err((result, actions)) => {
             run_actions(handle, actions);
@@ -959,14 +955,14 @@ pub(crate) fn send_message(
         );
         return SendResult::Refused;
     };
-    let mut out = with(|reactor| std::mem::take(&mut reactor.write_scratch));
+    let mut out = with(|table| std::mem::take(&mut table.write_scratch));
     out.clear();
     let encoded = call_user(
         &|| describe(handle, "a custom protocol's encode_message"),
         || encoder.encode_any(message, handle, &mut out).is_ok(),
     );
     let (result, actions) = match encoded {
-        Some(true) => with(|reactor| write_or_queue(reactor, handle, &out)),
+        Some(true) => with(|table| write_or_queue(table, handle, &out)),
         Some(false) => {
             log::warn!(
                 "connection {}: send_message({type_name}): the protocol sends {}",
@@ -983,7 +979,7 @@ pub(crate) fn send_message(
             },
         ),
     };
-    with(|reactor| reactor.write_scratch = recycle(out));
+    with(|table| table.write_scratch = recycle(out));
     run_actions(handle, actions);
     result
 }
@@ -997,18 +993,18 @@ fn send_around(handle: &TcpConnection, outbound: Outbound<'_>) -> SendResult {
         /// A ping or pong on a WebSocket connection: the protocol frames it.
         Frame(Outbound<'a>),
     }
-    let outcome = with(|reactor| {
-        let protocol = match admit(reactor, handle) {
+    let outcome = with(|table| {
+        let protocol = match admit(table, handle) {
             Ok(protocol) => protocol,
             Err((result, actions)) => return Around::Done(result, actions),
         };
         match outbound {
             Outbound::Raw(bytes) => {
-                let (result, actions) = write_or_queue(reactor, handle, &bytes);
+                let (result, actions) = write_or_queue(table, handle, &bytes);
                 Around::Done(result, actions)
             }
             Outbound::Shared(shared) => {
-                let (result, actions) = send_shared(reactor, handle, &protocol, &shared);
+                let (result, actions) = send_shared(table, handle, &protocol, &shared);
                 Around::Done(result, actions)
             }
             Outbound::Ping(_) | Outbound::Pong(_)
@@ -1064,12 +1060,12 @@ fn outbound_bytes(outbound: Outbound<'_>) -> Cow<'_, [u8]> {
 /// frames; a WebSocket handshake holds messages back), or refused when it was made for another
 /// protocol.
 fn send_shared(
-    reactor: &mut Reactor,
+    table: &mut Table,
     handle: &TcpConnection,
     protocol: &ProtocolKind,
     shared: &SharedMessage,
 ) -> (SendResult, Actions) {
-    let Some(connection) = reactor.connection(handle) else {
+    let Some(connection) = table.connection(handle) else {
         return (SendResult::Refused, Actions::default());
     };
     enum Route {
@@ -1107,12 +1103,12 @@ fn send_shared(
         _ => Route::Refuse("the shared message was made for another protocol"),
     };
     match route {
-        Route::Shared => write_shared(reactor, handle, &shared.bytes),
+        Route::Shared => write_shared(table, handle, &shared.bytes),
         Route::Encode(outbound) => {
-            let mut out = std::mem::take(&mut reactor.write_scratch);
+            let mut out = std::mem::take(&mut table.write_scratch);
             out.clear();
-            let outcome = encode_and_write(reactor, handle, protocol, outbound, &mut out);
-            reactor.write_scratch = recycle(out);
+            let outcome = encode_and_write(table, handle, protocol, outbound, &mut out);
+            table.write_scratch = recycle(out);
             outcome
         }
         Route::Refuse(reason) => {
@@ -1127,11 +1123,11 @@ fn send_shared(
 /// not up yet, pipelined input being answered, a file being sent, a UDP peer), the bytes are
 /// copied as any send's.
 fn write_shared(
-    reactor: &mut Reactor,
+    table: &mut Table,
     handle: &TcpConnection,
     bytes: &Rc<[u8]>,
 ) -> (SendResult, Actions) {
-    let Some(connection) = reactor.connection_mut(handle) else {
+    let Some(connection) = table.connection_mut(handle) else {
         return (SendResult::Refused, Actions::default());
     };
     let by_reference = matches!(connection.stream, Some(Stream::Tcp(_) | Stream::Unix(_)))
@@ -1141,7 +1137,7 @@ fn write_shared(
         && connection.http.file.is_none();
     let pending = connection.pending_send();
     if !by_reference || (pending > 0 && !connection.waiting_writable) {
-        return write_or_queue(reactor, handle, bytes);
+        return write_or_queue(table, handle, bytes);
     }
     let mut actions = Actions::default();
     if pending == 0 {
@@ -1156,7 +1152,7 @@ fn write_shared(
             }
             Err(error) => {
                 log::debug!("write on connection {}: {error}", handle.id());
-                reactor.statistics.send_fail += 1;
+                table.statistics.send_fail += 1;
                 actions.error = Some((TcpConnection::SEND_FAIL, "client closed"));
                 actions.destroy = true;
                 return (SendResult::Refused, actions);
@@ -1176,13 +1172,13 @@ fn write_shared(
 }
 
 fn encode_and_write(
-    reactor: &mut Reactor,
+    table: &mut Table,
     handle: &TcpConnection,
     protocol: &ProtocolKind,
     outbound: Outbound<'_>,
     out: &mut Vec<u8>,
 ) -> (SendResult, Actions) {
-    let Some(connection) = reactor.connection_mut(handle) else {
+    let Some(connection) = table.connection_mut(handle) else {
         return (SendResult::Refused, Actions::default());
     };
     let mut completion = None;
@@ -1223,22 +1219,22 @@ fn encode_and_write(
         }
     }
     if stream_started {
-        reactor.metrics.sse_streams += 1;
+        table.metrics.sse_streams += 1;
     }
-    let (result, mut actions) = write_or_queue(reactor, handle, out);
+    let (result, mut actions) = write_or_queue(table, handle, out);
     if let Some(close_after) = completion {
-        actions.merge(http_conn::response_complete(reactor, handle, close_after));
+        actions.merge(http_conn::response_complete(table, handle, close_after));
     }
     (result, actions)
 }
 
 /// Bytes that bypass the protocol (HTTP error answers, the 500 after a panic).
 pub(crate) fn send_raw(handle: &TcpConnection, bytes: &[u8]) {
-    let actions = with(|reactor| {
-        let established = reactor
+    let actions = with(|table| {
+        let established = table
             .connection(handle)
             .is_some_and(|connection| connection.status <= TcpConnection::STATUS_ESTABLISHED);
-        established.then(|| write_or_queue(reactor, handle, bytes).1)
+        established.then(|| write_or_queue(table, handle, bytes).1)
     });
     if let Some(actions) = actions {
         run_actions(handle, actions);
@@ -1258,21 +1254,21 @@ fn is_full(connection: &Connection) -> bool {
 /// Writes `bytes` now if nothing is queued (Workerman's `send`), else queues them, within the
 /// send buffer's limit.
 fn write_or_queue(
-    reactor: &mut Reactor,
+    table: &mut Table,
     handle: &TcpConnection,
     bytes: &[u8],
 ) -> (SendResult, Actions) {
     let key = handle.key();
-    let Some(connection) = reactor.connection_mut(handle) else {
+    let Some(connection) = table.connection_mut(handle) else {
         return (SendResult::Refused, Actions::default());
     };
     if let Some(Stream::Datagram(listener)) = connection.stream {
-        return super::udp::send_to(reactor, handle, listener as usize, bytes);
+        return super::udp::send_to(table, handle, listener as usize, bytes);
     }
     let pending = connection.pending_send();
     let written_before = connection.bytes_written;
     if is_full(connection) {
-        reactor.statistics.send_fail += 1;
+        table.statistics.send_fail += 1;
         let actions = Actions {
             error: Some((TcpConnection::SEND_FAIL, BUFFER_FULL_DROP)),
             ..Actions::default()
@@ -1283,7 +1279,7 @@ fn write_or_queue(
     if connection.status == TcpConnection::STATUS_CONNECTING {
         // A client connection that is not up yet: everything waits for `flush` once it is.
         connection.send_buffer.extend_from_slice(bytes);
-        reactor.metrics.queued(pending, pending + bytes.len());
+        table.metrics.queued(pending, pending + bytes.len());
         return (SendResult::Queued, actions);
     }
     if pending == 0 && !connection.corked && connection.http.file.is_none() {
@@ -1294,7 +1290,7 @@ fn write_or_queue(
                 if written == bytes.len()
                     && !transport::wants_write(connection.layer.as_deref()) =>
             {
-                reactor.metrics.bytes_written += written as u64;
+                table.metrics.bytes_written += written as u64;
                 return (SendResult::Written, actions);
             }
             Ok(written) => {
@@ -1303,7 +1299,7 @@ fn write_or_queue(
             }
             Err(error) => {
                 log::debug!("write on connection {}: {error}", handle.id());
-                reactor.statistics.send_fail += 1;
+                table.statistics.send_fail += 1;
                 actions.error = Some((TcpConnection::SEND_FAIL, "client closed"));
                 actions.destroy = true;
                 return (SendResult::Refused, actions);
@@ -1318,10 +1314,10 @@ fn write_or_queue(
         }
         let over_cork = connection.corked && connection.pending_send() >= CORK_LIMIT;
         if !connection.waiting_writable && (!connection.corked || over_cork) {
-            actions.merge(flush_buffer(reactor, key));
+            actions.merge(flush_buffer(table, key));
         }
     }
-    queued_result(reactor, handle, pending, written_before, actions)
+    queued_result(table, handle, pending, written_before, actions)
 }
 
 /// After bytes were queued (and maybe partly written): `Written` if nothing is left, else
@@ -1329,13 +1325,13 @@ fn write_or_queue(
 /// count what moved.
 #[inline(always)]
 fn queued_result(
-    reactor: &mut Reactor,
+    table: &mut Table,
     handle: &TcpConnection,
     pending: usize,
     written_before: u64,
     mut actions: Actions,
 ) -> (SendResult, Actions) {
-    let Some(connection) = reactor.connection_mut(handle) else {
+    let Some(connection) = table.connection_mut(handle) else {
         return (SendResult::Refused, actions);
     };
     let queued = connection.pending_send();
@@ -1349,8 +1345,8 @@ fn queued_result(
         }
         SendResult::Queued
     };
-    reactor.metrics.queued(pending, queued);
-    reactor.metrics.bytes_written += written;
+    table.metrics.queued(pending, queued);
+    table.metrics.bytes_written += written;
     (result, actions)
 }
 
@@ -1376,28 +1372,28 @@ fn write_some(connection: &mut Connection, bytes: &[u8]) -> io::Result<usize> {
 /// Writes the send buffer until it is empty or the kernel is full, pulling more of a streamed
 /// file as it goes; once empty: `on_buffer_drain` (if the kernel had pushed back), then finish a
 /// pending close or end.
-pub(crate) fn flush(reactor: &mut Reactor, key: usize) -> Actions {
-    let before = reactor
+pub(crate) fn flush(table: &mut Table, key: usize) -> Actions {
+    let before = table
         .connections
         .get(key)
         .map(|connection| (connection.pending_send(), connection.bytes_written));
-    let actions = flush_buffer(reactor, key);
-    if let (Some((queued, written)), Some(connection)) = (before, reactor.connections.get(key)) {
+    let actions = flush_buffer(table, key);
+    if let (Some((queued, written)), Some(connection)) = (before, table.connections.get(key)) {
         let now = (connection.pending_send(), connection.bytes_written);
-        reactor.metrics.queued(queued, now.0);
-        reactor.metrics.bytes_written += now.1 - written;
+        table.metrics.queued(queued, now.0);
+        table.metrics.bytes_written += now.1 - written;
     }
     actions
 }
 
 /// [`flush`] without the metrics' accounting (for callers that do their own).
-fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
+fn flush_buffer(table: &mut Table, key: usize) -> Actions {
     let mut actions = Actions::default();
     loop {
-        if !write_pending(reactor, key, &mut actions) {
+        if !write_pending(table, key, &mut actions) {
             return actions;
         }
-        let Some(connection) = reactor.connections.get_mut(key) else {
+        let Some(connection) = table.connections.get_mut(key) else {
             return actions;
         };
         // The buffer is empty: free a large one, and pull the next piece of a streamed file.
@@ -1416,7 +1412,7 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
             Ok(http::Pumped::More) => {}
             Ok(http::Pumped::Finished { close_after }) => {
                 let handle = TcpConnection::new(key, id);
-                actions.merge(http_conn::response_complete(reactor, &handle, close_after));
+                actions.merge(http_conn::response_complete(table, &handle, close_after));
             }
             Err(error) => {
                 log::warn!("reading a file for connection {id}: {error}");
@@ -1425,14 +1421,14 @@ fn flush_buffer(reactor: &mut Reactor, key: usize) -> Actions {
             }
         }
     }
-    flushed(reactor, key, actions)
+    flushed(table, key, actions)
 }
 
 /// Writes the send buffer, then what waits by reference behind it: `true` once all of it is
 /// written; `false` when the kernel pushes back, or the write failed (`actions` then destroy).
 #[inline(always)]
-fn write_pending(reactor: &mut Reactor, key: usize, actions: &mut Actions) -> bool {
-    let Some(connection) = reactor.connections.get_mut(key) else {
+fn write_pending(table: &mut Table, key: usize, actions: &mut Actions) -> bool {
+    let Some(connection) = table.connections.get_mut(key) else {
         return false;
     };
     let written = match write_buffered(connection) {
@@ -1449,7 +1445,7 @@ fn write_pending(reactor: &mut Reactor, key: usize, actions: &mut Actions) -> bo
         Ok(done) => done,
         Err(error) => {
             log::debug!("write on connection {}: {error}", connection.id);
-            reactor.statistics.send_fail += 1;
+            table.statistics.send_fail += 1;
             actions.destroy = true;
             false
         }
@@ -1458,9 +1454,9 @@ fn write_pending(reactor: &mut Reactor, key: usize, actions: &mut Actions) -> bo
 
 /// Everything is written: `on_buffer_drain` (if the kernel had pushed back), then a pending
 /// `close` destroys, a pending `end` sends FIN (after the transport's orderly close).
-fn flushed(reactor: &mut Reactor, key: usize, mut actions: Actions) -> Actions {
-    let now = reactor.now;
-    let Some(connection) = reactor.connections.get_mut(key) else {
+fn flushed(table: &mut Table, key: usize, mut actions: Actions) -> Actions {
+    let now = table.now;
+    let Some(connection) = table.connections.get_mut(key) else {
         return actions;
     };
     // A WebSocket's close handshake: the socket stays until the peer's close frame (or the
@@ -1485,7 +1481,7 @@ fn flushed(reactor: &mut Reactor, key: usize, mut actions: Actions) -> Actions {
             if let Some(stream) = &connection.stream {
                 let _ = stream.shutdown(Shutdown::Write);
             }
-            reactor.set_deadline(key, Some(now + LINGER));
+            table.set_deadline(key, Some(now + LINGER));
         }
         _ => {}
     }
@@ -1569,11 +1565,11 @@ fn write_queue(connection: &mut Connection) -> io::Result<bool> {
 
 /// The socket is writable: if bytes were waiting for it, write them.
 pub(crate) fn on_writable(handle: &TcpConnection) {
-    let actions = with(|reactor| {
-        let waiting = reactor
+    let actions = with(|table| {
+        let waiting = table
             .connection(handle)
             .is_some_and(|connection| connection.waiting_writable);
-        waiting.then(|| flush(reactor, handle.key()))
+        waiting.then(|| flush(table, handle.key()))
     });
     if let Some(actions) = actions {
         run_actions(handle, actions);
@@ -1586,8 +1582,8 @@ pub(crate) fn on_writable(handle: &TcpConnection) {
 /// `close()`: stop reading, flush what is queued, then destroy (at once when nothing is queued,
 /// so `on_close` runs inside the call, as in Workerman).
 pub(crate) fn close(handle: &TcpConnection) {
-    let actions = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let actions = with(|table| {
+        let connection = table.connection_mut(handle)?;
         match connection.status {
             TcpConnection::STATUS_CLOSING | TcpConnection::STATUS_CLOSED => None,
             TcpConnection::STATUS_INITIAL | TcpConnection::STATUS_CONNECTING => Some(Actions {
@@ -1600,18 +1596,18 @@ pub(crate) fn close(handle: &TcpConnection) {
                 let mut actions = Actions::default();
                 if let Some((goodbye, length)) = goodbye {
                     connection.corked = false;
-                    actions = write_or_queue(reactor, handle, &goodbye[..length]).1;
+                    actions = write_or_queue(table, handle, &goodbye[..length]).1;
                 }
-                let connection = reactor.connection_mut(handle)?;
+                let connection = table.connection_mut(handle)?;
                 connection.status = TcpConnection::STATUS_CLOSING;
                 connection.corked = false;
                 // A WebSocket whose close frame went out reads on for the peer's (bounded).
                 connection.recv_paused = !awaits_close(connection);
                 if !connection.recv_paused {
-                    let deadline = reactor.now + CLOSE_HANDSHAKE_TIMEOUT;
-                    reactor.set_deadline(handle.key(), Some(deadline));
+                    let deadline = table.now + CLOSE_HANDSHAKE_TIMEOUT;
+                    table.set_deadline(handle.key(), Some(deadline));
                 }
-                if let Some(finish) = finish_when_flushed(reactor, handle) {
+                if let Some(finish) = finish_when_flushed(table, handle) {
                     actions.merge(finish);
                 }
                 Some(actions)
@@ -1625,22 +1621,19 @@ pub(crate) fn close(handle: &TcpConnection) {
 
 /// After `close` or `end` set the status: `flush` finishes them once the queue is empty (at once if
 /// it is empty now); while the kernel pushes back, the writable event's flush will.
-pub(crate) fn finish_when_flushed(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-) -> Option<Actions> {
-    let waiting = reactor
+pub(crate) fn finish_when_flushed(table: &mut Table, handle: &TcpConnection) -> Option<Actions> {
+    let waiting = table
         .connection(handle)
         .is_some_and(|connection| connection.waiting_writable);
-    (!waiting).then(|| flush(reactor, handle.key()))
+    (!waiting).then(|| flush(table, handle.key()))
 }
 
 /// `end()`: no more messages are delivered; once the queue is flushed our side sends FIN, and
 /// the connection is destroyed when the peer closes too, or after a linger of one second.
 pub(crate) fn end(handle: &TcpConnection) {
     let mut datagram = false;
-    let actions = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let actions = with(|table| {
+        let connection = table.connection_mut(handle)?;
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
             return None;
         }
@@ -1652,7 +1645,7 @@ pub(crate) fn end(handle: &TcpConnection) {
         connection.status = TcpConnection::STATUS_ENDING;
         connection.corked = false;
         connection.recv_buffer = Vec::new();
-        finish_when_flushed(reactor, handle)
+        finish_when_flushed(table, handle)
     });
     if datagram {
         close(handle);
@@ -1665,8 +1658,8 @@ pub(crate) fn end(handle: &TcpConnection) {
 /// `destroy()`: close the socket now, whatever is queued; `on_close` runs once, then the slot is
 /// freed. Idempotent.
 pub(crate) fn destroy(handle: &TcpConnection) {
-    let closed = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let closed = with(|table| {
+        let connection = table.connection_mut(handle)?;
         if connection.status == TcpConnection::STATUS_CLOSED {
             return None;
         }
@@ -1699,17 +1692,17 @@ pub(crate) fn destroy(handle: &TcpConnection) {
             .set(worker.connection_count.get() - 1);
         match stream {
             Some(Stream::Datagram(listener)) => {
-                super::udp::forget(reactor, listener as usize, handle.key())
+                super::udp::forget(table, listener as usize, handle.key())
             }
             Some(mut stream) => {
-                let _ = reactor.poll.registry().deregister(&mut stream);
+                let _ = table.poll.registry().deregister(&mut stream);
             }
             None => {}
         }
-        reactor.statistics.connection_count -= 1;
-        reactor.metrics.closed(protocol, queued, streaming);
+        table.statistics.connection_count -= 1;
+        table.metrics.closed(protocol, queued, streaming);
         for timer in timers {
-            reactor.timers.remove(timer);
+            table.timers.remove(timer);
         }
         Some((callback, pipe_to))
     });
@@ -1722,9 +1715,9 @@ pub(crate) fn destroy(handle: &TcpConnection) {
     if let Some(destination) = pipe_to {
         destination.close();
     }
-    with(|reactor| {
-        if reactor.connection(handle).is_some() {
-            reactor.connections.remove(handle.key());
+    with(|table| {
+        if table.connection(handle).is_some() {
+            table.connections.remove(handle.key());
         }
     });
 }

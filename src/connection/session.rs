@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::table::try_with;
 use super::{Connection, TcpConnection};
 use crate::protocols::http::Request;
 use crate::protocols::http::session::{
     SessionConfig, SessionDone, SessionHandler, SessionState, decode, encode, hex,
     is_valid_session_id, new_session_id, random_bytes,
 };
-use crate::reactor::try_with;
 
 /// The session of a request (Workerman's `Workerman\Protocols\Http\Session`), from
 /// [`Request::session`](crate::protocols::http::Request::session). Values are strings. It is
@@ -48,8 +48,8 @@ pub struct Session {
 impl Session {
     fn with_state<R>(&self, f: impl FnOnce(&mut SessionState) -> R) -> Option<R> {
         let connection = self.connection.as_ref()?;
-        try_with(|reactor| {
-            let state = reactor.connection_mut(connection)?.extras.as_mut()?;
+        try_with(|table| {
+            let state = table.connection_mut(connection)?.extras.as_mut()?;
             state.session.as_deref_mut().map(f)
         })
         .flatten()
@@ -201,11 +201,9 @@ impl Session {
                 return;
             }
         };
-        let cookie = try_with(|reactor| {
-            let tls = reactor
-                .connection(connection)
-                .is_some_and(connection_is_tls);
-            let state = reactor.connection_mut(connection)?.extras.as_mut()?;
+        let cookie = try_with(|table| {
+            let tls = table.connection(connection).is_some_and(connection_is_tls);
+            let state = table.connection_mut(connection)?.extras.as_mut()?;
             let state = state.session.as_deref_mut()?;
             let old = std::mem::replace(&mut state.id, id.clone());
             if delete_old {
@@ -231,8 +229,8 @@ fn connection_is_tls(_connection: &Connection) -> bool {
 /// name (a regenerated id) and keeping other cookies.
 fn queue_cookie(connection: &TcpConnection, name: &str, cookie: String) {
     let prefix = format!("{name}=");
-    try_with(|reactor| {
-        if let Some(state) = reactor.connection_mut(connection) {
+    try_with(|table| {
+        if let Some(state) = table.connection_mut(connection) {
             let headers = &mut state.extras().headers;
             headers
                 .retain(|(n, v)| !(n.eq_ignore_ascii_case("set-cookie") && v.starts_with(&prefix)));
@@ -288,8 +286,8 @@ enum Found {
 }
 
 fn find_config(handle: &TcpConnection) -> Option<Found> {
-    try_with(|reactor| {
-        let Some(connection) = reactor.connection_mut(handle) else {
+    try_with(|table| {
+        let Some(connection) = table.connection_mut(handle) else {
             return Found::Gone;
         };
         if connection
@@ -357,8 +355,8 @@ pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Sess
         unreadable,
         retired: Vec::new(),
     };
-    try_with(|reactor| {
-        if let Some(connection) = reactor.connection_mut(&handle) {
+    try_with(|table| {
+        if let Some(connection) = table.connection_mut(&handle) {
             connection.extras().session = Some(Box::new(state));
         }
     });
@@ -403,8 +401,8 @@ Session store unavailable, retry";
 /// delivered now.
 #[cold]
 pub(crate) fn hold_for_read(handle: &TcpConnection, request: Request) -> Option<Request> {
-    let config = try_with(|reactor| {
-        let connection = reactor.connection(handle)?;
+    let config = try_with(|table| {
+        let connection = table.connection(handle)?;
         connection.worker.session.borrow().clone()
     })
     .flatten();
@@ -419,8 +417,8 @@ pub(crate) fn hold_for_read(handle: &TcpConnection, request: Request) -> Option<
         return Some(request);
     };
     let mut request = Some(request);
-    try_with(|reactor| {
-        if let Some(connection) = reactor.connection_mut(handle) {
+    try_with(|table| {
+        if let Some(connection) = table.connection_mut(handle) {
             connection.extras().held_request = request.take().map(Box::new);
         }
     });
@@ -447,8 +445,8 @@ fn resume(
     id: String,
     result: io::Result<Vec<u8>>,
 ) {
-    let request = try_with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let request = try_with(|table| {
+        let connection = table.connection_mut(handle)?;
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
             return None;
         }
@@ -469,8 +467,8 @@ fn resume(
                 unreadable: false,
                 retired: Vec::new(),
             };
-            try_with(|reactor| {
-                if let Some(connection) = reactor.connection_mut(handle) {
+            try_with(|table| {
+                if let Some(connection) = table.connection_mut(handle) {
                     connection.extras().session = Some(Box::new(state));
                 }
             });
@@ -483,8 +481,8 @@ fn resume(
                 handle.id()
             );
             super::io::send_raw(handle, SERVICE_UNAVAILABLE);
-            try_with(|reactor| {
-                if let Some(connection) = reactor.connection_mut(handle) {
+            try_with(|table| {
+                if let Some(connection) = table.connection_mut(handle) {
                     connection.http.awaiting_response = false;
                 }
             });
@@ -509,8 +507,8 @@ pub(crate) fn forget(connection: &mut Connection) {
 /// Saves the connection's session if it changed: writes it (destroys it when empty), removes
 /// retired ids, and now and then collects garbage. Handler errors are logged.
 pub(crate) fn save(handle: &TcpConnection) {
-    let work = try_with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let work = try_with(|table| {
+        let connection = table.connection_mut(handle)?;
         if !is_dirty(connection) {
             return None;
         }

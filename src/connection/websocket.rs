@@ -12,13 +12,14 @@
 //! instead of FIN).
 
 use super::io;
+use super::table::{self, call_user, try_with, with};
+use super::timer_queue::TimerCallback;
 use super::{Connection, TcpConnection};
 use crate::protocols::Message;
 use crate::protocols::http::Request;
 use crate::protocols::websocket::control::sendable_close_code;
 use crate::protocols::websocket::{self as codec, HandshakeResponse, Output, frame};
 use crate::protocols::websocket::{Ping, WebSocketState, WebSocketType};
-use crate::reactor::{call_user, try_with, with};
 
 impl TcpConnection {
     /// Closes a WebSocket connection with this close code and reason (at most 123 bytes), which
@@ -42,8 +43,8 @@ impl TcpConnection {
             );
             return false;
         }
-        let frame = try_with(|reactor| {
-            let connection = reactor.connection_mut(self)?;
+        let frame = try_with(|table| {
+            let connection = table.connection_mut(self)?;
             if connection.status != TcpConnection::STATUS_ESTABLISHED {
                 return None;
             }
@@ -61,7 +62,7 @@ impl TcpConnection {
 
 /// The peer's close frame came (or the peer failed): close once what is queued is written.
 pub(crate) fn close_handshake_done(handle: &TcpConnection) {
-    let actions = with(|reactor| io::finish_when_flushed(reactor, handle));
+    let actions = with(|table| io::finish_when_flushed(table, handle));
     if let Some(actions) = actions {
         io::run_actions(handle, actions);
     }
@@ -69,8 +70,8 @@ pub(crate) fn close_handshake_done(handle: &TcpConnection) {
 
 /// After the handshake: starts the worker's heartbeat on this connection, if one is set.
 pub(crate) fn start_heartbeat(handle: &TcpConnection) {
-    let settings = with(|reactor| {
-        reactor
+    let settings = with(|table| {
+        table
             .connection(handle)
             .and_then(|connection| connection.worker.websocket_heartbeat.get())
     });
@@ -84,25 +85,29 @@ pub(crate) fn start_heartbeat(handle: &TcpConnection) {
         connection.send(Ping::new(""));
         let connection = connection.clone();
         let ping = with_state(&connection, |state| state.pings_sent());
-        crate::Timer::once(pong_timeout, move || {
-            let now = with_state(&connection, |state| {
-                (state.pings_sent(), state.awaiting_pong())
-            });
-            if now.is_some_and(|(pings, awaiting)| Some(pings) == ping && awaiting) {
-                log::debug!(
-                    "connection {}: no pong within {pong_timeout} s, closing",
-                    connection.id()
-                );
-                connection.destroy();
-            }
-        });
+        table::add_timer(
+            "Timer::once",
+            pong_timeout,
+            TimerCallback::once(move || {
+                let now = with_state(&connection, |state| {
+                    (state.pings_sent(), state.awaiting_pong())
+                });
+                if now.is_some_and(|(pings, awaiting)| Some(pings) == ping && awaiting) {
+                    log::debug!(
+                        "connection {}: no pong within {pong_timeout} s, closing",
+                        connection.id()
+                    );
+                    connection.destroy();
+                }
+            }),
+        );
     });
 }
 
 /// Runs `f` on the connection's WebSocket state (`None`: gone, or not a WebSocket).
 fn with_state<R>(handle: &TcpConnection, f: impl FnOnce(&mut WebSocketState) -> R) -> Option<R> {
-    with(|reactor| {
-        reactor
+    with(|table| {
+        table
             .connection_mut(handle)
             .and_then(|connection| connection.websocket.as_deref_mut())
             .map(f)
@@ -127,8 +132,8 @@ pub(crate) enum Advance {
 /// Feeds `data` to the codec (`protocols::websocket::advance`) and acts on what it returns:
 /// the handshake's callbacks and answer, pongs, the close handshake.
 pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
-    let output = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let output = with(|table| {
+        let connection = table.connection_mut(handle)?;
         let Connection {
             websocket,
             http,
@@ -240,7 +245,7 @@ fn worker_callback<T>(
     handle: &TcpConnection,
     pick: impl FnOnce(&Connection) -> Option<T>,
 ) -> Option<T> {
-    with(|reactor| reactor.connection(handle).and_then(pick))
+    with(|table| table.connection(handle).and_then(pick))
 }
 
 /// Runs `on_websocket_ping` or `on_websocket_pong` with the payload, if set: `false` when it
@@ -320,8 +325,8 @@ fn finish_handshake(
 /// The 101 answer, once `on_websocket_connect` let the upgrade through (`None`: it refused, or
 /// the connection is closing); the request-head timeout ends with it.
 fn accept_upgrade(handle: &TcpConnection, request: &Request, accept: &str) -> Option<Vec<u8>> {
-    with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    with(|table| {
+        let connection = table.connection_mut(handle)?;
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
             return None;
         }
@@ -330,7 +335,7 @@ fn accept_upgrade(handle: &TcpConnection, request: &Request, accept: &str) -> Op
             .websocket
             .as_mut()?
             .accept_upgrade(request, accept, deflate)?;
-        reactor.set_deadline(handle.key(), None);
+        table.set_deadline(handle.key(), None);
         Some(answer)
     })
 }
@@ -342,8 +347,8 @@ fn finish_client_handshake(
     length: usize,
     response: &HandshakeResponse,
 ) -> Advance {
-    let opened = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let opened = with(|table| {
+        let connection = table.connection_mut(handle)?;
         let offered = connection.worker.websocket_deflate.get();
         Some(
             connection
@@ -390,8 +395,8 @@ impl TcpConnection {
     /// });
     /// ```
     pub fn set_websocket_type(&self, websocket_type: WebSocketType) {
-        try_with(|reactor| {
-            if let Some(state) = reactor
+        try_with(|table| {
+            if let Some(state) = table
                 .connection_mut(self)
                 .and_then(|connection| connection.websocket.as_mut())
             {
@@ -411,8 +416,8 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn websocket_type(&self) -> WebSocketType {
-        let binary = try_with(|reactor| {
-            reactor
+        let binary = try_with(|table| {
+            table
                 .connection(self)
                 .and_then(|connection| connection.websocket.as_ref())
                 .is_some_and(|state| state.binary())
@@ -440,8 +445,8 @@ impl TcpConnection {
     /// });
     /// ```
     pub fn add_websocket_header(&self, name: &str, value: &str) -> bool {
-        try_with(|reactor| {
-            reactor
+        try_with(|table| {
+            table
                 .connection_mut(self)
                 .and_then(|connection| connection.websocket.as_mut())
                 .is_some_and(|state| state.add_header(name, value))
