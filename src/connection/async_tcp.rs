@@ -25,81 +25,11 @@ use super::WorkerShared;
 use super::io::{self as connection_io, TLS_HANDSHAKE_TIMEOUT};
 use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
 use super::table::{self, call_user, with};
-use super::timer_queue::{TimerCallback, TimerId};
+use super::timer_queue::TimerCallback;
+use super::worker_shared::{AsyncTcpConnection, ClientState};
 use super::{Connection, SendResult, SslContext, TcpConnection};
 use crate::protocols::websocket::client::{self as websocket_client, HandshakeResponse};
 use crate::protocols::{Outbound, Protocol, ProtocolKind};
-
-type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &HandshakeResponse)>;
-
-/// A client connection to another server, on this worker's reactor (Workerman's
-/// `AsyncTcpConnection`).
-///
-/// The scheme picks the protocol: `tcp://` (raw bytes), `text://`, `frame://`, or `ws://` (a
-/// WebSocket client: it sends the upgrade request, checks `Sec-WebSocket-Accept`, masks its
-/// frames). [`with_protocol`](Self::with_protocol) takes a custom one. The callbacks receive the
-/// same [`TcpConnection`] handle as a worker's, so `send`, `close`, `status` and the context
-/// work as on any connection. Create it in a running worker (`on_worker_start` or any callback).
-///
-/// ```no_run
-/// use workerman::connection::AsyncTcpConnection;
-/// use workerman::{TcpConnection, Worker};
-///
-/// let mut worker = Worker::new("tcp://127.0.0.1:0");
-/// worker.on_worker_start(|_worker| {
-///     let mut upstream = AsyncTcpConnection::new("ws://127.0.0.1:8000/chat");
-///     upstream.on_connect(|connection: &TcpConnection| {
-///         connection.send("hello");
-///     });
-///     upstream.on_message(|_connection: &TcpConnection, text: String| {
-///         println!("got {text}");
-///     });
-///     upstream.on_close(|connection: &TcpConnection| {
-///         // Try again in a second.
-///         connection.reconnect(1.0);
-///     });
-///     upstream.connect();
-/// });
-/// Worker::run_all();
-/// ```
-#[derive(Clone)]
-pub struct AsyncTcpConnection {
-    shared: Rc<WorkerShared>,
-}
-
-/// Where a client connects, and its state between connections (`WorkerShared::client`).
-pub(crate) struct ClientState {
-    host: String,
-    port: u16,
-    /// `unix://`: the socket's path (then `host` and `port` are unused).
-    unix_path: Option<std::path::PathBuf>,
-    /// `ws://` only: the request target (path and query) and the `Host` header's value.
-    websocket_target: Option<(String, String)>,
-    /// The connection made last, if any.
-    current: RefCell<Option<TcpConnection>>,
-    /// The status while no connection exists: `STATUS_INITIAL` or `STATUS_CLOSED`.
-    status_without_connection: Cell<u8>,
-    /// Sends made before `connect()` (or while a reconnect is pending), and their byte count.
-    queued: RefCell<Vec<Outbound<'static>>>,
-    queued_bytes: Cell<usize>,
-    reconnect_timer: Cell<Option<TimerId>>,
-    connect_timeout: Cell<Option<Duration>>,
-    connect_started: Cell<Option<Instant>>,
-    /// `ws://`: extra upgrade-request header lines, each ending in CRLF.
-    websocket_headers: RefCell<Vec<u8>>,
-    websocket_ping_interval: Cell<Option<f64>>,
-    websocket_binary: Cell<bool>,
-    on_websocket_connect: RefCell<Option<HandshakeCallback>>,
-    /// Each turn, the reactor reads this client's socket before any other event.
-    read_first: Cell<bool>,
-    /// `pipe()`: where this client's messages go, and the connection piped into it (whose
-    /// reading it throttles): given to each connection it makes.
-    pipe_to: RefCell<Option<super::PipeDestination>>,
-    pipe_from: RefCell<Option<TcpConnection>>,
-    /// TLS (`wss://`, `ssl://`, `set_transport("ssl")`): the context; its configuration is made
-    /// at the first connect and kept (as the worker's layer factory) for reconnects.
-    ssl: RefCell<Option<SslContext>>,
-}
 
 impl AsyncTcpConnection {
     /// A client for `address`: `tcp://host:port`, `text://…`, `frame://…`,
@@ -1128,38 +1058,6 @@ fn format_target(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
-    }
-}
-
-/// A `ws://` client's handshake answer was checked: open, flush the frames held back, start
-/// pinging, then `on_websocket_connect`.
-pub(crate) fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResponse) {
-    let Some(worker) = with(|table| {
-        table.set_deadline(handle.key(), None);
-        table
-            .connection(handle)
-            .map(|connection| connection.worker.clone())
-    }) else {
-        return;
-    };
-    let Some(client) = worker.client.as_ref() else {
-        return;
-    };
-    if let Some(interval) = client.websocket_ping_interval.get() {
-        handle.add_timer(interval, |connection, _| {
-            super::io::send_raw(connection, &websocket_client::ping_frame());
-        });
-    }
-    let callback = client.on_websocket_connect.borrow().clone();
-    if let Some(callback) = callback {
-        if call_user(
-            &|| connection_io::describe(handle, "on_websocket_connect"),
-            || callback(handle, response),
-        )
-        .is_none()
-        {
-            connection_io::destroy(handle);
-        }
     }
 }
 

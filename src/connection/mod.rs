@@ -53,10 +53,10 @@ mod udp_listener;
 pub(crate) mod websocket;
 mod worker_shared;
 
-pub use async_tcp::AsyncTcpConnection;
 pub use handle::{SendResult, TcpConnection};
-pub use pipe::{PipeDestination, PipeTarget};
+pub use pipe::PipeTarget;
 pub(crate) use state::Connection;
 pub use stream::TcpKeepalive;
 pub use tls::{SslContext, SslContextError};
 pub(crate) use worker_shared::WorkerShared;
+pub use worker_shared::{AsyncTcpConnection, PipeDestination};

@@ -365,8 +365,42 @@ fn finish_client_handshake(
     if !held.is_empty() {
         io::send_raw(handle, &held);
     }
-    super::async_tcp::on_websocket_open(handle, response);
+    on_websocket_open(handle, response);
     Advance::Consumed(length)
+}
+
+/// A `ws://` client's handshake answer was checked: open, flush the frames held back, start
+/// pinging, then `on_websocket_connect`.
+fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResponse) {
+    let Some(worker) = with(|table| {
+        table.set_deadline(handle.key(), None);
+        table
+            .connection(handle)
+            .map(|connection| connection.worker.clone())
+    }) else {
+        return;
+    };
+    let Some(client) = worker.client.as_ref() else {
+        return;
+    };
+    if let Some(interval) = client.websocket_ping_interval.get() {
+        handle.add_timer(interval, |connection, _| {
+            io::send_raw(
+                connection,
+                &crate::protocols::websocket::client::ping_frame(),
+            );
+        });
+    }
+    let callback = client.on_websocket_connect.borrow().clone();
+    if let Some(callback) = callback {
+        if call_user(&|| io::describe(handle, "on_websocket_connect"), || {
+            callback(handle, response)
+        })
+        .is_none()
+        {
+            io::destroy(handle);
+        }
+    }
 }
 
 /// A `ws://` client's handshake failed: `on_error(CONNECT_FAIL)`, then the connection goes.
