@@ -22,6 +22,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::connection::WorkerShared;
 use crate::connection::io as connection_io;
+use crate::connection::output;
 use crate::connection::stream::Listen;
 use crate::connection::stream::Stream;
 use crate::connection::table::{self, Listener, Table, with};
@@ -333,7 +334,7 @@ fn turn(reactor: &mut Reactor, events: &mut Events) -> io::Result<()> {
         } else if connection_io::outlived_handshake_deadline(&handle) {
             // The TLS handshake finished in time: the protocol's own deadline runs on.
         } else if !crate::connection::http::on_deadline(&handle) {
-            connection_io::destroy(&handle);
+            output::destroy(&handle);
         }
     }
     if with(|table| std::mem::take(&mut table.accept_again)) {
@@ -381,7 +382,7 @@ fn handle_event(reactor: &mut Reactor, event: &mio::event::Event) {
         return;
     }
     if event.is_writable() {
-        connection_io::on_writable(&handle);
+        output::on_writable(&handle);
     }
     let peer_closed = event.is_read_closed() || event.is_error();
     if event.is_readable() || peer_closed {
@@ -644,7 +645,7 @@ fn shut_down(reactor: &mut Reactor, run: &Run) -> bool {
     let jobs_done = crate::blocking::in_flight() == 0;
     if late && !(empty && jobs_done) {
         for handle in with(|table| table.all_handles()) {
-            connection_io::destroy(&handle);
+            output::destroy(&handle);
         }
         return true;
     }

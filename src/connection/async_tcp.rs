@@ -23,6 +23,7 @@ use mio::{Interest, Token};
 
 use super::WorkerShared;
 use super::io::{self as connection_io, TLS_HANDSHAKE_TIMEOUT};
+use super::output;
 use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
 use super::table::{self, call_user, with};
 use super::timer_queue::TimerCallback;
@@ -927,7 +928,7 @@ fn connected(handle: &TcpConnection) {
         let queued = table
             .connection(handle)
             .is_some_and(|connection| connection.pending_send() > 0 || connection.layer.is_some());
-        let actions = queued.then(|| connection_io::flush(table, handle.key()));
+        let actions = queued.then(|| output::flush(table, handle.key()));
         let callback = worker.callbacks.on_connect.borrow().clone();
         Some(((request, actions), callback))
     }) {
@@ -936,18 +937,18 @@ fn connected(handle: &TcpConnection) {
     };
     let (request, actions) = websocket;
     if let Some(request) = request.flatten() {
-        connection_io::send_raw(handle, &request);
+        output::send_raw(handle, &request);
     }
     if let Some(actions) = actions {
-        connection_io::run_actions(handle, actions);
+        output::run_actions(handle, actions);
     }
     if let Some(callback) = callback {
-        if call_user(&|| connection_io::describe(handle, "on_connect"), || {
+        if call_user(&|| output::describe(handle, "on_connect"), || {
             callback(handle)
         })
         .is_none()
         {
-            connection_io::destroy(handle);
+            output::destroy(handle);
         }
     }
 }
@@ -1017,8 +1018,8 @@ fn handshake_failed(handle: &TcpConnection, timeout: Duration) {
         timeout.as_secs_f64()
     );
     log::debug!("{message}");
-    connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-    connection_io::destroy(handle);
+    output::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    output::destroy(handle);
 }
 
 fn describe_target(worker: &WorkerShared) -> String {
@@ -1049,8 +1050,8 @@ pub(crate) fn connect_failed(handle: &TcpConnection, why: &str) {
     let target = describe_target(&worker);
     let message = format!("connect {target} fail after {elapsed:.4} seconds: {why}");
     log::debug!("{message}");
-    connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-    connection_io::destroy(handle);
+    output::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    output::destroy(handle);
 }
 
 fn format_target(host: &str, port: u16) -> String {

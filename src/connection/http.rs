@@ -4,7 +4,7 @@
 //! pipelined request go), the 408 of a body timeout, sessions saved after `on_message`, and what
 //! a stop waits for.
 
-use super::io::Actions;
+use super::output;
 use super::session;
 use super::table::Table;
 use super::{Connection, TcpConnection};
@@ -171,77 +171,6 @@ pub(crate) fn note_partial_request(table: &mut Table, handle: &TcpConnection) ->
     }
 }
 
-/// A response is complete: close if it must, else the next request may go (now, or at the end
-/// of this turn when it was answered from outside the read path), under the right timeout.
-pub(crate) fn response_complete(
-    table: &mut Table,
-    handle: &TcpConnection,
-    close_after: bool,
-) -> Actions {
-    let now = table.now;
-    let Some(connection) = table.connection_mut(handle) else {
-        return Actions::default();
-    };
-    let settings = connection.worker.http_settings.get();
-    let save_session = connection.extras.is_some() && session::is_dirty(connection);
-    let http = &mut connection.http;
-    http.awaiting_response = false;
-    let stream_ended = std::mem::take(&mut http.streaming) == Streaming::EventStream;
-    http.range = None;
-    if close_after {
-        if stream_ended {
-            table.metrics.sse_streams = table.metrics.sse_streams.saturating_sub(1);
-        }
-        return Actions {
-            close: true,
-            save_session,
-            ..Actions::default()
-        };
-    }
-    let buffered = !connection.recv_buffer.is_empty();
-    let deadline = if buffered {
-        connection.http.head_timer_running = true;
-        now + settings.request_head_timeout
-    } else {
-        now + settings.keep_alive_timeout
-    };
-    let run_again = !connection.dispatching && (buffered || connection.read_pending);
-    if stream_ended {
-        table.metrics.sse_streams = table.metrics.sse_streams.saturating_sub(1);
-    }
-    table.set_deadline(handle.key(), Some(deadline));
-    if run_again {
-        table.ready.push_back((handle.key(), handle.id()));
-    }
-    Actions {
-        save_session,
-        ..Actions::default()
-    }
-}
-
-/// `on_message` returned: the request's session is saved if it changed.
-///
-/// Only a request that opened its session costs anything here: `request.session()` raises a
-/// per-thread flag, read (and lowered) with one thread-local access per request.
-#[inline]
-pub(crate) fn after_on_message(handle: &TcpConnection) {
-    if session::take_opened() {
-        save_after_on_message(handle);
-    }
-}
-
-#[cold]
-fn save_after_on_message(handle: &TcpConnection) {
-    let dirty = super::table::with(|table| {
-        table
-            .connection(handle)
-            .is_some_and(|connection| connection.extras.is_some() && session::is_dirty(connection))
-    });
-    if dirty {
-        session::save(handle);
-    }
-}
-
 /// The worker's session handler completes later: a request with a session cookie is held
 /// until its session is read (`None`), else it (or any other message) comes back, to be
 /// delivered now.
@@ -251,11 +180,6 @@ pub(crate) fn hold_for_session(handle: &TcpConnection, message: Message) -> Opti
         Message::Request(request) => session::hold_for_read(handle, request).map(Message::Request),
         other => Some(other),
     }
-}
-
-/// Saves the connection's session if it changed (a response completed).
-pub(crate) fn save_session(handle: &TcpConnection) {
-    session::save(handle);
 }
 
 /// A connection's deadline passed: `true` if it was the request-body timeout, answered here
@@ -268,8 +192,8 @@ pub(crate) fn on_deadline(handle: &TcpConnection) -> bool {
     });
     if body {
         log::debug!("connection {}: request body timed out", handle.id());
-        super::io::send_raw(handle, HttpError::RequestTimeout.response());
-        super::io::end(handle);
+        output::send_raw(handle, HttpError::RequestTimeout.response());
+        output::end(handle);
     }
     body
 }

@@ -31,16 +31,20 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod actions;
 pub(crate) mod async_tcp;
 mod handle;
 mod headers;
 pub(crate) mod http;
 pub(crate) mod io;
+pub(crate) mod output;
 mod pipe;
 mod resolutions;
+mod response_end;
 mod send_queue;
 pub(crate) mod session;
 pub(crate) mod session_redis;
+mod session_save;
 mod state;
 pub(crate) mod stream;
 pub(crate) mod table;
@@ -50,6 +54,7 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod udp;
 mod udp_listener;
+mod udp_peer;
 pub(crate) mod websocket;
 mod worker_shared;
 

@@ -15,12 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::output;
+use super::session_save::{is_dirty, save};
 use super::table::try_with;
 use super::{Connection, TcpConnection};
 use crate::protocols::http::Request;
 use crate::protocols::http::session::{
-    SessionConfig, SessionDone, SessionHandler, SessionState, decode, encode, hex,
-    is_valid_session_id, new_session_id, random_bytes,
+    SessionConfig, SessionDone, SessionHandler, SessionState, decode, hex, is_valid_session_id,
+    new_session_id, random_bytes,
 };
 
 /// The session of a request (Workerman's `Workerman\Protocols\Http\Session`), from
@@ -285,6 +287,29 @@ enum Found {
     Gone,
 }
 
+/// `on_message` returned: the request's session is saved if it changed.
+///
+/// Only a request that opened its session costs anything here: `request.session()` raises a
+/// per-thread flag, read (and lowered) with one thread-local access per request.
+#[inline]
+pub(crate) fn after_on_message(handle: &TcpConnection) {
+    if take_opened() {
+        save_after_on_message(handle);
+    }
+}
+
+#[cold]
+fn save_after_on_message(handle: &TcpConnection) {
+    let dirty = super::table::with(|table| {
+        table
+            .connection(handle)
+            .is_some_and(|connection| connection.extras.is_some() && is_dirty(connection))
+    });
+    if dirty {
+        save(handle);
+    }
+}
+
 fn find_config(handle: &TcpConnection) -> Option<Found> {
     try_with(|table| {
         let Some(connection) = table.connection_mut(handle) else {
@@ -472,29 +497,23 @@ fn resume(
                     connection.extras().session = Some(Box::new(state));
                 }
             });
-            super::io::deliver(handle, crate::protocols::Message::Request(*request));
-            super::http::after_on_message(handle);
+            output::deliver(handle, crate::protocols::Message::Request(*request));
+            after_on_message(handle);
         }
         Err(error) => {
             log::warn!(
                 "connection {}: session {id} not read ({error}), answering 503",
                 handle.id()
             );
-            super::io::send_raw(handle, SERVICE_UNAVAILABLE);
+            output::send_raw(handle, SERVICE_UNAVAILABLE);
             try_with(|table| {
                 if let Some(connection) = table.connection_mut(handle) {
                     connection.http.awaiting_response = false;
                 }
             });
-            super::io::close(handle);
+            output::close(handle);
         }
     }
-}
-
-pub(crate) fn is_dirty(connection: &Connection) -> bool {
-    (connection.extras.as_ref())
-        .and_then(|extras| extras.session.as_ref())
-        .is_some_and(|state| state.dirty && !state.unreadable)
 }
 
 /// Forgets the session of the request answered before (a new request begins).
@@ -502,54 +521,6 @@ pub(crate) fn forget(connection: &mut Connection) {
     if let Some(extras) = connection.extras.as_mut() {
         extras.session = None;
     }
-}
-
-/// Saves the connection's session if it changed: writes it (destroys it when empty), removes
-/// retired ids, and now and then collects garbage. Handler errors are logged.
-pub(crate) fn save(handle: &TcpConnection) {
-    let work = try_with(|table| {
-        let connection = table.connection_mut(handle)?;
-        if !is_dirty(connection) {
-            return None;
-        }
-        let state = connection.extras.as_mut()?.session.as_deref_mut()?;
-        state.dirty = false;
-        let data = (!state.data.is_empty()).then(|| encode(&state.data));
-        Some((
-            state.config.clone(),
-            state.id.clone(),
-            data,
-            std::mem::take(&mut state.retired),
-        ))
-    })
-    .flatten();
-    let Some((config, id, data, retired)) = work else {
-        return;
-    };
-    let handler = &config.handler;
-    for old in retired {
-        handler.destroy(&old, report("destroy", old.clone()));
-    }
-    match data {
-        Some(data) => handler.write(&id, data, config.lifetime, report("write", id.clone())),
-        None => handler.destroy(&id, report("destroy", id.clone())),
-    }
-    let (numerator, denominator) = config.gc_probability;
-    let mut roll = [0u8; 4];
-    if numerator > 0
-        && random_bytes(&mut roll).is_ok()
-        && u32::from_le_bytes(roll) % denominator < numerator
-    {
-        handler.gc(config.lifetime);
-    }
-}
-
-fn report(operation: &'static str, id: String) -> SessionDone<()> {
-    Box::new(move |result| {
-        if let Err(error) = result {
-            log::warn!("session {id}: {operation} failed: {error}");
-        }
-    })
 }
 
 /// The default settings: files in the system's temporary directory (Workerman's default

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::io;
+use super::output;
 use super::table;
 use super::timer_queue::{TimerCallback, TimerId};
 use super::{SendResult, TcpConnection};
@@ -177,7 +177,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn send<'a>(&self, data: impl Into<Outbound<'a>>) -> SendResult {
-        io::send(self, data.into())
+        output::send(self, data.into())
     }
 
     /// Sends `bytes` as they are, with no encoding by the protocol (Workerman's
@@ -193,7 +193,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn send_raw(&self, bytes: impl AsRef<[u8]>) -> SendResult {
-        io::send(
+        output::send(
             self,
             Outbound::Raw(std::borrow::Cow::Borrowed(bytes.as_ref())),
         )
@@ -210,7 +210,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn send_message<T: 'static>(&self, message: T) -> SendResult {
-        io::send_message(self, Box::new(message), std::any::type_name::<T>())
+        output::send_message(self, Box::new(message), std::any::type_name::<T>())
     }
 
     /// Closes after flushing what is queued; with nothing queued, `on_close` runs before this
@@ -222,7 +222,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn close(&self) {
-        io::close(self)
+        output::close(self)
     }
 
     /// Sends `data`, then closes once it is flushed (Workerman's `close($data)`).
@@ -247,7 +247,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn end(&self) {
-        io::end(self)
+        output::end(self)
     }
 
     /// Closes now, dropping whatever is queued; `on_close` runs before this returns.
@@ -258,7 +258,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn destroy(&self) {
-        io::destroy(self)
+        output::destroy(self)
     }
 
     /// The peer's address: for a `udp://` peer, the address its datagrams come from and replies

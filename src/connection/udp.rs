@@ -17,11 +17,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::io::{self as connection_io, Actions};
+use super::io as connection_io;
+use super::output;
 use super::stream::{Listen, Stream};
 use super::table::{READ_BUFFER_SIZE, Table, call_user, with};
-use super::udp_listener::{Peer, UdpListener};
-use super::{Connection, SendResult, TcpConnection};
+use super::udp_listener::Peer;
+use super::udp_peer::listener;
+use super::{Connection, TcpConnection};
 use crate::protocols::{Input, Message, ProtocolKind, frame, text};
 
 /// The most datagrams one socket delivers in a row before other events get a turn.
@@ -30,14 +32,6 @@ const RECEIVE_BATCH: usize = 1024;
 pub(crate) const DEFAULT_PEER_LIMIT: usize = 10_000;
 /// Idle timeouts are capped here, so a deadline always exists (`Instant` cannot hold centuries).
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// The `udp://` listener at `index`, if it is still there.
-fn listener(table: &mut Table, index: usize) -> Option<&mut UdpListener> {
-    match &mut table.listeners.get_mut(index)?.socket {
-        Listen::Udp(udp) => Some(udp),
-        _ => None,
-    }
-}
 
 /// What one `recvfrom` brought.
 enum Received {
@@ -77,7 +71,7 @@ pub(crate) fn on_readable(index: usize) {
             } => {
                 if let Some(victim) = evict {
                     log::debug!("udp peer {} evicted to make room", victim.id());
-                    connection_io::destroy(&victim);
+                    output::destroy(&victim);
                 }
                 match with(|table| associate(table, index, from, length)) {
                     Some(handle) => {
@@ -308,7 +302,7 @@ fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
             ProtocolKind::Frame => frame::input(rest, max_package_size),
             ProtocolKind::Custom(custom) => {
                 match call_user(
-                    &|| connection_io::describe(handle, "a custom protocol's input"),
+                    &|| output::describe(handle, "a custom protocol's input"),
                     || custom.input(rest, handle),
                 ) {
                     Some(input) => input,
@@ -343,12 +337,12 @@ fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
             ProtocolKind::Frame => Message::Bytes(frame::decode(package)),
             ProtocolKind::Custom(custom) => {
                 match call_user(
-                    &|| connection_io::describe(handle, "a custom protocol's decode"),
+                    &|| output::describe(handle, "a custom protocol's decode"),
                     || custom.decode(package, handle),
                 ) {
                     Some(message) => Message::Custom(message),
                     None => {
-                        connection_io::destroy(handle);
+                        output::destroy(handle);
                         return;
                     }
                 }
@@ -358,72 +352,9 @@ fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
         position += length;
         with(|table| table.statistics.total_request += 1);
         // A panic in on_message closes this peer (on_close runs), as it closes a connection.
-        connection_io::deliver(handle, message);
+        output::deliver(handle, message);
         if matches!(protocol, ProtocolKind::Raw) {
             return;
-        }
-    }
-}
-
-/// `send` on a peer: one `sendto` on its worker's socket. Nothing is queued: a datagram the
-/// kernel will not take now (or at all) is refused and counted in `send_fail`.
-pub(crate) fn send_to(
-    table: &mut Table,
-    handle: &TcpConnection,
-    index: usize,
-    bytes: &[u8],
-) -> (SendResult, Actions) {
-    let Some(connection) = table.connection(handle) else {
-        return (SendResult::Refused, Actions::default());
-    };
-    let to = connection.remote_address;
-    let worker = connection.worker.clone();
-    let socket_of_worker = table
-        .listeners
-        .get(index)
-        .is_some_and(|listener| std::rc::Rc::ptr_eq(&listener.worker, &worker));
-    let result = match listener(table, index).filter(|_| socket_of_worker) {
-        None => Err(io::Error::other("the worker no longer listens")),
-        Some(udp) => loop {
-            match udp.socket.send_to(bytes, to) {
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        },
-    };
-    match result {
-        Ok(sent) if sent == bytes.len() => {
-            if let Some(connection) = table.connection_mut(handle) {
-                connection.bytes_written += sent as u64;
-            }
-            table.metrics.bytes_written += sent as u64;
-            (SendResult::Written, Actions::default())
-        }
-        Ok(sent) => {
-            log::debug!(
-                "udp peer {}: sent {sent} of {} bytes",
-                handle.id(),
-                bytes.len()
-            );
-            table.statistics.send_fail += 1;
-            (SendResult::Refused, Actions::default())
-        }
-        Err(error) => {
-            log::debug!("sendto udp peer {} ({to}): {error}", handle.id());
-            table.statistics.send_fail += 1;
-            (SendResult::Refused, Actions::default())
-        }
-    }
-}
-
-/// A peer was destroyed: forget its address, so the next datagram from it starts a new peer.
-pub(crate) fn forget(table: &mut Table, index: usize, key: usize) {
-    let Some(address) = table.connections.get(key).map(|c| c.remote_address) else {
-        return;
-    };
-    if let Some(udp) = listener(table, index) {
-        if udp.peers.get(&address).is_some_and(|peer| peer.key == key) {
-            udp.peers.remove(&address);
         }
     }
 }

@@ -11,7 +11,7 @@
 //! a clean close and our socket holds no unread bytes (which would make the kernel send RST
 //! instead of FIN).
 
-use super::io;
+use super::output;
 use super::table::{self, call_user, try_with, with};
 use super::timer_queue::TimerCallback;
 use super::{Connection, TcpConnection};
@@ -54,7 +54,7 @@ impl TcpConnection {
         let Some(frame) = frame else {
             return false;
         };
-        io::send_raw(self, &frame);
+        output::send_raw(self, &frame);
         self.close();
         true
     }
@@ -62,9 +62,9 @@ impl TcpConnection {
 
 /// The peer's close frame came (or the peer failed): close once what is queued is written.
 pub(crate) fn close_handshake_done(handle: &TcpConnection) {
-    let actions = with(|table| io::finish_when_flushed(table, handle));
+    let actions = with(|table| output::finish_when_flushed(table, handle));
     if let Some(actions) = actions {
-        io::run_actions(handle, actions);
+        output::run_actions(handle, actions);
     }
 }
 
@@ -169,8 +169,8 @@ fn act(handle: &TcpConnection, output: Output) -> Advance {
         } => finish_handshake(handle, length, &request, &accept),
         Output::Refuse(answer, why) => {
             log::debug!("connection {}: {why}", handle.id());
-            io::send_raw(handle, &answer);
-            io::end(handle);
+            output::send_raw(handle, &answer);
+            output::end(handle);
             Advance::Stop
         }
         Output::Upgraded(length, response) => finish_client_handshake(handle, length, &response),
@@ -181,7 +181,7 @@ fn act(handle: &TcpConnection, output: Output) -> Advance {
             }
             let pong = with_state(handle, |state| state.pong(&payload)).flatten();
             if let Some((wire, length)) = pong {
-                io::send_raw(handle, &wire[..length]);
+                output::send_raw(handle, &wire[..length]);
             }
             Advance::Consumed(consumed)
         }
@@ -223,7 +223,7 @@ fn on_peer_close(handle: &TcpConnection, payload: &frame::Control) -> Advance {
     });
     if let Some(callback) = callback {
         let code = payload.close_code().unwrap_or(frame::CLOSE_NO_STATUS);
-        call_user(&|| io::describe(handle, "on_websocket_close"), || {
+        call_user(&|| output::describe(handle, "on_websocket_close"), || {
             callback(handle, code, payload.close_reason())
         });
     }
@@ -234,9 +234,9 @@ fn on_peer_close(handle: &TcpConnection, payload: &frame::Control) -> Advance {
 /// connection ends.
 fn answer_close_and_end(handle: &TcpConnection, code: Option<u16>) -> Advance {
     if let Some(answer) = with_state(handle, |state| state.answer_close(code)).flatten() {
-        io::send_raw(handle, &answer);
+        output::send_raw(handle, &answer);
     }
-    io::end(handle);
+    output::end(handle);
     Advance::Stop
 }
 
@@ -261,8 +261,12 @@ fn call_control(handle: &TcpConnection, name: &'static str, payload: &[u8]) -> b
     let Some(callback) = callback else {
         return true;
     };
-    if call_user(&|| io::describe(handle, name), || callback(handle, payload)).is_none() {
-        io::destroy(handle);
+    if call_user(&|| output::describe(handle, name), || {
+        callback(handle, payload)
+    })
+    .is_none()
+    {
+        output::destroy(handle);
         return false;
     }
     true
@@ -285,12 +289,12 @@ fn finish_handshake(
             .clone()
     });
     if let Some(callback) = callback {
-        if call_user(&|| io::describe(handle, "on_websocket_connect"), || {
+        if call_user(&|| output::describe(handle, "on_websocket_connect"), || {
             callback(handle, request)
         })
         .is_none()
         {
-            io::destroy(handle);
+            output::destroy(handle);
             return Advance::Stop;
         }
     }
@@ -299,7 +303,7 @@ fn finish_handshake(
         handle.close();
         return Advance::Stop;
     };
-    io::send_raw(handle, &answer);
+    output::send_raw(handle, &answer);
     start_heartbeat(handle);
     let callback = worker_callback(handle, |connection| {
         connection
@@ -310,12 +314,13 @@ fn finish_handshake(
             .clone()
     });
     if let Some(callback) = callback {
-        if call_user(&|| io::describe(handle, "on_websocket_connected"), || {
-            callback(handle, request)
-        })
+        if call_user(
+            &|| output::describe(handle, "on_websocket_connected"),
+            || callback(handle, request),
+        )
         .is_none()
         {
-            io::destroy(handle);
+            output::destroy(handle);
             return Advance::Stop;
         }
     }
@@ -363,7 +368,7 @@ fn finish_client_handshake(
         None => Vec::new(),
     };
     if !held.is_empty() {
-        io::send_raw(handle, &held);
+        output::send_raw(handle, &held);
     }
     on_websocket_open(handle, response);
     Advance::Consumed(length)
@@ -385,7 +390,7 @@ fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResponse) {
     };
     if let Some(interval) = client.websocket_ping_interval.get() {
         handle.add_timer(interval, |connection, _| {
-            io::send_raw(
+            output::send_raw(
                 connection,
                 &crate::protocols::websocket::client::ping_frame(),
             );
@@ -393,12 +398,12 @@ fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResponse) {
     }
     let callback = client.on_websocket_connect.borrow().clone();
     if let Some(callback) = callback {
-        if call_user(&|| io::describe(handle, "on_websocket_connect"), || {
+        if call_user(&|| output::describe(handle, "on_websocket_connect"), || {
             callback(handle, response)
         })
         .is_none()
         {
-            io::destroy(handle);
+            output::destroy(handle);
         }
     }
 }
@@ -407,8 +412,8 @@ fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResponse) {
 fn upgrade_failed(handle: &TcpConnection, why: &str) -> Advance {
     let message = format!("WebSocket handshake failed: {why}");
     log::debug!("connection {}: {message}", handle.id());
-    io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-    io::destroy(handle);
+    output::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    output::destroy(handle);
     Advance::Stop
 }
 
