@@ -29,6 +29,7 @@ use crate::connection::table::{self, Listener, Table, with};
 use crate::connection::timer_queue::{ScheduledTimer, TimerCallback};
 use crate::connection::{Connection, TcpConnection};
 
+// For the floors above and the modules beside (they reach the table through the reactor's name).
 pub(crate) use crate::connection::table::{call_user, try_with};
 
 /// The waker's token; listeners count down from just below it; connections are slab keys.

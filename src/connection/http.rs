@@ -1,8 +1,9 @@
 //! The connection's side of HTTP/1.1: what the driver does around the codec in
 //! `protocols::http` — frame the next request (buffered, or a large multipart body streamed to
-//! disk), start answering it (keep-alive, timeouts), finish a response (close, or let the next
-//! pipelined request go), the 408 of a body timeout, sessions saved after `on_message`, and what
-//! a stop waits for.
+//! disk), start answering it (keep-alive, timeouts), the 408 of a body timeout, and what a stop
+//! waits for. The end of a response (close, or let the next pipelined request go) is in
+//! `response_end.rs`, below the write path that reaches it; the session saved after
+//! `on_message` is in `session.rs`.
 
 use super::output;
 use super::session;

@@ -1,7 +1,9 @@
 //! The I/O side of HTTP sessions (the codec's side is `protocols/http/session.rs`: the settings,
 //! the handler trait, ids, the stored form): the [`Session`] handle, which reads and changes the
-//! session kept with its connection, `Request::session`, which loads it, the save when a
-//! request is answered, the requests held while a handler that completes later reads, and the
+//! session kept with its connection, `Request::session`, which loads it, the save when
+//! `on_message` returns (the save itself is in `session_save.rs`, which the write path also
+//! reaches when a response completes), the requests held while a handler that completes later
+//! reads, and the
 //! handlers that do I/O: [`FileSessionHandler`] here, `RedisSessionHandler` in
 //! `connection/session_redis.rs`. All of them are public at `workerman::protocols::http`.
 

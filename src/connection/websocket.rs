@@ -7,7 +7,7 @@
 //!
 //! The close handshake: when our close frame goes out first (`close`, `close_with_code`), the
 //! connection keeps reading for the peer's close frame, for at most a second (`close` in
-//! `connection/io.rs` sets the deadline), and closes TCP only then, so the peer (a browser) sees
+//! `connection/output.rs` sets the deadline), and closes TCP only then, so the peer (a browser) sees
 //! a clean close and our socket holds no unread bytes (which would make the kernel send RST
 //! instead of FIN).
 
