@@ -145,7 +145,7 @@ pub(crate) fn run(
 }
 
 /// How a worker process's signals reach it (given by `crate::process::child`): `take` reads
-/// the signal numbers waiting on the socket (with the reactor borrowed), `deliver` acts on
+/// the signal numbers waiting on the socket (the loop's own), `deliver` acts on
 /// them (with no borrow held).
 #[derive(Clone, Copy)]
 pub(crate) struct SignalHandler {
