@@ -10,6 +10,7 @@ use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::actions::Actions;
 use super::stream::Stream;
 use super::table::{self, Table, call_user, with};
 use super::transport;
@@ -19,8 +20,6 @@ use crate::protocols::shared::SharedKind;
 use crate::protocols::{
     ErasedProtocol, Message, Outbound, ProtocolKind, SharedMessage, frame, text, websocket,
 };
-
-use super::actions::Actions;
 
 /// While corked (dispatching pipelined input), sends are written once this many bytes are queued.
 const CORK_LIMIT: usize = 64 * 1024;
@@ -34,6 +33,8 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 /// `end()`: how long to wait for the peer's FIN after ours (Workerman's `lingerTimeout`).
 const LINGER: Duration = Duration::from_secs(1);
 
+/// Carries out what a borrow gathered, in this order: the session's save, `on_error`, the
+/// buffer events, close, destroy.
 pub(crate) fn run_actions(handle: &TcpConnection, actions: Actions) {
     if actions.save_session {
         super::session_save::save(handle);
