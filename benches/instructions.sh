@@ -30,9 +30,10 @@ if [[ " ${SERVERS:-workerman mio_http hyper} " =~ \ (mio_http|hyper)\  ]]; then
     cargo build --release --manifest-path benches/peers/Cargo.toml
 fi
 PEERS=benches/peers/target/release
-export PORT=18281 COUNT=1 # our hello_server's settings; the peers get --port
+# PORT=18381: ours on another port (when another run may hold 18281).
+export PORT=${PORT:-18281} COUNT=1 # our hello_server's settings; the peers get --port
 
-# server name -> command (port 18281..18283)
+# server name -> command (port $PORT, 18282, 18283)
 server_cmd() {
     case $1 in
     workerman) echo "$HELLO start" ;; # PORT and COUNT from the environment
@@ -40,7 +41,7 @@ server_cmd() {
     hyper) echo "$PEERS/hyper_hello --port 18283" ;;
     esac
 }
-server_port() { case $1 in workerman) echo 18281 ;; mio_http) echo 18282 ;; hyper) echo 18283 ;; esac; }
+server_port() { case $1 in workerman) echo "$PORT" ;; mio_http) echo 18282 ;; hyper) echo 18283 ;; esac; }
 
 # Runs one server under callgrind; with a wrk script name, loads it. Prints the total
 # instructions (summed over the server's processes) and the responses wrk counted.

@@ -1,11 +1,11 @@
-//! Work that blocks, off the reactor: [`Worker::spawn_blocking`] runs a job on a pool of threads
+//! Work that blocks, off the reactor: [`Worker::spawn_blocking`](crate::Worker::spawn_blocking) runs a job on a pool of threads
 //! owned by the worker process and brings its result back to the reactor thread, where the
 //! callback runs.
 //!
-//! - The pool starts its threads on first use, up to [`Worker::blocking_threads`] (default: four
+//! - The pool starts its threads on first use, up to [`Worker::blocking_threads`](crate::Worker::blocking_threads) (default: four
 //!   per core), so a process that never blocks has no extra thread, and a master process that
 //!   forks has none either.
-//! - At most [`Worker::blocking_queue_size`] jobs are in flight at once (waiting for a thread,
+//! - At most [`Worker::blocking_queue_size`](crate::Worker::blocking_queue_size) jobs are in flight at once (waiting for a thread,
 //!   running, or finished with their callback not yet run); past that a submit is refused at
 //!   once: `spawn_blocking` returns [`BlockingError::QueueFull`], the callback is never called,
 //!   and the refusal is counted in [`Statistics::blocking_refused`](crate::Statistics) (the
@@ -15,30 +15,29 @@
 //!   the turn it wakes.
 //! - A panic in a job reaches its callback as [`BlockingError::Panicked`]; the thread goes on.
 //! - A stop (`stop`, `reload`, [`RunningWorker::stop`](crate::RunningWorker::stop)) waits for the
-//!   jobs in flight and their callbacks up to the stop timeout ([`Worker::stop_timeout`]), then
+//!   jobs in flight and their callbacks up to the stop timeout ([`Worker::stop_timeout`](crate::Worker::stop_timeout)), then
 //!   goes: jobs still queued are dropped, threads still running a job end after it. In a worker
 //!   process, a hard stop also keeps open the HTTP connections whose request has no answer yet
 //!   while jobs are in flight ([`awaits_job`]), so a job that ends in time answers its request.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
 
 use mio::Waker;
 use slab::Slab;
 
-use crate::connection::{Connection, TcpConnection};
+use crate::connection::Connection;
+use crate::connection::table::{self, call_user, panic_message};
 use crate::protocols::http::Streaming;
-use crate::reactor::{self, FIRST_REQUEST_GRACE, Reactor, call_user, panic_message, with};
-use crate::worker::Worker;
 
-/// [`Worker::set_blocking_threads`]; 0: the default.
+/// [`Worker::set_blocking_threads`](crate::Worker::set_blocking_threads)(crate::Worker::set_blocking_threads); 0: the default.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
-/// [`Worker::set_blocking_queue_size`]; 0: the default.
+/// [`Worker::set_blocking_queue_size`](crate::Worker::set_blocking_queue_size)(crate::Worker::set_blocking_queue_size); 0: the default.
 static QUEUE_SIZE: AtomicUsize = AtomicUsize::new(0);
 const DEFAULT_QUEUE_SIZE: usize = 1024;
 
@@ -53,9 +52,9 @@ const DEFAULT_QUEUE_SIZE: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlockingError {
     /// The submit was refused: `limit` jobs were in flight already. Returned by
-    /// [`Worker::spawn_blocking`]; the callback is not called.
+    /// [`Worker::spawn_blocking`](crate::Worker::spawn_blocking); the callback is not called.
     QueueFull {
-        /// [`Worker::blocking_queue_size`] at the time.
+        /// [`Worker::blocking_queue_size`](crate::Worker::blocking_queue_size) at the time.
         limit: usize,
     },
     /// The job panicked, with this message; the callback gets this instead of a value.
@@ -112,9 +111,7 @@ struct Queue {
 impl Queue {
     /// More jobs wait than threads are free, none is being started, and the limit allows one.
     fn needs_thread(&self) -> bool {
-        self.tasks.len() > self.idle
-            && self.starting == 0
-            && self.threads < Worker::blocking_threads()
+        self.tasks.len() > self.idle && self.starting == 0 && self.threads < threads()
     }
 }
 
@@ -240,7 +237,7 @@ impl Blocking {
         callback: Callback,
         order: Option<(usize, u64)>,
     ) -> Result<(), BlockingError> {
-        let limit = Worker::blocking_queue_size();
+        let limit = queue_size();
         if self.pending.len() >= limit {
             return Err(BlockingError::QueueFull { limit });
         }
@@ -337,28 +334,43 @@ impl Drop for Blocking {
     }
 }
 
-/// How long a worker process's hard stop keeps connections open for their answer (see
-/// `reactor::shut_down`): the stop timeout while blocking jobs are in flight, so a request waiting
-/// for one is answered when it ends in time.
-pub(crate) fn stop_grace(reactor: &Reactor, stop_timeout: Duration) -> Duration {
-    if reactor.blocking.in_flight() > 0 {
-        stop_timeout
-    } else {
-        FIRST_REQUEST_GRACE.min(stop_timeout)
-    }
+thread_local! {
+    /// This thread's side of the pool, while a worker runs here (the reactor installs it).
+    static BLOCKING: RefCell<Option<Blocking>> = const { RefCell::new(None) };
+}
+
+/// Gives this thread its side of the pool; finished jobs wake the reactor through `waker`.
+pub(crate) fn install(waker: Arc<Waker>) {
+    BLOCKING.with(|cell| *cell.borrow_mut() = Some(Blocking::new(waker)));
+}
+
+/// Drops this thread's side of the pool (the worker stopped).
+pub(crate) fn uninstall() {
+    let blocking = BLOCKING.with(|cell| cell.borrow_mut().take());
+    drop(blocking);
+}
+
+/// Jobs submitted on this thread whose callback has not run yet.
+pub(crate) fn in_flight() -> usize {
+    BLOCKING.with(|cell| cell.borrow().as_ref().map_or(0, Blocking::in_flight))
 }
 
 /// Whether `connection` is an HTTP request whose answer has not started while blocking jobs are
 /// in flight (its answer may be one of their callbacks).
-pub(crate) fn awaits_job(reactor: &Reactor, connection: &Connection) -> bool {
-    reactor.blocking.in_flight() > 0
+pub(crate) fn awaits_job(connection: &Connection) -> bool {
+    in_flight() > 0
         && connection.http.awaiting_response
         && connection.http.streaming == Streaming::None
 }
 
 /// The reactor was woken: run the callbacks of finished jobs (no borrow held).
 pub(crate) fn on_woken() {
-    let ready = with(|reactor| reactor.blocking.take_finished());
+    let ready = BLOCKING.with(|cell| {
+        cell.borrow_mut()
+            .as_mut()
+            .map(Blocking::take_finished)
+            .unwrap_or_default()
+    });
     for (callback, outcome) in ready {
         call_user(&|| "a spawn_blocking callback".to_owned(), move || {
             callback(outcome)
@@ -366,7 +378,9 @@ pub(crate) fn on_woken() {
     }
 }
 
-fn submit<T, J, C>(
+/// Submits `job` (`Worker::spawn_blocking`, or its ordered variant with the connection's
+/// `order`); `who` is named in the panic when no worker runs on this thread.
+pub(crate) fn submit<T, J, C>(
     who: &str,
     order: Option<(usize, u64)>,
     job: J,
@@ -384,147 +398,37 @@ where
             Err(_) => unreachable!("a job's result has the type its callback takes"),
         }))
     });
-    reactor::with_running(who, |reactor| {
-        let submitted = reactor.blocking.submit(job, callback, order);
-        if submitted.is_err() {
-            reactor.statistics.blocking_refused += 1;
-        }
-        submitted
-    })
+    let submitted = BLOCKING
+        .with(|cell| Some(cell.borrow_mut().as_mut()?.submit(job, callback, order)))
+        .unwrap_or_else(|| table::not_running(who));
+    if submitted.is_err() {
+        table::with(|table| table.statistics.blocking_refused += 1);
+    }
+    submitted
 }
 
-/// The pool (see the module docs): `spawn_blocking`, its ordered variant and its settings.
-impl Worker {
-    /// Runs `job` on the worker process's blocking pool, then `callback` with its result on this
-    /// (the reactor's) thread: the way to call a database driver, a file system or a password
-    /// hash without freezing every connection of the process.
-    ///
-    /// The callback gets `Err(BlockingError::Panicked(..))` when the job panicked. Past
-    /// [`blocking_queue_size`](Worker::blocking_queue_size) jobs in flight the submit is refused:
-    /// this returns [`BlockingError::QueueFull`] at once and `callback` is dropped uncalled
-    /// (answer `503`, say); refusals are counted in `status`. Callbacks run in the order jobs
-    /// finish; [`spawn_blocking_ordered`](Worker::spawn_blocking_ordered) keeps a connection's in
-    /// submission order. A connection captured in the callback that closed meanwhile makes its
-    /// sends no-ops, as every stale handle.
-    ///
-    /// # Panics
-    /// When no worker runs on this thread (call it from a callback).
-    ///
-    /// ```no_run
-    /// use workerman::protocols::http::{Request, Response};
-    /// use workerman::{TcpConnection, Worker};
-    ///
-    /// let mut worker = Worker::new("http://0.0.0.0:8080");
-    /// worker.on_message(|connection: &TcpConnection, _request: Request| {
-    ///     let connection = connection.clone();
-    ///     let reply = connection.clone();
-    ///     let submitted = Worker::spawn_blocking(
-    ///         || std::fs::read_to_string("/etc/hostname").unwrap_or_default(),
-    ///         move |result| match result {
-    ///             Ok(name) => drop(reply.send(name)),
-    ///             Err(error) => drop(reply.send(Response::new(500, [("X-Error", "job")], error.to_string()))),
-    ///         },
-    ///     );
-    ///     if submitted.is_err() {
-    ///         connection.send(Response::new(503, [("Retry-After", "1")], "busy"));
-    ///     }
-    /// });
-    /// Worker::run_all();
-    /// ```
-    pub fn spawn_blocking<T, J, C>(job: J, callback: C) -> Result<(), BlockingError>
-    where
-        T: Send + 'static,
-        J: FnOnce() -> T + Send + 'static,
-        C: FnOnce(Result<T, BlockingError>) + 'static,
-    {
-        submit("Worker::spawn_blocking", None, job, callback)
-    }
+/// Sets the pool's thread limit (`Worker::set_blocking_threads`); at least 1.
+pub(crate) fn set_threads(threads: usize) {
+    THREADS.store(threads.max(1), Ordering::Relaxed);
+}
 
-    /// [`spawn_blocking`](Worker::spawn_blocking) whose callback runs in submission order among
-    /// the ordered jobs of `connection`: a job that finishes early waits for the callbacks of
-    /// the ones submitted before it (the jobs themselves still run at the same time, on
-    /// different threads). For answers that must leave in the order their requests came, as
-    /// WebSocket or `text://` messages. Jobs of different connections never wait for each other.
-    ///
-    /// ```no_run
-    /// use workerman::{TcpConnection, Worker};
-    ///
-    /// let mut worker = Worker::new("text://0.0.0.0:9000");
-    /// worker.on_message(|connection: &TcpConnection, line: String| {
-    ///     let reply = connection.clone();
-    ///     let _ = Worker::spawn_blocking_ordered(
-    ///         connection,
-    ///         move || line.to_uppercase(),
-    ///         move |result| {
-    ///             if let Ok(upper) = result {
-    ///                 reply.send(upper);
-    ///             }
-    ///         },
-    ///     );
-    /// });
-    /// Worker::run_all();
-    /// ```
-    pub fn spawn_blocking_ordered<T, J, C>(
-        connection: &TcpConnection,
-        job: J,
-        callback: C,
-    ) -> Result<(), BlockingError>
-    where
-        T: Send + 'static,
-        J: FnOnce() -> T + Send + 'static,
-        C: FnOnce(Result<T, BlockingError>) + 'static,
-    {
-        let key = (connection.key(), connection.id());
-        submit("Worker::spawn_blocking_ordered", Some(key), job, callback)
+/// The pool's thread limit in effect: four per core unless set.
+pub(crate) fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => 4 * std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+        threads => threads,
     }
+}
 
-    /// Sets how many threads each worker process's blocking pool may start (they start on first
-    /// use). Default: four per core. Set it before [`Worker::run_all`]; a pool already running
-    /// keeps its size. At least 1.
-    ///
-    /// ```
-    /// workerman::Worker::set_blocking_threads(32);
-    /// assert_eq!(workerman::Worker::blocking_threads(), 32);
-    /// ```
-    pub fn set_blocking_threads(threads: usize) {
-        THREADS.store(threads.max(1), Ordering::Relaxed);
-    }
+/// Sets the most jobs in flight (`Worker::set_blocking_queue_size`); at least 1.
+pub(crate) fn set_queue_size(jobs: usize) {
+    QUEUE_SIZE.store(jobs.max(1), Ordering::Relaxed);
+}
 
-    /// The blocking pool's thread limit in effect (see
-    /// [`set_blocking_threads`](Worker::set_blocking_threads)).
-    ///
-    /// ```
-    /// assert!(workerman::Worker::blocking_threads() >= 1);
-    /// ```
-    pub fn blocking_threads() -> usize {
-        match THREADS.load(Ordering::Relaxed) {
-            0 => 4 * std::thread::available_parallelism().map_or(1, |cores| cores.get()),
-            threads => threads,
-        }
-    }
-
-    /// Sets how many blocking jobs a worker process holds in flight at most (waiting, running,
-    /// or finished with their callback not yet run); beyond it a submit is refused. Default
-    /// 1024. At least 1.
-    ///
-    /// ```
-    /// workerman::Worker::set_blocking_queue_size(64);
-    /// assert_eq!(workerman::Worker::blocking_queue_size(), 64);
-    /// ```
-    pub fn set_blocking_queue_size(jobs: usize) {
-        QUEUE_SIZE.store(jobs.max(1), Ordering::Relaxed);
-    }
-
-    /// The in-flight limit in effect (see
-    /// [`set_blocking_queue_size`](Worker::set_blocking_queue_size)).
-    ///
-    /// ```
-    /// assert!(workerman::Worker::blocking_queue_size() >= 1);
-    /// ```
-    pub fn blocking_queue_size() -> usize {
-        match QUEUE_SIZE.load(Ordering::Relaxed) {
-            0 => DEFAULT_QUEUE_SIZE,
-            jobs => jobs,
-        }
+/// The in-flight limit in effect: 1024 unless set.
+pub(crate) fn queue_size() -> usize {
+    match QUEUE_SIZE.load(Ordering::Relaxed) {
+        0 => DEFAULT_QUEUE_SIZE,
+        jobs => jobs,
     }
 }

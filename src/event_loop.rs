@@ -8,6 +8,7 @@
 //! still ready): a callback may read a little at a time, and other events get their turn in
 //! between. Every registration ends when the worker stops (the fd itself stays open: it is yours).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -19,7 +20,44 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use crate::reactor::{self, call_user, try_with, with};
+use crate::connection::table::{self, call_user};
+
+thread_local! {
+    /// This thread's raw fds and signal callbacks, while a worker runs here (the reactor
+    /// installs them).
+    static SOURCES: RefCell<Option<Sources>> = const { RefCell::new(None) };
+}
+
+/// Gives this thread its (empty) set of sources.
+pub(crate) fn install() {
+    SOURCES.with(|cell| *cell.borrow_mut() = Some(Sources::default()));
+}
+
+/// Ends every registration of this thread (the worker stopped).
+pub(crate) fn uninstall() {
+    let sources = SOURCES.with(|cell| cell.borrow_mut().take());
+    drop(sources);
+}
+
+/// Runs `f` on this thread's sources and the reactor's registry; panics with `who` named when
+/// no worker runs here.
+fn with_running<R>(who: &str, f: impl FnOnce(&mut Sources, &mio::Registry) -> R) -> R {
+    try_with(f).unwrap_or_else(|| table::not_running(who))
+}
+
+/// Runs `f` on this thread's sources and the reactor's registry, or returns `None` when no
+/// worker runs here.
+fn try_with<R>(f: impl FnOnce(&mut Sources, &mio::Registry) -> R) -> Option<R> {
+    table::try_with(|table| {
+        SOURCES.with(|cell| Some(f(cell.borrow_mut().as_mut()?, table.poll.registry())))
+    })
+    .flatten()
+}
+
+/// Runs `f` on this thread's sources; only for code that runs inside the loop.
+fn with<R>(f: impl FnOnce(&mut Sources, &mio::Registry) -> R) -> R {
+    with_running("the reactor", f)
+}
 
 /// Tokens of raw fds count up from here (connections are slab keys far below, listeners count
 /// down from `usize::MAX / 2`). A token is never reused, so an event still queued for a removed
@@ -76,9 +114,7 @@ impl Drop for Sources {
 /// Sets (`Some`) or clears (`None`) one direction's callback of `fd` and updates its
 /// registration.
 fn update(fd: RawFd, readable: bool, callback: Option<FdCallback>) -> io::Result<bool> {
-    reactor::with_running("EventLoop", |reactor| {
-        let sources = &mut reactor.sources;
-        let registry = reactor.poll.registry();
+    with_running("EventLoop", |sources, registry| {
         let existed = sources.by_fd.contains_key(&fd);
         if !existed && callback.is_none() {
             return Ok(false);
@@ -126,9 +162,9 @@ fn update(fd: RawFd, readable: bool, callback: Option<FdCallback>) -> io::Result
 /// An event for a raw fd: call its callbacks (no borrow held), then re-arm it (level-triggered).
 pub(crate) fn on_event(token: Token, readable: bool, writable: bool) {
     let callback = |readable: bool| {
-        with(|reactor| {
-            let fd = *reactor.sources.by_token.get(&token)?;
-            let source = reactor.sources.by_fd.get(&fd)?;
+        with(|sources, _| {
+            let fd = *sources.by_token.get(&token)?;
+            let source = sources.by_fd.get(&fd)?;
             let callback = if readable {
                 source.read.clone()
             } else {
@@ -150,22 +186,19 @@ pub(crate) fn on_event(token: Token, readable: bool, writable: bool) {
             });
         }
     }
-    with(|reactor| {
-        let Some(&fd) = reactor.sources.by_token.get(&token) else {
+    with(|sources, registry| {
+        let Some(&fd) = sources.by_token.get(&token) else {
             return;
         };
-        let Some(interest) = reactor.sources.by_fd.get(&fd).and_then(Source::interest) else {
+        let Some(interest) = sources.by_fd.get(&fd).and_then(Source::interest) else {
             return;
         };
-        let rearmed = reactor
-            .poll
-            .registry()
-            .reregister(&mut SourceFd(&fd), token, interest);
+        let rearmed = registry.reregister(&mut SourceFd(&fd), token, interest);
         if let Err(error) = rearmed {
             // Closed without `off_readable`/`off_writable` first: nothing to watch any more.
             log::warn!("fd {fd} is no longer watched: {error}");
-            reactor.sources.by_fd.remove(&fd);
-            reactor.sources.by_token.remove(&token);
+            sources.by_fd.remove(&fd);
+            sources.by_token.remove(&token);
         }
     });
 }
@@ -294,8 +327,8 @@ impl EventLoop {
     /// ```
     pub fn on_signal(signal: i32, callback: impl Fn(i32) + 'static) -> io::Result<()> {
         refuse_owned(signal)?;
-        let needs_slot = reactor::with_running("EventLoop::on_signal", |reactor| {
-            reactor.sources.signal_slot.is_none()
+        let needs_slot = with_running("EventLoop::on_signal", |sources, _| {
+            sources.signal_slot.is_none()
         });
         if needs_slot {
             let slot = SignalSlot::lease()?;
@@ -304,18 +337,12 @@ impl EventLoop {
                 slot.release();
                 return Err(error);
             }
-            with(|reactor| reactor.sources.signal_slot = Some(slot));
+            with(|sources, _| sources.signal_slot = Some(slot));
         }
-        let had = with(|reactor| {
-            reactor
-                .sources
-                .signals
-                .insert(signal, Rc::new(callback))
-                .is_some()
-        });
+        let had = with(|sources, _| sources.signals.insert(signal, Rc::new(callback)).is_some());
         if !had {
             if let Err(error) = want(signal) {
-                with(|reactor| reactor.sources.signals.remove(&signal));
+                with(|sources, _| sources.signals.remove(&signal));
                 return Err(error);
             }
         }
@@ -329,8 +356,7 @@ impl EventLoop {
     /// workerman::EventLoop::off_signal(libc::SIGWINCH);
     /// ```
     pub fn off_signal(signal: i32) -> bool {
-        let had =
-            try_with(|reactor| reactor.sources.signals.remove(&signal).is_some()).unwrap_or(false);
+        let had = try_with(|sources, _| sources.signals.remove(&signal).is_some()).unwrap_or(false);
         if had {
             unwant(signal);
         }
@@ -340,8 +366,8 @@ impl EventLoop {
 
 /// The readable callback of a reactor's signal socket: each byte is a signal number.
 fn on_signal_bytes(_fd: RawFd) {
-    let received = with(|reactor| {
-        let Some(slot) = reactor.sources.signal_slot.as_mut() else {
+    let received = with(|sources, _| {
+        let Some(slot) = sources.signal_slot.as_mut() else {
             return Vec::new();
         };
         crate::process::signals::take(&mut slot.reader)
@@ -352,7 +378,7 @@ fn on_signal_bytes(_fd: RawFd) {
             continue;
         }
         seen.push(signal);
-        let callback = with(|reactor| reactor.sources.signals.get(&signal).cloned());
+        let callback = with(|sources, _| sources.signals.get(&signal).cloned());
         if let Some(callback) = callback {
             call_user(&|| format!("the callback of signal {signal}"), || {
                 callback(signal)

@@ -67,9 +67,9 @@
 //!   [`Worker::run_all`], and a Prometheus endpoint with [`Worker::set_metrics_listen`].
 //!
 //! ## Floors (docs/architecture.md; `cargo test --test layering` checks them)
-//! `process` → `worker` → `reactor` (`timer` beside it) → `connection` (the one driver and its
-//! transport) → `protocols` (sans-I/O codecs) → nothing of ours; beside them: `metrics`, `redis`,
-//! `channel`, `blocking`, `event_loop`. What still breaks this is listed in that test.
+//! `process` → `worker` → `reactor` (`timer` beside it) → `connection` (the connection table, the
+//! one driver, its transport) → `protocols` (sans-I/O codecs) → nothing of ours; beside them:
+//! `metrics`, `redis`, `channel`, `blocking`, `event_loop`. No import cycle but one in `redis`.
 //!
 //! ## Beyond Workerman
 //! A panic in a callback is caught, logged and costs only its connection (an unanswered HTTP

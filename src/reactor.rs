@@ -1,37 +1,36 @@
-//! The reactor: one `mio::Poll` per worker thread, reachable from every callback on that thread.
+//! The reactor: one `mio::Poll` per worker thread, and the loop that turns it.
 //!
-//! It owns every socket (listeners and connections, the latter in a `slab`), the timers, the
-//! connection deadlines and a waker for stopping. User code never holds a reference into it: a
-//! [`TcpConnection`] is a slab key plus the connection's id, and every call goes through
-//! [`with`], which borrows the reactor for the length of one short, non-reentrant operation. User
-//! callbacks always run with no borrow held, so they may call anything.
+//! It makes the thread's connection table (`crate::connection::table`: every socket, listeners
+//! and connections, the timers, the connection deadlines), installs it for the length of the loop
+//! and drives it; it keeps for itself only the loop's own state (the signal socket, the stop's
+//! deadline). The timers' public face (`crate::timer`), the blocking pool (`crate::blocking`) and
+//! the user's fds (`crate::event_loop`) reach the table, never the reactor.
 //!
 //! One turn of the loop: wait for events (no longer than the next timer or deadline), handle them
 //! (accept, write, read and dispatch), run connections queued for another go (`resume_recv`, a
 //! pipelined request whose predecessor was answered later), fire due timers, close connections whose
 //! deadline passed.
 
-use std::any::Any;
-use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
-use slab::Slab;
 
 use crate::connection::WorkerShared;
 use crate::connection::io as connection_io;
-use crate::connection::stream::{Listen, Stream};
+use crate::connection::output;
+use crate::connection::stream::Listen;
+use crate::connection::stream::Stream;
+use crate::connection::table::{self, Listener, Table, with};
+use crate::connection::timer_queue::{ScheduledTimer, TimerCallback};
 use crate::connection::{Connection, TcpConnection};
-use crate::metrics::statistics::Statistics;
-use crate::timer::{ScheduledTimer, TimerCallback, TimerQueue};
+
+// For the floors above and the modules beside (they reach the table through the reactor's name).
+pub(crate) use crate::connection::table::{call_user, try_with};
 
 /// The waker's token; listeners count down from just below it; connections are slab keys.
 const WAKER: Token = Token(usize::MAX);
@@ -42,66 +41,21 @@ const LISTENER_BASE: usize = usize::MAX / 2;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The most connections one listener accepts in a row before other events get a turn.
 const ACCEPT_BATCH: usize = 1024;
-/// The shared read buffer's size (Workerman reads 87,380 bytes at a time).
-pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
 
-thread_local! {
-    static REACTOR: RefCell<Option<Reactor>> = const { RefCell::new(None) };
-}
-
-pub(crate) struct Listener {
-    pub(crate) socket: Listen,
-    pub(crate) worker: Rc<WorkerShared>,
-    /// Set after `EMFILE`/`ENFILE`: accepting resumes at this instant.
-    pub(crate) paused_until: Option<Instant>,
-}
-
-pub(crate) struct Reactor {
-    pub(crate) poll: Poll,
-    pub(crate) connections: Slab<Connection>,
-    pub(crate) listeners: Vec<Listener>,
-    pub(crate) timers: TimerQueue,
+/// What only the loop itself keeps (the rest is in the thread's connection table, which it
+/// installs and drives: `crate::connection::table`).
+struct Reactor {
     /// The timers due this turn; kept to reuse its allocation.
     timer_batch: Vec<ScheduledTimer>,
-    /// Connection deadlines (head timeout, keep-alive idle, linger), earliest first; see
-    /// [`Reactor::set_deadline`].
-    pub(crate) deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    /// Connections to run again at the end of this turn (key, id).
-    pub(crate) ready: VecDeque<(usize, u64)>,
-    pub(crate) next_connection_id: u64,
-    /// The shared buffer every read lands in first; taken out while in use.
-    pub(crate) read_buffer: Vec<u8>,
-    /// Where `send` encodes before writing; taken out while in use.
-    pub(crate) write_scratch: Vec<u8>,
-    /// The time this turn started; cheap "now" for deadlines.
-    pub(crate) now: Instant,
-    pub(crate) statistics: Statistics,
-    pub(crate) stop: Arc<AtomicBool>,
-    /// Set once a stop has begun; the loop ends when every connection is gone or at `stop_deadline`.
-    pub(crate) stopping: bool,
-    pub(crate) stop_deadline: Option<Instant>,
-    /// A listener's back-off ended, or a batch of accepts was cut short: accept again this turn.
-    pub(crate) accept_again: bool,
+    /// Past it, a hard stop destroys the connections left.
+    stop_deadline: Option<Instant>,
     /// In a worker process: the socket its signal handlers write to, registered as [`SIGNALS`].
     signals: Option<mio::net::UnixStream>,
     /// In a worker process: how its signals are read and acted on (`crate::process::child`).
     signal_handler: Option<SignalHandler>,
-    /// The stop asked for is graceful: stop accepting, keep the connections, end with the last.
-    pub(crate) graceful: bool,
     /// Hard stop in a worker process: until this instant, a connection that has not sent a byte
     /// yet is left open for the request its client is sending (see [`shut_down`]).
     first_request_grace: Option<Instant>,
-    /// Client connections' resolved host names, handed over by resolver threads (which wake us).
-    pub(crate) resolutions: crate::connection::async_tcp::Resolutions,
-    /// `Worker::spawn_blocking`'s jobs in flight; finished ones wake us (see `crate::blocking`).
-    pub(crate) blocking: crate::blocking::Blocking,
-    /// Raw fds and signals registered by the user (see `crate::event_loop`).
-    pub(crate) sources: crate::event_loop::Sources,
-    /// Connections (key, id) whose events are handled first in each turn (a Redis client's):
-    /// a broker is read before the connections it feeds. Gone ones are dropped each turn.
-    pub(crate) read_first: Vec<(usize, u64)>,
-    /// What the metrics count beyond `statistics`, and the slot they are published into.
-    pub(crate) metrics: crate::metrics::counters::ReactorMetrics,
 }
 
 /// Lets another thread stop a running reactor.
@@ -120,181 +74,48 @@ impl Stopper {
     }
 }
 
-/// Runs `f` on this thread's reactor. Panics with `who` named when no worker runs here.
-pub(crate) fn with_running<R>(who: &str, f: impl FnOnce(&mut Reactor) -> R) -> R {
-    try_with(f).unwrap_or_else(|| {
-        panic!(
-            "{who} needs a running worker on this thread: call it from on_worker_start, \
-             on_message or another callback, after Worker::run_all() has started"
-        )
-    })
-}
-
-/// Runs `f` on this thread's reactor, or returns `None` when no worker runs here.
-pub(crate) fn try_with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Option<R> {
-    REACTOR.with(|cell| cell.borrow_mut().as_mut().map(f))
-}
-
-/// Runs `f` on this thread's reactor; only for code that runs inside the loop.
-pub(crate) fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> R {
-    with_running("the reactor", f)
-}
-
-/// Calls user code, catching a panic: it is logged with `what`, counted, and reported as `None`.
-pub(crate) fn call_user<R>(what: &dyn Fn() -> String, f: impl FnOnce() -> R) -> Option<R> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => Some(value),
-        Err(payload) => {
-            log::error!("panic in {}: {}", what(), panic_message(&payload));
-            try_with(|reactor| reactor.statistics.panics += 1);
-            None
-        }
-    }
-}
-
-pub(crate) fn panic_message(payload: &Box<dyn Any + Send>) -> &str {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text
-    } else {
-        "(a non-string panic payload)"
-    }
-}
-
 impl Reactor {
-    fn new() -> io::Result<(Reactor, Stopper)> {
+    /// The loop's own state, the thread's table and the waker (shared by both, and by the
+    /// blocking pool).
+    fn new() -> io::Result<(Reactor, Table, Arc<Waker>, Stopper)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let flag = Arc::new(AtomicBool::new(false));
+        let table = Table::new(poll, waker.clone(), flag.clone());
         let reactor = Reactor {
-            poll,
-            connections: Slab::new(),
-            listeners: Vec::new(),
-            timers: TimerQueue::default(),
             timer_batch: Vec::new(),
-            deadlines: BinaryHeap::new(),
-            ready: VecDeque::new(),
-            next_connection_id: 0,
-            read_buffer: vec![0; READ_BUFFER_SIZE],
-            write_scratch: Vec::with_capacity(4096),
-            now: Instant::now(),
-            statistics: Statistics::default(),
-            stop: flag.clone(),
-            stopping: false,
             stop_deadline: None,
-            accept_again: false,
             signals: None,
             signal_handler: None,
-            graceful: false,
             first_request_grace: None,
-            resolutions: crate::connection::async_tcp::Resolutions::new(waker.clone()),
-            blocking: crate::blocking::Blocking::new(waker.clone()),
-            sources: crate::event_loop::Sources::default(),
-            read_first: Vec::new(),
-            metrics: crate::metrics::counters::ReactorMetrics::new(),
         };
-        Ok((reactor, Stopper { flag, waker }))
-    }
-
-    /// The live connection behind a handle, or `None` when it is gone (a stale handle never
-    /// reaches a later connection in the same slot: the ids differ).
-    pub(crate) fn connection(&self, handle: &TcpConnection) -> Option<&Connection> {
-        self.connections
-            .get(handle.key())
-            .filter(|connection| connection.id == handle.id())
-    }
-
-    pub(crate) fn connection_mut(&mut self, handle: &TcpConnection) -> Option<&mut Connection> {
-        self.connections
-            .get_mut(handle.key())
-            .filter(|connection| connection.id == handle.id())
-    }
-
-    /// Sets (or clears) a connection's deadline; past it, the connection is destroyed.
-    ///
-    /// Each connection has at most one live entry in the heap, at `armed_at`; moving the deadline
-    /// later costs nothing (the entry is re-pushed when it pops), moving it earlier pushes a new
-    /// entry and leaves the old one to be skipped.
-    pub(crate) fn set_deadline(&mut self, key: usize, deadline: Option<Instant>) {
-        let Some(connection) = self.connections.get_mut(key) else {
-            return;
+        let stopper = Stopper {
+            flag,
+            waker: waker.clone(),
         };
-        connection.deadline = deadline;
-        if let Some(layered) = connection.layer.as_mut() {
-            layered.handshake_deadline = false;
-        }
-        if let Some(deadline) = deadline {
-            if connection.armed_at.is_none_or(|armed| deadline < armed) {
-                connection.armed_at = Some(deadline);
-                self.deadlines.push(Reverse((deadline, key, connection.id)));
-                self.compact_deadlines();
-            }
-        }
+        Ok((reactor, table, waker, stopper))
     }
+}
 
-    /// Drops heap entries of connections that are gone or re-armed, once they outnumber the
-    /// live connections: under churn, every short-lived connection would otherwise leave its
-    /// entry behind until its deadline (30 s for the head timeout). Amortized O(1) per push.
-    fn compact_deadlines(&mut self) {
-        if self.deadlines.len() <= 2 * self.connections.len() + 1024 {
-            return;
-        }
-        let connections = &self.connections;
-        self.deadlines.retain(|&Reverse((when, key, id))| {
-            connections
-                .get(key)
-                .is_some_and(|connection| connection.id == id && connection.armed_at == Some(when))
-        });
+/// How long the loop may wait for events: until the next timer, deadline or listener's back-off.
+fn poll_timeout(table: &Table) -> Option<Duration> {
+    if !table.ready.is_empty() || table.accept_again {
+        return Some(Duration::ZERO);
     }
-
-    /// Handles of connections whose deadline has passed.
-    fn expired_connections(&mut self, now: Instant, expired: &mut Vec<TcpConnection>) {
-        while let Some(&Reverse((when, key, id))) = self.deadlines.peek() {
-            if when > now {
-                break;
-            }
-            self.deadlines.pop();
-            let Some(connection) = self.connections.get_mut(key) else {
-                continue;
-            };
-            if connection.id != id || connection.armed_at != Some(when) {
-                continue;
-            }
-            connection.armed_at = None;
-            match connection.deadline {
-                None => {}
-                Some(deadline) if deadline <= now => {
-                    connection.deadline = None;
-                    expired.push(TcpConnection::new(key, id));
-                }
-                Some(deadline) => {
-                    connection.armed_at = Some(deadline);
-                    self.deadlines.push(Reverse((deadline, key, id)));
-                }
-            }
+    if table.stop.load(Ordering::Relaxed) && !table.graceful {
+        // Stopping: look again soon for the last connections to finish closing.
+        return Some(Duration::from_millis(if table.stopping { 10 } else { 0 }));
+    }
+    let mut next = table.timers.next_wake();
+    if let Some(deadline) = table.next_deadline() {
+        next = Some(next.map_or(deadline, |timer| timer.min(deadline)));
+    }
+    for listener in &table.listeners {
+        if let Some(until) = listener.paused_until {
+            next = Some(next.map_or(until, |other| other.min(until)));
         }
     }
-
-    fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() || self.accept_again {
-            return Some(Duration::ZERO);
-        }
-        if self.stop.load(Ordering::Relaxed) && !self.graceful {
-            // Stopping: look again soon for the last connections to finish closing.
-            return Some(Duration::from_millis(if self.stopping { 10 } else { 0 }));
-        }
-        let mut next = self.timers.next_wake();
-        if let Some(&Reverse((deadline, _, _))) = self.deadlines.peek() {
-            next = Some(next.map_or(deadline, |timer| timer.min(deadline)));
-        }
-        for listener in &self.listeners {
-            if let Some(until) = listener.paused_until {
-                next = Some(next.map_or(until, |other| other.min(until)));
-            }
-        }
-        next.map(|deadline| deadline.saturating_duration_since(Instant::now()))
-    }
+    next.map(|deadline| deadline.saturating_duration_since(Instant::now()))
 }
 
 /// The workers' addresses once bound, and the way to stop them; sent by [`run`] to a spawner.
@@ -324,7 +145,7 @@ pub(crate) fn run(
 }
 
 /// How a worker process's signals reach it (given by `crate::process::child`): `take` reads
-/// the signal numbers waiting on the socket (with the reactor borrowed), `deliver` acts on
+/// the signal numbers waiting on the socket (the loop's own), `deliver` acts on
 /// them (with no borrow held).
 #[derive(Clone, Copy)]
 pub(crate) struct SignalHandler {
@@ -346,14 +167,14 @@ pub(crate) fn run_process(
 /// already under way. Accepting stops at once, so no connection is taken in this turn only to be
 /// closed unanswered in the next.
 pub(crate) fn request_stop(graceful: bool) {
-    try_with(|reactor| {
-        let stopping = reactor.stop.load(Ordering::SeqCst);
-        reactor.graceful = graceful && (!stopping || reactor.graceful);
-        reactor.stop.store(true, Ordering::SeqCst);
-        for listener in &mut reactor.listeners {
-            let _ = reactor.poll.registry().deregister(&mut listener.socket);
+    try_with(|table| {
+        let stopping = table.stop.load(Ordering::SeqCst);
+        table.graceful = graceful && (!stopping || table.graceful);
+        table.stop.store(true, Ordering::SeqCst);
+        for listener in &mut table.listeners {
+            let _ = table.poll.registry().deregister(&mut listener.socket);
         }
-        reactor.listeners.clear();
+        table.listeners.clear();
     });
 }
 
@@ -362,15 +183,14 @@ fn run_with(
     started: Option<std::sync::mpsc::Sender<io::Result<Started>>>,
     signals: Option<(mio::net::UnixStream, SignalHandler)>,
 ) -> io::Result<()> {
-    let already_running = REACTOR.with(|cell| cell.borrow().is_some());
-    if already_running {
+    if table::is_installed() {
         let error = io::Error::other("a worker is already running on this thread");
         if let Some(started) = started {
             let _ = started.send(Err(io::Error::other(error.to_string())));
         }
         return Err(error);
     }
-    let setup = Reactor::new().and_then(|(mut reactor, stopper)| {
+    let setup = Reactor::new().and_then(|(mut reactor, mut table, waker, stopper)| {
         let mut addresses = Vec::new();
         for worker in &run.workers {
             if worker.listen.is_empty() {
@@ -379,36 +199,36 @@ fn run_with(
                 continue;
             }
             let mut socket = Listen::new(worker.bind()?);
-            reactor.poll.registry().register(
+            table.poll.registry().register(
                 &mut socket,
-                Token(LISTENER_BASE - reactor.listeners.len()),
+                Token(LISTENER_BASE - table.listeners.len()),
                 Interest::READABLE,
             )?;
             let address = socket.local_addr()?;
             worker.local_address.set(Some(address));
             addresses.push(address);
-            reactor.listeners.push(Listener {
+            table.listeners.push(Listener {
                 socket,
                 worker: worker.clone(),
                 paused_until: None,
             });
         }
         if let Some((mut signals, handler)) = signals {
-            reactor
+            table
                 .poll
                 .registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
             reactor.signals = Some(signals);
             reactor.signal_handler = Some(handler);
         }
-        Ok((reactor, Started { addresses, stopper }))
+        Ok((reactor, table, waker, Started { addresses, stopper }))
     });
-    let reactor = match setup {
-        Ok((reactor, ready)) => {
+    let (mut reactor, table, waker) = match setup {
+        Ok((reactor, table, waker, ready)) => {
             if let Some(started) = started {
                 let _ = started.send(Ok(ready));
             }
-            reactor
+            (reactor, table, waker)
         }
         Err(error) => {
             if let Some(started) = started {
@@ -417,88 +237,92 @@ fn run_with(
             return Err(error);
         }
     };
-    REACTOR.with(|cell| *cell.borrow_mut() = Some(reactor));
+    table::install(table);
+    crate::blocking::install(waker);
+    crate::event_loop::install();
 
     (run.on_start)();
 
     let mut events = Events::with_capacity(1024);
     // The first turn starts now (`on_worker_start` is no turn of the loop).
-    with(|reactor| reactor.now = Instant::now());
+    with(|table| table.now = Instant::now());
     let result = loop {
-        if let Err(error) = turn(&mut events) {
+        if let Err(error) = turn(&mut reactor, &mut events) {
             break Err(error);
         }
-        if with(|reactor| reactor.stop.load(Ordering::Relaxed)) && shut_down(&run) {
+        if with(|table| table.stop.load(Ordering::Relaxed)) && shut_down(&mut reactor, &run) {
             break Ok(());
         }
     };
     // The last turn's figures, published before the process ends.
-    with(|reactor| {
-        let timers = reactor.timers.len();
-        reactor
+    with(|table| {
+        let timers = table.timers.len();
+        table
             .metrics
-            .end_turn(reactor.now, &reactor.statistics, || timers);
+            .end_turn(table.now, &table.statistics, || timers);
     });
-    REACTOR.with(|cell| cell.borrow_mut().take());
+    drop(table::uninstall());
+    crate::blocking::uninstall();
+    crate::event_loop::uninstall();
     result
 }
 
 /// One turn of the event loop.
-fn turn(events: &mut Events) -> io::Result<()> {
-    let timeout = with(|reactor| {
+fn turn(reactor: &mut Reactor, events: &mut Events) -> io::Result<()> {
+    let timeout = with(|table| {
         // The previous turn (which began at `now`) ends here, before the wait.
-        let Reactor {
+        let Table {
             metrics,
             now,
             statistics,
             timers,
             ..
-        } = reactor;
+        } = table;
         metrics.end_turn(*now, statistics, || timers.len());
-        reactor.poll_timeout()
+        poll_timeout(table)
     });
-    let polled = with(|reactor| reactor.poll.poll(events, timeout));
+    let polled = with(|table| table.poll.poll(events, timeout));
     if let Err(error) = polled {
         if error.kind() != io::ErrorKind::Interrupted {
             return Err(error);
         }
     }
     let now = Instant::now();
-    with(|reactor| reactor.now = now);
+    with(|table| table.now = now);
 
     // Connections marked read-first are handled before every other event of this turn.
-    let read_first = with(|reactor| {
-        let Reactor {
+    let read_first = with(|table| {
+        let Table {
             read_first,
             connections,
             ..
-        } = reactor;
+        } = table;
         read_first.retain(|&(key, id)| connections.get(key).is_some_and(|c| c.id == id));
         !read_first.is_empty()
     });
     let is_first =
-        |token: Token| with(|reactor| reactor.read_first.iter().any(|&(key, _)| key == token.0));
+        |token: Token| with(|table| table.read_first.iter().any(|&(key, _)| key == token.0));
     if read_first {
         for event in events.iter().filter(|event| is_first(event.token())) {
-            handle_event(event);
+            handle_event(reactor, event);
         }
     }
     for event in events.iter() {
         if read_first && is_first(event.token()) {
             continue;
         }
-        handle_event(event);
+        handle_event(reactor, event);
     }
 
     run_ready();
-    fire_timers();
+    fire_timers(reactor);
     let mut expired = Vec::new();
-    with(|reactor| {
-        reactor.expired_connections(now, &mut expired);
-        for listener in &mut reactor.listeners {
+    with(|table| {
+        table.expired_connections(now, &mut expired);
+        for listener in &mut table.listeners {
             if listener.paused_until.is_some_and(|until| until <= now) {
                 listener.paused_until = None;
-                reactor.accept_again = true;
+                table.accept_again = true;
             }
         }
     });
@@ -511,11 +335,11 @@ fn turn(events: &mut Events) -> io::Result<()> {
         } else if connection_io::outlived_handshake_deadline(&handle) {
             // The TLS handshake finished in time: the protocol's own deadline runs on.
         } else if !crate::connection::http::on_deadline(&handle) {
-            connection_io::destroy(&handle);
+            output::destroy(&handle);
         }
     }
-    if with(|reactor| std::mem::take(&mut reactor.accept_again)) {
-        let count = with(|reactor| reactor.listeners.len());
+    if with(|table| std::mem::take(&mut table.accept_again)) {
+        let count = with(|table| table.listeners.len());
         for index in 0..count {
             accept(index);
         }
@@ -524,7 +348,7 @@ fn turn(events: &mut Events) -> io::Result<()> {
 }
 
 /// One event: the waker, the signal socket, a listener, or a connection's socket.
-fn handle_event(event: &mio::event::Event) {
+fn handle_event(reactor: &mut Reactor, event: &mio::event::Event) {
     let token = event.token();
     if token == WAKER {
         crate::connection::async_tcp::on_resolved();
@@ -532,13 +356,9 @@ fn handle_event(event: &mio::event::Event) {
         return;
     }
     if token == SIGNALS {
-        let taken = with(|reactor| {
-            let handler = reactor.signal_handler?;
-            let received = reactor.signals.as_mut().map(handler.take)?;
-            Some((handler.deliver, received))
-        });
-        if let Some((deliver, received)) = taken {
-            deliver(received);
+        let handler = reactor.signal_handler;
+        if let (Some(handler), Some(signals)) = (handler, reactor.signals.as_mut()) {
+            (handler.deliver)((handler.take)(signals));
         }
         return;
     }
@@ -553,7 +373,7 @@ fn handle_event(event: &mio::event::Event) {
         return;
     }
     let key = token.0;
-    let Some((id, status)) = with(|reactor| reactor.connections.get(key).map(|c| (c.id, c.status)))
+    let Some((id, status)) = with(|table| table.connections.get(key).map(|c| (c.id, c.status)))
     else {
         return;
     };
@@ -563,7 +383,7 @@ fn handle_event(event: &mio::event::Event) {
         return;
     }
     if event.is_writable() {
-        connection_io::on_writable(&handle);
+        output::on_writable(&handle);
     }
     let peer_closed = event.is_read_closed() || event.is_error();
     if event.is_readable() || peer_closed {
@@ -574,7 +394,7 @@ fn handle_event(event: &mio::event::Event) {
 /// Runs every connection queued for another go this turn.
 fn run_ready() {
     loop {
-        let next = with(|reactor| reactor.ready.pop_front());
+        let next = with(|table| table.ready.pop_front());
         let Some((key, id)) = next else {
             return;
         };
@@ -583,15 +403,12 @@ fn run_ready() {
 }
 
 /// Fires every due timer once; a repeating timer is re-armed unless its callback deleted it.
-fn fire_timers() {
+fn fire_timers(reactor: &mut Reactor) {
     let now = Instant::now();
-    let mut batch = with(|reactor| {
-        let mut batch = std::mem::take(&mut reactor.timer_batch);
-        reactor.timers.take_due(now, &mut batch);
-        batch
-    });
+    let mut batch = std::mem::take(&mut reactor.timer_batch);
+    with(|table| table.timers.take_due(now, &mut batch));
     for mut timer in batch.drain(..) {
-        if !with(|reactor| reactor.timers.is_live(timer.id)) {
+        if !with(|table| table.timers.is_live(timer.id)) {
             continue;
         }
         let id = timer.id;
@@ -601,22 +418,22 @@ fn fire_timers() {
                 // The clock after the callback, not the batch's start: a batch that ran long
                 // (a slow callback, or thousands of timers) must not re-arm a missed tick that
                 // is already past, which would fire it again at once (a burst).
-                with(|reactor| reactor.timers.rearm(timer, Instant::now()));
+                with(|table| table.timers.rearm(timer, Instant::now()));
             }
             TimerCallback::Once(mut callback) => {
-                with(|reactor| reactor.timers.finish(id));
+                with(|table| table.timers.finish(id));
                 call_user(&|| format!("timer {id}"), move || callback(id));
             }
         }
     }
-    with(|reactor| reactor.timer_batch = batch);
+    reactor.timer_batch = batch;
 }
 
 /// Accepts on listener `index` until it would block (or a batch is done), then calls `on_connect`.
 /// A `udp://` worker's socket receives datagrams instead.
 fn accept(index: usize) {
-    if with(|reactor| {
-        reactor
+    if with(|table| {
+        table
             .listeners
             .get(index)
             .is_some_and(|listener| listener.socket.is_datagram())
@@ -624,8 +441,8 @@ fn accept(index: usize) {
         return crate::connection::udp::on_readable(index);
     }
     let mut accepted = Vec::new();
-    let more = with(|reactor| {
-        let Reactor {
+    let more = with(|table| {
+        let Table {
             listeners,
             connections,
             poll,
@@ -634,7 +451,7 @@ fn accept(index: usize) {
             now,
             metrics,
             ..
-        } = reactor;
+        } = table;
         let Some(listener) = listeners.get_mut(index) else {
             return false;
         };
@@ -707,7 +524,7 @@ fn accept(index: usize) {
         connection_io::on_accepted(handle);
     }
     if more {
-        with(|reactor| reactor.accept_again = true);
+        with(|table| table.accept_again = true);
     }
 }
 
@@ -743,33 +560,36 @@ fn out_of_descriptors(error: &io::Error) -> bool {
 /// A graceful stop (a worker process's SIGQUIT or SIGUSR2) only stops listening: connections and
 /// timers go on, and the loop ends with the last connection. A hard stop asked for during a
 /// graceful one closes what is left then.
-fn shut_down(run: &Run) -> bool {
-    let first = with(|reactor| !std::mem::replace(&mut reactor.stopping, true));
+fn shut_down(reactor: &mut Reactor, run: &Run) -> bool {
+    let first = with(|table| !std::mem::replace(&mut table.stopping, true));
     if first {
         (run.on_stop)();
-        with(|reactor| {
-            for listener in &mut reactor.listeners {
-                let _ = reactor.poll.registry().deregister(&mut listener.socket);
+        with(|table| {
+            for listener in &mut table.listeners {
+                let _ = table.poll.registry().deregister(&mut listener.socket);
             }
-            reactor.listeners.clear();
-            crate::connection::udp::end_all_peers(reactor);
+            table.listeners.clear();
+            crate::connection::udp::end_all_peers(table);
         });
     }
-    let close_all = with(|reactor| !reactor.graceful && reactor.stop_deadline.is_none());
+    let close_all = with(|table| !table.graceful) && reactor.stop_deadline.is_none();
     if close_all {
-        let handles = with(|reactor| {
-            reactor.timers.clear();
-            all_handles(reactor)
+        let handles = with(|table| {
+            table.timers.clear();
+            table.all_handles()
         });
         let stop_timeout = stop_timeout();
-        let grace = with(|reactor| {
-            let grace = reactor
-                .signals
-                .is_some()
-                .then(|| Instant::now() + crate::blocking::stop_grace(reactor, stop_timeout));
-            reactor.first_request_grace = grace;
-            grace
+        let grace = reactor.signals.is_some().then(|| {
+            // While blocking jobs are in flight, a request waiting for one is answered when it
+            // ends in time: the grace is the whole stop timeout.
+            let grace = if crate::blocking::in_flight() > 0 {
+                stop_timeout
+            } else {
+                FIRST_REQUEST_GRACE.min(stop_timeout)
+            };
+            Instant::now() + grace
         });
+        reactor.first_request_grace = grace;
         for handle in handles {
             if grace.is_none() {
                 handle.close();
@@ -781,24 +601,23 @@ fn shut_down(run: &Run) -> bool {
             // HTTP connections are closed by their next response (`Connection: close`), or
             // below once idle past the grace: closing a keep-alive connection now would cut a
             // request already on its way. A connection waiting for a blocking job stays too.
-            let keep = with(|reactor| {
-                reactor.connection(&handle).is_some_and(|c| {
+            let keep = with(|table| {
+                table.connection(&handle).is_some_and(|c| {
                     c.bytes_read == 0
                         || crate::connection::http::finishes_before_stop(c)
-                        || crate::blocking::awaits_job(reactor, c)
+                        || crate::blocking::awaits_job(c)
                 })
             });
             if !keep {
                 handle.close();
             }
         }
-        let deadline = Instant::now() + stop_timeout;
-        with(|reactor| reactor.stop_deadline = Some(deadline));
-    } else if let Some(grace) = with(|reactor| reactor.first_request_grace) {
+        reactor.stop_deadline = Some(Instant::now() + stop_timeout);
+    } else if let Some(grace) = reactor.first_request_grace {
         // Close the connections left open above once answered (or when the grace is over).
         let now = Instant::now();
-        let answered = with(|reactor| {
-            reactor
+        let answered = with(|table| {
+            table
                 .connections
                 .iter()
                 .filter(|(_, c)| {
@@ -811,7 +630,7 @@ fn shut_down(run: &Run) -> bool {
                                 || (c.bytes_read > 0
                                     && c.pending_send() == 0
                                     && !c.dispatching
-                                    && !crate::blocking::awaits_job(reactor, c))
+                                    && !crate::blocking::awaits_job(c))
                         }
                 })
                 .map(|(key, c)| TcpConnection::new(key, c.id))
@@ -822,16 +641,12 @@ fn shut_down(run: &Run) -> bool {
         }
     }
     // Blocking jobs in flight (and their callbacks) are waited for as connections are.
-    let (empty, late, jobs_done) = with(|reactor| {
-        (
-            reactor.connections.is_empty(),
-            reactor.stop_deadline.is_some_and(|d| Instant::now() >= d),
-            reactor.blocking.in_flight() == 0,
-        )
-    });
+    let empty = with(|table| table.connections.is_empty());
+    let late = reactor.stop_deadline.is_some_and(|d| Instant::now() >= d);
+    let jobs_done = crate::blocking::in_flight() == 0;
     if late && !(empty && jobs_done) {
-        for handle in with(all_handles) {
-            connection_io::destroy(&handle);
+        for handle in with(|table| table.all_handles()) {
+            output::destroy(&handle);
         }
         return true;
     }
@@ -857,12 +672,4 @@ pub(crate) fn set_stop_timeout(timeout: Duration) {
 /// connection accepted just before it (a client that connected expects an answer, not a
 /// close), and for the next request of an idle HTTP keep-alive connection (answered with
 /// `Connection: close`, so a client under load loses none).
-pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
-
-fn all_handles(reactor: &mut Reactor) -> Vec<TcpConnection> {
-    reactor
-        .connections
-        .iter()
-        .map(|(key, connection)| TcpConnection::new(key, connection.id))
-        .collect()
-}
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);

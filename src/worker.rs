@@ -8,6 +8,8 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+mod spawn_blocking;
+
 use crate::connection::SslContext;
 use crate::connection::TcpConnection;
 use crate::connection::TcpKeepalive;

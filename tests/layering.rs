@@ -16,48 +16,11 @@ use std::path::{Path, PathBuf};
 
 /// Edges (importer, imported) that break a floor rule today. Each is debt: the list only
 /// shrinks (see docs/architecture.md, "Not there yet").
-const KNOWN: &[(&str, &str)] = &[
-    ("src/connection/async_tcp.rs", "src/reactor.rs"),
-    ("src/connection/async_tcp.rs", "src/timer.rs"),
-    ("src/connection/headers.rs", "src/reactor.rs"),
-    ("src/connection/http.rs", "src/reactor.rs"),
-    ("src/connection/io.rs", "src/reactor.rs"),
-    // The session's I/O, moved from protocols/http/session.rs: its data is in the connection
-    // table, which reactor.rs holds.
-    ("src/connection/session.rs", "src/reactor.rs"),
-    ("src/connection/state.rs", "src/timer.rs"),
-    ("src/connection/tcp.rs", "src/reactor.rs"),
-    ("src/connection/tcp.rs", "src/timer.rs"),
-    ("src/connection/udp.rs", "src/reactor.rs"),
-    ("src/connection/websocket.rs", "src/reactor.rs"),
-    ("src/connection/websocket.rs", "src/timer.rs"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 /// Files still in an import cycle once the [`KNOWN`] edges are taken out (a cycle inside one
 /// floor, or through the modules beside the floors). Debt too: the list only shrinks.
-const KNOWN_IN_CYCLES: &[&str] = &[
-    "src/blocking.rs",
-    "src/connection/async_tcp.rs",
-    "src/connection/http.rs",
-    "src/connection/io.rs",
-    "src/connection/pipe.rs",
-    // The session's I/O (from protocols/http/session.rs, which left its cycle): http.rs loads
-    // and saves through it and it delivers through io.rs; it leaves with them.
-    "src/connection/session.rs",
-    "src/connection/state.rs",
-    "src/connection/udp.rs",
-    // The WebSocket codec's driver side (the codec's former edges into io.rs, state.rs and
-    // async_tcp.rs, now within one floor): io.rs dispatches to it and it writes through io.rs,
-    // as http.rs does; it leaves the cycle with them.
-    "src/connection/websocket.rs",
-    // The worker's settings and connection callbacks, moved down from worker.rs; it holds a
-    // client's state (async_tcp.rs), which holds a pipe's destination, which holds a client.
-    "src/connection/worker_shared.rs",
-    "src/event_loop.rs",
-    "src/reactor.rs",
-    "src/timer.rs",
-    "src/worker.rs",
-];
+const KNOWN_IN_CYCLES: &[&str] = &[];
 
 /// A source file: its module path from the crate root and its text without comments, string
 /// literals and `#[cfg(test)]` modules.

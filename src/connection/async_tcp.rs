@@ -23,83 +23,14 @@ use mio::{Interest, Token};
 
 use super::WorkerShared;
 use super::io::{self as connection_io, TLS_HANDSHAKE_TIMEOUT};
+use super::output;
 use super::stream::{Stream, Transport, UNSPECIFIED_ADDRESS};
+use super::table::{self, call_user, with};
+use super::timer_queue::TimerCallback;
+use super::worker_shared::{AsyncTcpConnection, ClientState};
 use super::{Connection, SendResult, SslContext, TcpConnection};
 use crate::protocols::websocket::client::{self as websocket_client, HandshakeResponse};
 use crate::protocols::{Outbound, Protocol, ProtocolKind};
-use crate::reactor::{self, call_user, with};
-use crate::timer::{Timer, TimerId};
-
-type HandshakeCallback = Rc<dyn Fn(&TcpConnection, &HandshakeResponse)>;
-
-/// A client connection to another server, on this worker's reactor (Workerman's
-/// `AsyncTcpConnection`).
-///
-/// The scheme picks the protocol: `tcp://` (raw bytes), `text://`, `frame://`, or `ws://` (a
-/// WebSocket client: it sends the upgrade request, checks `Sec-WebSocket-Accept`, masks its
-/// frames). [`with_protocol`](Self::with_protocol) takes a custom one. The callbacks receive the
-/// same [`TcpConnection`] handle as a worker's, so `send`, `close`, `status` and the context
-/// work as on any connection. Create it in a running worker (`on_worker_start` or any callback).
-///
-/// ```no_run
-/// use workerman::connection::AsyncTcpConnection;
-/// use workerman::{TcpConnection, Worker};
-///
-/// let mut worker = Worker::new("tcp://127.0.0.1:0");
-/// worker.on_worker_start(|_worker| {
-///     let mut upstream = AsyncTcpConnection::new("ws://127.0.0.1:8000/chat");
-///     upstream.on_connect(|connection: &TcpConnection| {
-///         connection.send("hello");
-///     });
-///     upstream.on_message(|_connection: &TcpConnection, text: String| {
-///         println!("got {text}");
-///     });
-///     upstream.on_close(|connection: &TcpConnection| {
-///         // Try again in a second.
-///         connection.reconnect(1.0);
-///     });
-///     upstream.connect();
-/// });
-/// Worker::run_all();
-/// ```
-#[derive(Clone)]
-pub struct AsyncTcpConnection {
-    shared: Rc<WorkerShared>,
-}
-
-/// Where a client connects, and its state between connections (`WorkerShared::client`).
-pub(crate) struct ClientState {
-    host: String,
-    port: u16,
-    /// `unix://`: the socket's path (then `host` and `port` are unused).
-    unix_path: Option<std::path::PathBuf>,
-    /// `ws://` only: the request target (path and query) and the `Host` header's value.
-    websocket_target: Option<(String, String)>,
-    /// The connection made last, if any.
-    current: RefCell<Option<TcpConnection>>,
-    /// The status while no connection exists: `STATUS_INITIAL` or `STATUS_CLOSED`.
-    status_without_connection: Cell<u8>,
-    /// Sends made before `connect()` (or while a reconnect is pending), and their byte count.
-    queued: RefCell<Vec<Outbound<'static>>>,
-    queued_bytes: Cell<usize>,
-    reconnect_timer: Cell<Option<TimerId>>,
-    connect_timeout: Cell<Option<Duration>>,
-    connect_started: Cell<Option<Instant>>,
-    /// `ws://`: extra upgrade-request header lines, each ending in CRLF.
-    websocket_headers: RefCell<Vec<u8>>,
-    websocket_ping_interval: Cell<Option<f64>>,
-    websocket_binary: Cell<bool>,
-    on_websocket_connect: RefCell<Option<HandshakeCallback>>,
-    /// Each turn, the reactor reads this client's socket before any other event.
-    read_first: Cell<bool>,
-    /// `pipe()`: where this client's messages go, and the connection piped into it (whose
-    /// reading it throttles): given to each connection it makes.
-    pipe_to: RefCell<Option<super::PipeDestination>>,
-    pipe_from: RefCell<Option<TcpConnection>>,
-    /// TLS (`wss://`, `ssl://`, `set_transport("ssl")`): the context; its configuration is made
-    /// at the first connect and kept (as the worker's layer factory) for reconnects.
-    ssl: RefCell<Option<SslContext>>,
-}
 
 impl AsyncTcpConnection {
     /// A client for `address`: `tcp://host:port`, `text://…`, `frame://…`,
@@ -304,8 +235,8 @@ impl AsyncTcpConnection {
             }
         }
         self.cancel_reconnect();
-        let stopping = reactor::with_running("AsyncTcpConnection::connect", |reactor| {
-            reactor.stop.load(std::sync::atomic::Ordering::Relaxed)
+        let stopping = table::with_running("AsyncTcpConnection::connect", |table| {
+            table.stop.load(std::sync::atomic::Ordering::Relaxed)
         });
         if stopping {
             log::debug!(
@@ -314,11 +245,11 @@ impl AsyncTcpConnection {
             );
             return;
         }
-        let handle = with(|reactor| {
-            let entry = reactor.connections.vacant_entry();
+        let handle = with(|table| {
+            let entry = table.connections.vacant_entry();
             let key = entry.key();
-            reactor.next_connection_id += 1;
-            let id = reactor.next_connection_id;
+            table.next_connection_id += 1;
+            let id = table.next_connection_id;
             let mut connection = Connection::connecting(id, self.shared.clone());
             if let Some((path, host)) = &client.websocket_target {
                 connection.websocket = Some(Box::new(websocket_client::start(
@@ -337,19 +268,19 @@ impl AsyncTcpConnection {
                 extras.pipe_from = pipe_from;
             }
             entry.insert(connection);
-            reactor.statistics.connection_count += 1;
-            reactor.metrics.opened(crate::metrics::protocol_index(
+            table.statistics.connection_count += 1;
+            table.metrics.opened(crate::metrics::protocol_index(
                 &self.shared.protocol.borrow(),
                 self.shared.transport.get(),
             ));
             let count = &self.shared.connection_count;
             count.set(count.get() + 1);
             if client.read_first.get() {
-                reactor.read_first.push((key, id));
+                table.read_first.push((key, id));
             }
             if let Some(timeout) = client.connect_timeout.get() {
-                let deadline = reactor.now + timeout;
-                reactor.set_deadline(key, Some(deadline));
+                let deadline = table.now + timeout;
+                table.set_deadline(key, Some(deadline));
             }
             TcpConnection::new(key, id)
         });
@@ -372,7 +303,7 @@ impl AsyncTcpConnection {
             Ok(ip) => start_connecting(&handle, Ok(vec![SocketAddr::new(ip, client.port)])),
             Err(_) => {
                 let (host, port) = (client.host.clone(), client.port);
-                let resolutions = with(|reactor| reactor.resolutions.clone());
+                let resolutions = with(|table| table.resolutions.clone());
                 let (key, id) = (handle.key(), handle.id());
                 let spawned = std::thread::Builder::new()
                     .name("workerman-resolve".into())
@@ -421,10 +352,14 @@ impl AsyncTcpConnection {
             return;
         }
         let again = self.clone();
-        let timer = Timer::once(seconds, move || {
-            again.client().reconnect_timer.set(None);
-            again.connect();
-        });
+        let timer = table::add_timer(
+            "Timer::once",
+            seconds,
+            TimerCallback::once(move || {
+                again.client().reconnect_timer.set(None);
+                again.connect();
+            }),
+        );
         client.reconnect_timer.set(Some(timer));
     }
 
@@ -437,7 +372,7 @@ impl AsyncTcpConnection {
     /// ```
     pub fn cancel_reconnect(&self) {
         if let Some(timer) = self.client().reconnect_timer.take() {
-            Timer::del(timer);
+            table::delete_timer(timer);
         }
     }
 
@@ -808,8 +743,8 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn client(&self) -> Option<AsyncTcpConnection> {
-        let shared = reactor::try_with(|reactor| {
-            reactor
+        let shared = table::try_with(|table| {
+            table
                 .connections
                 .get(self.key())
                 .filter(|connection| connection.id == self.id())
@@ -842,43 +777,9 @@ fn split_host_port(authority: &str, default_port: Option<u16>) -> Option<(String
     (!host.is_empty()).then(|| (host.to_owned(), port))
 }
 
-/// Hands resolved addresses from the resolver threads to the reactor, and wakes it.
-#[derive(Clone)]
-pub(crate) struct Resolutions {
-    results: std::sync::Arc<std::sync::Mutex<Vec<Resolution>>>,
-    waker: std::sync::Arc<mio::Waker>,
-}
-
-type Resolution = (usize, u64, io::Result<Vec<SocketAddr>>);
-
-impl Resolutions {
-    pub(crate) fn new(waker: std::sync::Arc<mio::Waker>) -> Resolutions {
-        Resolutions {
-            results: Default::default(),
-            waker,
-        }
-    }
-
-    fn deliver(&self, key: usize, id: u64, result: io::Result<Vec<SocketAddr>>) {
-        if let Ok(mut results) = self.results.lock() {
-            results.push((key, id, result));
-        }
-        if let Err(error) = self.waker.wake() {
-            log::error!("could not wake the worker after resolving a name: {error}");
-        }
-    }
-
-    fn take(&self) -> Vec<Resolution> {
-        self.results
-            .lock()
-            .map(|mut results| std::mem::take(&mut *results))
-            .unwrap_or_default()
-    }
-}
-
 /// The reactor was woken: start connecting the clients whose names were resolved.
 pub(crate) fn on_resolved() {
-    let resolved = with(|reactor| reactor.resolutions.take());
+    let resolved = with(|table| table.resolutions.take());
     for (key, id, result) in resolved {
         start_connecting(&TcpConnection::new(key, id), result);
     }
@@ -886,8 +787,8 @@ pub(crate) fn on_resolved() {
 
 /// Opens the socket and starts a non-blocking connect to the first address.
 fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr>>) {
-    let started = with(|reactor| {
-        let connection = reactor.connection(handle)?;
+    let started = with(|table| {
+        let connection = table.connection(handle)?;
         if connection.status != TcpConnection::STATUS_CONNECTING {
             return None;
         }
@@ -897,14 +798,14 @@ fn start_connecting(handle: &TcpConnection, addresses: io::Result<Vec<SocketAddr
                 .next()
                 .ok_or_else(|| io::Error::other("the name resolved to no address"))?;
             let mut stream = mio::net::TcpStream::connect(address)?;
-            reactor.poll.registry().register(
+            table.poll.registry().register(
                 &mut stream,
                 Token(handle.key()),
                 Interest::READABLE | Interest::WRITABLE,
             )?;
             Ok((stream, address))
         });
-        let connection = reactor.connection_mut(handle)?;
+        let connection = table.connection_mut(handle)?;
         Some(match outcome {
             Ok((stream, address)) => {
                 connection.stream = Some(Stream::Tcp(stream));
@@ -952,14 +853,14 @@ fn prepare_tls(shared: &WorkerShared) -> io::Result<()> {
 
 /// Starts a non-blocking connect to a Unix socket (which usually completes, or fails, at once).
 fn start_connecting_unix(handle: &TcpConnection, path: &std::path::Path) {
-    let outcome = with(|reactor| {
+    let outcome = with(|table| {
         let mut stream = Stream::Unix(mio::net::UnixStream::connect(path)?);
-        reactor.poll.registry().register(
+        table.poll.registry().register(
             &mut stream,
             Token(handle.key()),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        if let Some(connection) = reactor.connection_mut(handle) {
+        if let Some(connection) = table.connection_mut(handle) {
             connection.stream = Some(stream);
             prepare_tls(&connection.worker)?;
             connection.attach_transport()?;
@@ -973,8 +874,8 @@ fn start_connecting_unix(handle: &TcpConnection, path: &std::path::Path) {
 
 /// The first event on a connecting socket: connected, failed, or (rarely) not yet.
 pub(crate) fn on_connect_event(handle: &TcpConnection) {
-    let outcome = with(|reactor| {
-        let stream = reactor.connection(handle)?.stream.as_ref()?;
+    let outcome = with(|table| {
+        let stream = table.connection(handle)?.stream.as_ref()?;
         match stream.take_error() {
             Ok(Some(error)) | Err(error) => return Some(Err(error)),
             Ok(None) => {}
@@ -998,9 +899,9 @@ pub(crate) fn on_connect_timeout(handle: &TcpConnection) {
 }
 
 fn connected(handle: &TcpConnection) {
-    let (websocket, callback) = match with(|reactor| {
-        let now = reactor.now;
-        let connection = reactor.connection_mut(handle)?;
+    let (websocket, callback) = match with(|table| {
+        let now = table.now;
+        let connection = table.connection_mut(handle)?;
         connection.status = TcpConnection::STATUS_ESTABLISHED;
         if let Some(stream) = &connection.stream {
             if let Err(error) = stream.set_nodelay() {
@@ -1016,18 +917,18 @@ fn connected(handle: &TcpConnection) {
         let deadline = request
             .is_some()
             .then(|| now + worker.http_settings.get().request_head_timeout);
-        reactor.set_deadline(handle.key(), deadline);
+        table.set_deadline(handle.key(), deadline);
         // The TLS handshake has its own deadline from here (see `on_handshake_deadline`).
-        if connection_io::has_layer(reactor, handle) {
+        if connection_io::has_layer(table, handle) {
             let timeout = handshake_timeout(&worker);
-            reactor.set_deadline(handle.key(), Some(now + timeout));
-            connection_io::mark_handshake_deadline(reactor, handle);
+            table.set_deadline(handle.key(), Some(now + timeout));
+            connection_io::mark_handshake_deadline(table, handle);
         }
         // A TLS client speaks first (its ClientHello), even with nothing queued.
-        let queued = reactor
+        let queued = table
             .connection(handle)
             .is_some_and(|connection| connection.pending_send() > 0 || connection.layer.is_some());
-        let actions = queued.then(|| connection_io::flush(reactor, handle.key()));
+        let actions = queued.then(|| output::flush(table, handle.key()));
         let callback = worker.callbacks.on_connect.borrow().clone();
         Some(((request, actions), callback))
     }) {
@@ -1036,18 +937,18 @@ fn connected(handle: &TcpConnection) {
     };
     let (request, actions) = websocket;
     if let Some(request) = request.flatten() {
-        connection_io::send_raw(handle, &request);
+        output::send_raw(handle, &request);
     }
     if let Some(actions) = actions {
-        connection_io::run_actions(handle, actions);
+        output::run_actions(handle, actions);
     }
     if let Some(callback) = callback {
-        if call_user(&|| connection_io::describe(handle, "on_connect"), || {
+        if call_user(&|| output::describe(handle, "on_connect"), || {
             callback(handle)
         })
         .is_none()
         {
-            connection_io::destroy(handle);
+            output::destroy(handle);
         }
     }
 }
@@ -1070,9 +971,9 @@ fn handshake_timeout(shared: &WorkerShared) -> Duration {
 /// seconds")`, then `on_close`); done, a `wss://` upgrade answer still awaited gets the rest
 /// of the head timeout (counted from the TCP connect).
 pub(crate) fn on_handshake_deadline(handle: &TcpConnection) -> bool {
-    let outcome = with(|reactor| {
-        let now = reactor.now;
-        let connection = reactor.connection_mut(handle)?;
+    let outcome = with(|table| {
+        let now = table.now;
+        let connection = table.connection_mut(handle)?;
         connection.worker.client.as_ref()?;
         let layered = connection.layer.as_mut()?;
         if !std::mem::take(&mut layered.handshake_deadline) {
@@ -1089,7 +990,7 @@ pub(crate) fn on_handshake_deadline(handle: &TcpConnection) -> bool {
             let head_timeout = worker.http_settings.get().request_head_timeout;
             now + head_timeout.saturating_sub(timeout)
         });
-        reactor.set_deadline(handle.key(), rest);
+        table.set_deadline(handle.key(), rest);
         Some(None)
     });
     match outcome {
@@ -1104,8 +1005,8 @@ pub(crate) fn on_handshake_deadline(handle: &TcpConnection) -> bool {
 
 /// The TLS handshake did not finish in time: reported as a connect failure.
 fn handshake_failed(handle: &TcpConnection, timeout: Duration) {
-    let Some(worker) = with(|reactor| {
-        reactor
+    let Some(worker) = with(|table| {
+        table
             .connection(handle)
             .map(|connection| connection.worker.clone())
     }) else {
@@ -1117,8 +1018,8 @@ fn handshake_failed(handle: &TcpConnection, timeout: Duration) {
         timeout.as_secs_f64()
     );
     log::debug!("{message}");
-    connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-    connection_io::destroy(handle);
+    output::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    output::destroy(handle);
 }
 
 fn describe_target(worker: &WorkerShared) -> String {
@@ -1134,8 +1035,8 @@ fn describe_target(worker: &WorkerShared) -> String {
 /// Connecting failed: `on_error(CONNECT_FAIL, "connect host:port fail after N seconds: why")`,
 /// then the connection is destroyed (`on_close`).
 pub(crate) fn connect_failed(handle: &TcpConnection, why: &str) {
-    let Some(worker) = with(|reactor| {
-        reactor
+    let Some(worker) = with(|table| {
+        table
             .connection(handle)
             .map(|connection| connection.worker.clone())
     }) else {
@@ -1149,8 +1050,8 @@ pub(crate) fn connect_failed(handle: &TcpConnection, why: &str) {
     let target = describe_target(&worker);
     let message = format!("connect {target} fail after {elapsed:.4} seconds: {why}");
     log::debug!("{message}");
-    connection_io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-    connection_io::destroy(handle);
+    output::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    output::destroy(handle);
 }
 
 fn format_target(host: &str, port: u16) -> String {
@@ -1158,38 +1059,6 @@ fn format_target(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
-    }
-}
-
-/// A `ws://` client's handshake answer was checked: open, flush the frames held back, start
-/// pinging, then `on_websocket_connect`.
-pub(crate) fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResponse) {
-    let Some(worker) = with(|reactor| {
-        reactor.set_deadline(handle.key(), None);
-        reactor
-            .connection(handle)
-            .map(|connection| connection.worker.clone())
-    }) else {
-        return;
-    };
-    let Some(client) = worker.client.as_ref() else {
-        return;
-    };
-    if let Some(interval) = client.websocket_ping_interval.get() {
-        handle.add_timer(interval, |connection, _| {
-            super::io::send_raw(connection, &websocket_client::ping_frame());
-        });
-    }
-    let callback = client.on_websocket_connect.borrow().clone();
-    if let Some(callback) = callback {
-        if call_user(
-            &|| connection_io::describe(handle, "on_websocket_connect"),
-            || callback(handle, response),
-        )
-        .is_none()
-        {
-            connection_io::destroy(handle);
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::TcpConnection;
-use crate::reactor;
+use super::table;
 
 impl TcpConnection {
     /// Sets a header for the next HTTP response on this connection, replacing any header of that
@@ -76,8 +76,8 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn headers(&self) -> Vec<(String, String)> {
-        reactor::try_with(|reactor| {
-            let connection = reactor.connection(self)?;
+        table::try_with(|table| {
+            let connection = table.connection(self)?;
             let extras = connection.extras.as_ref()?;
             Some(
                 extras
@@ -92,8 +92,8 @@ impl TcpConnection {
     }
 
     fn with_headers(&self, f: impl FnOnce(&mut Vec<crate::protocols::http::Header>)) {
-        reactor::try_with(|reactor| {
-            if let Some(connection) = reactor.connection_mut(self) {
+        table::try_with(|table| {
+            if let Some(connection) = table.connection_mut(self) {
                 f(&mut connection.extras().headers);
             }
         });

@@ -1,18 +1,19 @@
 //! The connection's side of HTTP/1.1: what the driver does around the codec in
 //! `protocols::http` — frame the next request (buffered, or a large multipart body streamed to
-//! disk), start answering it (keep-alive, timeouts), finish a response (close, or let the next
-//! pipelined request go), the 408 of a body timeout, sessions saved after `on_message`, and what
-//! a stop waits for.
+//! disk), start answering it (keep-alive, timeouts), the 408 of a body timeout, and what a stop
+//! waits for. The end of a response (close, or let the next pipelined request go) is in
+//! `response_end.rs`, below the write path that reaches it; the session saved after
+//! `on_message` is in `session.rs`.
 
-use super::io::Actions;
+use super::output;
 use super::session;
+use super::table::Table;
 use super::{Connection, TcpConnection};
 use crate::protocols::http::parser::Limits;
 use crate::protocols::http::{
     HttpError, MAX_HEADER_SIZE, Request, Streaming, Upload, upload_boundary,
 };
 use crate::protocols::{Message, ProtocolKind};
-use crate::reactor::Reactor;
 
 /// What [`frame_request`] found at the start of the unconsumed bytes.
 pub(crate) enum Input {
@@ -106,24 +107,24 @@ fn start_upload(
 /// Builds the request from its bytes and starts answering it: later requests wait for its
 /// response, and no timeout runs while the handler works.
 pub(crate) fn begin_request(
-    reactor: &mut Reactor,
+    table: &mut Table,
     handle: &TcpConnection,
     raw: Vec<u8>,
 ) -> Option<Request> {
-    let connection = reactor.connection_mut(handle)?;
+    let connection = table.connection_mut(handle)?;
     let request = connection.http.parser.decode(raw);
-    begin_parsed_request(reactor, handle, request)
+    begin_parsed_request(table, handle, request)
 }
 
 /// [`begin_request`] for a request already built (a streamed upload).
 #[inline]
 pub(crate) fn begin_parsed_request(
-    reactor: &mut Reactor,
+    table: &mut Table,
     handle: &TcpConnection,
     mut request: Request,
 ) -> Option<Request> {
-    let stopping = reactor.stopping;
-    let connection = reactor.connection_mut(handle)?;
+    let stopping = table.stopping;
+    let connection = table.connection_mut(handle)?;
     request.set_connection(handle);
     if connection.extras.is_some() {
         session::forget(connection);
@@ -136,15 +137,15 @@ pub(crate) fn begin_parsed_request(
     http.head_timer_running = false;
     http.body_timer_running = false;
     http.continue_sent = false;
-    reactor.set_deadline(handle.key(), None);
+    table.set_deadline(handle.key(), None);
     Some(request)
 }
 
 /// Part of a request is buffered: start the head timeout (from its first byte), or stop it once
 /// the head is complete. `true` when the client waits for `100 Continue` before its body.
-pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection) -> bool {
-    let now = reactor.now;
-    let Some(connection) = reactor.connection_mut(handle) else {
+pub(crate) fn note_partial_request(table: &mut Table, handle: &TcpConnection) -> bool {
+    let now = table.now;
+    let Some(connection) = table.connection_mut(handle) else {
         return false;
     };
     let settings = connection.worker.http_settings.get();
@@ -159,86 +160,15 @@ pub(crate) fn note_partial_request(reactor: &mut Reactor, handle: &TcpConnection
         // The head is whole and the body is not: the body timeout runs from now.
         http.head_timer_running = false;
         if !std::mem::replace(&mut http.body_timer_running, true) {
-            reactor.set_deadline(handle.key(), Some(now + settings.request_body_timeout));
+            table.set_deadline(handle.key(), Some(now + settings.request_body_timeout));
         }
         send_continue
     } else {
         if !http.head_timer_running {
             http.head_timer_running = true;
-            reactor.set_deadline(handle.key(), Some(now + timeout));
+            table.set_deadline(handle.key(), Some(now + timeout));
         }
         false
-    }
-}
-
-/// A response is complete: close if it must, else the next request may go (now, or at the end
-/// of this turn when it was answered from outside the read path), under the right timeout.
-pub(crate) fn response_complete(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-    close_after: bool,
-) -> Actions {
-    let now = reactor.now;
-    let Some(connection) = reactor.connection_mut(handle) else {
-        return Actions::default();
-    };
-    let settings = connection.worker.http_settings.get();
-    let save_session = connection.extras.is_some() && session::is_dirty(connection);
-    let http = &mut connection.http;
-    http.awaiting_response = false;
-    let stream_ended = std::mem::take(&mut http.streaming) == Streaming::EventStream;
-    http.range = None;
-    if close_after {
-        if stream_ended {
-            reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
-        }
-        return Actions {
-            close: true,
-            save_session,
-            ..Actions::default()
-        };
-    }
-    let buffered = !connection.recv_buffer.is_empty();
-    let deadline = if buffered {
-        connection.http.head_timer_running = true;
-        now + settings.request_head_timeout
-    } else {
-        now + settings.keep_alive_timeout
-    };
-    let run_again = !connection.dispatching && (buffered || connection.read_pending);
-    if stream_ended {
-        reactor.metrics.sse_streams = reactor.metrics.sse_streams.saturating_sub(1);
-    }
-    reactor.set_deadline(handle.key(), Some(deadline));
-    if run_again {
-        reactor.ready.push_back((handle.key(), handle.id()));
-    }
-    Actions {
-        save_session,
-        ..Actions::default()
-    }
-}
-
-/// `on_message` returned: the request's session is saved if it changed.
-///
-/// Only a request that opened its session costs anything here: `request.session()` raises a
-/// per-thread flag, read (and lowered) with one thread-local access per request.
-#[inline]
-pub(crate) fn after_on_message(handle: &TcpConnection) {
-    if session::take_opened() {
-        save_after_on_message(handle);
-    }
-}
-
-#[cold]
-fn save_after_on_message(handle: &TcpConnection) {
-    let dirty = crate::reactor::with(|reactor| {
-        reactor
-            .connection(handle)
-            .is_some_and(|connection| connection.extras.is_some() && session::is_dirty(connection))
-    });
-    if dirty {
-        session::save(handle);
     }
 }
 
@@ -253,23 +183,18 @@ pub(crate) fn hold_for_session(handle: &TcpConnection, message: Message) -> Opti
     }
 }
 
-/// Saves the connection's session if it changed (a response completed).
-pub(crate) fn save_session(handle: &TcpConnection) {
-    session::save(handle);
-}
-
 /// A connection's deadline passed: `true` if it was the request-body timeout, answered here
 /// with `408 Request Timeout` (the connection ends); else the caller destroys it.
 pub(crate) fn on_deadline(handle: &TcpConnection) -> bool {
-    let body = crate::reactor::with(|reactor| {
-        reactor
+    let body = super::table::with(|table| {
+        table
             .connection_mut(handle)
             .is_some_and(|connection| std::mem::take(&mut connection.http.body_timer_running))
     });
     if body {
         log::debug!("connection {}: request body timed out", handle.id());
-        super::io::send_raw(handle, HttpError::RequestTimeout.response());
-        super::io::end(handle);
+        output::send_raw(handle, HttpError::RequestTimeout.response());
+        output::end(handle);
     }
     body
 }

@@ -31,29 +31,37 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod actions;
 pub(crate) mod async_tcp;
 mod handle;
 mod headers;
 pub(crate) mod http;
 pub(crate) mod io;
+pub(crate) mod output;
 mod pipe;
+mod resolutions;
+mod response_end;
 mod send_queue;
 pub(crate) mod session;
 pub(crate) mod session_redis;
+mod session_save;
 mod state;
 pub(crate) mod stream;
+pub(crate) mod table;
 mod tcp;
+pub(crate) mod timer_queue;
 pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod udp;
 mod udp_listener;
+mod udp_peer;
 pub(crate) mod websocket;
 mod worker_shared;
 
-pub use async_tcp::AsyncTcpConnection;
 pub use handle::{SendResult, TcpConnection};
-pub use pipe::{PipeDestination, PipeTarget};
+pub use pipe::PipeTarget;
 pub(crate) use state::Connection;
 pub use stream::TcpKeepalive;
 pub use tls::{SslContext, SslContextError};
 pub(crate) use worker_shared::WorkerShared;
+pub use worker_shared::{AsyncTcpConnection, PipeDestination};

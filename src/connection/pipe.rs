@@ -2,6 +2,7 @@
 //! directions (Workerman's `$connection->pipe($connection_to_80)` and
 //! `$connection_to_80->pipe($connection)`).
 
+use super::worker_shared::PipeDestination;
 use super::{AsyncTcpConnection, TcpConnection};
 use crate::protocols::Outbound;
 
@@ -24,16 +25,6 @@ pub trait PipeTarget {
     /// This target as a pipe's destination.
     #[doc(hidden)]
     fn pipe_destination(&self) -> PipeDestination;
-}
-
-/// A pipe's destination (see [`PipeTarget`]).
-#[doc(hidden)]
-#[derive(Clone)]
-pub enum PipeDestination {
-    /// A connection that exists.
-    Connection(TcpConnection),
-    /// A client, connected or not.
-    Client(AsyncTcpConnection),
 }
 
 impl PipeTarget for TcpConnection {

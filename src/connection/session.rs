@@ -1,7 +1,9 @@
 //! The I/O side of HTTP sessions (the codec's side is `protocols/http/session.rs`: the settings,
 //! the handler trait, ids, the stored form): the [`Session`] handle, which reads and changes the
-//! session kept with its connection, `Request::session`, which loads it, the save when a
-//! request is answered, the requests held while a handler that completes later reads, and the
+//! session kept with its connection, `Request::session`, which loads it, the save when
+//! `on_message` returns (the save itself is in `session_save.rs`, which the write path also
+//! reaches when a response completes), the requests held while a handler that completes later
+//! reads, and the
 //! handlers that do I/O: [`FileSessionHandler`] here, `RedisSessionHandler` in
 //! `connection/session_redis.rs`. All of them are public at `workerman::protocols::http`.
 
@@ -15,13 +17,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::output;
+use super::session_save::{is_dirty, save};
+use super::table::try_with;
 use super::{Connection, TcpConnection};
 use crate::protocols::http::Request;
 use crate::protocols::http::session::{
-    SessionConfig, SessionDone, SessionHandler, SessionState, decode, encode, hex,
-    is_valid_session_id, new_session_id, random_bytes,
+    SessionConfig, SessionDone, SessionHandler, SessionState, decode, hex, is_valid_session_id,
+    new_session_id, random_bytes,
 };
-use crate::reactor::try_with;
 
 /// The session of a request (Workerman's `Workerman\Protocols\Http\Session`), from
 /// [`Request::session`](crate::protocols::http::Request::session). Values are strings. It is
@@ -48,8 +52,8 @@ pub struct Session {
 impl Session {
     fn with_state<R>(&self, f: impl FnOnce(&mut SessionState) -> R) -> Option<R> {
         let connection = self.connection.as_ref()?;
-        try_with(|reactor| {
-            let state = reactor.connection_mut(connection)?.extras.as_mut()?;
+        try_with(|table| {
+            let state = table.connection_mut(connection)?.extras.as_mut()?;
             state.session.as_deref_mut().map(f)
         })
         .flatten()
@@ -201,11 +205,9 @@ impl Session {
                 return;
             }
         };
-        let cookie = try_with(|reactor| {
-            let tls = reactor
-                .connection(connection)
-                .is_some_and(connection_is_tls);
-            let state = reactor.connection_mut(connection)?.extras.as_mut()?;
+        let cookie = try_with(|table| {
+            let tls = table.connection(connection).is_some_and(connection_is_tls);
+            let state = table.connection_mut(connection)?.extras.as_mut()?;
             let state = state.session.as_deref_mut()?;
             let old = std::mem::replace(&mut state.id, id.clone());
             if delete_old {
@@ -231,8 +233,8 @@ fn connection_is_tls(_connection: &Connection) -> bool {
 /// name (a regenerated id) and keeping other cookies.
 fn queue_cookie(connection: &TcpConnection, name: &str, cookie: String) {
     let prefix = format!("{name}=");
-    try_with(|reactor| {
-        if let Some(state) = reactor.connection_mut(connection) {
+    try_with(|table| {
+        if let Some(state) = table.connection_mut(connection) {
             let headers = &mut state.extras().headers;
             headers
                 .retain(|(n, v)| !(n.eq_ignore_ascii_case("set-cookie") && v.starts_with(&prefix)));
@@ -287,9 +289,32 @@ enum Found {
     Gone,
 }
 
+/// `on_message` returned: the request's session is saved if it changed.
+///
+/// Only a request that opened its session costs anything here: `request.session()` raises a
+/// per-thread flag, read (and lowered) with one thread-local access per request.
+#[inline]
+pub(crate) fn after_on_message(handle: &TcpConnection) {
+    if take_opened() {
+        save_after_on_message(handle);
+    }
+}
+
+#[cold]
+fn save_after_on_message(handle: &TcpConnection) {
+    let dirty = super::table::with(|table| {
+        table
+            .connection(handle)
+            .is_some_and(|connection| connection.extras.is_some() && is_dirty(connection))
+    });
+    if dirty {
+        save(handle);
+    }
+}
+
 fn find_config(handle: &TcpConnection) -> Option<Found> {
-    try_with(|reactor| {
-        let Some(connection) = reactor.connection_mut(handle) else {
+    try_with(|table| {
+        let Some(connection) = table.connection_mut(handle) else {
             return Found::Gone;
         };
         if connection
@@ -357,8 +382,8 @@ pub(crate) fn open(request: &Request, connection: Option<TcpConnection>) -> Sess
         unreadable,
         retired: Vec::new(),
     };
-    try_with(|reactor| {
-        if let Some(connection) = reactor.connection_mut(&handle) {
+    try_with(|table| {
+        if let Some(connection) = table.connection_mut(&handle) {
             connection.extras().session = Some(Box::new(state));
         }
     });
@@ -403,8 +428,8 @@ Session store unavailable, retry";
 /// delivered now.
 #[cold]
 pub(crate) fn hold_for_read(handle: &TcpConnection, request: Request) -> Option<Request> {
-    let config = try_with(|reactor| {
-        let connection = reactor.connection(handle)?;
+    let config = try_with(|table| {
+        let connection = table.connection(handle)?;
         connection.worker.session.borrow().clone()
     })
     .flatten();
@@ -419,8 +444,8 @@ pub(crate) fn hold_for_read(handle: &TcpConnection, request: Request) -> Option<
         return Some(request);
     };
     let mut request = Some(request);
-    try_with(|reactor| {
-        if let Some(connection) = reactor.connection_mut(handle) {
+    try_with(|table| {
+        if let Some(connection) = table.connection_mut(handle) {
             connection.extras().held_request = request.take().map(Box::new);
         }
     });
@@ -447,8 +472,8 @@ fn resume(
     id: String,
     result: io::Result<Vec<u8>>,
 ) {
-    let request = try_with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let request = try_with(|table| {
+        let connection = table.connection_mut(handle)?;
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
             return None;
         }
@@ -469,34 +494,28 @@ fn resume(
                 unreadable: false,
                 retired: Vec::new(),
             };
-            try_with(|reactor| {
-                if let Some(connection) = reactor.connection_mut(handle) {
+            try_with(|table| {
+                if let Some(connection) = table.connection_mut(handle) {
                     connection.extras().session = Some(Box::new(state));
                 }
             });
-            super::io::deliver(handle, crate::protocols::Message::Request(*request));
-            super::http::after_on_message(handle);
+            output::deliver(handle, crate::protocols::Message::Request(*request));
+            after_on_message(handle);
         }
         Err(error) => {
             log::warn!(
                 "connection {}: session {id} not read ({error}), answering 503",
                 handle.id()
             );
-            super::io::send_raw(handle, SERVICE_UNAVAILABLE);
-            try_with(|reactor| {
-                if let Some(connection) = reactor.connection_mut(handle) {
+            output::send_raw(handle, SERVICE_UNAVAILABLE);
+            try_with(|table| {
+                if let Some(connection) = table.connection_mut(handle) {
                     connection.http.awaiting_response = false;
                 }
             });
-            super::io::close(handle);
+            output::close(handle);
         }
     }
-}
-
-pub(crate) fn is_dirty(connection: &Connection) -> bool {
-    (connection.extras.as_ref())
-        .and_then(|extras| extras.session.as_ref())
-        .is_some_and(|state| state.dirty && !state.unreadable)
 }
 
 /// Forgets the session of the request answered before (a new request begins).
@@ -504,54 +523,6 @@ pub(crate) fn forget(connection: &mut Connection) {
     if let Some(extras) = connection.extras.as_mut() {
         extras.session = None;
     }
-}
-
-/// Saves the connection's session if it changed: writes it (destroys it when empty), removes
-/// retired ids, and now and then collects garbage. Handler errors are logged.
-pub(crate) fn save(handle: &TcpConnection) {
-    let work = try_with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
-        if !is_dirty(connection) {
-            return None;
-        }
-        let state = connection.extras.as_mut()?.session.as_deref_mut()?;
-        state.dirty = false;
-        let data = (!state.data.is_empty()).then(|| encode(&state.data));
-        Some((
-            state.config.clone(),
-            state.id.clone(),
-            data,
-            std::mem::take(&mut state.retired),
-        ))
-    })
-    .flatten();
-    let Some((config, id, data, retired)) = work else {
-        return;
-    };
-    let handler = &config.handler;
-    for old in retired {
-        handler.destroy(&old, report("destroy", old.clone()));
-    }
-    match data {
-        Some(data) => handler.write(&id, data, config.lifetime, report("write", id.clone())),
-        None => handler.destroy(&id, report("destroy", id.clone())),
-    }
-    let (numerator, denominator) = config.gc_probability;
-    let mut roll = [0u8; 4];
-    if numerator > 0
-        && random_bytes(&mut roll).is_ok()
-        && u32::from_le_bytes(roll) % denominator < numerator
-    {
-        handler.gc(config.lifetime);
-    }
-}
-
-fn report(operation: &'static str, id: String) -> SessionDone<()> {
-    Box::new(move |result| {
-        if let Err(error) = result {
-            log::warn!("session {id}: {operation} failed: {error}");
-        }
-    })
 }
 
 /// The default settings: files in the system's temporary directory (Workerman's default

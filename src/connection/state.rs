@@ -175,7 +175,7 @@ pub(crate) struct Extras {
     pub(crate) pipe_to: Option<super::PipeDestination>,
     pub(crate) pipe_from: Option<TcpConnection>,
     /// Timers added with `TcpConnection::add_timer`: deleted when the connection closes.
-    pub(crate) timers: Vec<crate::TimerId>,
+    pub(crate) timers: Vec<super::timer_queue::TimerId>,
     /// Workerman's `$connection->headers`: merged into the next HTTP response, then cleared.
     pub(crate) headers: Vec<crate::protocols::http::Header>,
     /// The session of the HTTP request being answered, once `request.session()` loaded it.

@@ -5,10 +5,11 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::io;
+use super::output;
+use super::table;
+use super::timer_queue::{TimerCallback, TimerId};
 use super::{SendResult, TcpConnection};
 use crate::protocols::Outbound;
-use crate::reactor;
 
 impl TcpConnection {
     /// Not connected yet.
@@ -176,7 +177,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn send<'a>(&self, data: impl Into<Outbound<'a>>) -> SendResult {
-        io::send(self, data.into())
+        output::send(self, data.into())
     }
 
     /// Sends `bytes` as they are, with no encoding by the protocol (Workerman's
@@ -192,7 +193,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn send_raw(&self, bytes: impl AsRef<[u8]>) -> SendResult {
-        io::send(
+        output::send(
             self,
             Outbound::Raw(std::borrow::Cow::Borrowed(bytes.as_ref())),
         )
@@ -209,7 +210,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn send_message<T: 'static>(&self, message: T) -> SendResult {
-        io::send_message(self, Box::new(message), std::any::type_name::<T>())
+        output::send_message(self, Box::new(message), std::any::type_name::<T>())
     }
 
     /// Closes after flushing what is queued; with nothing queued, `on_close` runs before this
@@ -221,7 +222,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn close(&self) {
-        io::close(self)
+        output::close(self)
     }
 
     /// Sends `data`, then closes once it is flushed (Workerman's `close($data)`).
@@ -246,7 +247,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn end(&self) {
-        io::end(self)
+        output::end(self)
     }
 
     /// Closes now, dropping whatever is queued; `on_close` runs before this returns.
@@ -257,7 +258,7 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn destroy(&self) {
-        io::destroy(self)
+        output::destroy(self)
     }
 
     /// The peer's address: for a `udp://` peer, the address its datagrams come from and replies
@@ -377,7 +378,7 @@ impl TcpConnection {
             was_paused && connection.status == Self::STATUS_ESTABLISHED
         });
         if queued == Some(true) {
-            reactor::with(|reactor| reactor.ready.push_back((self.key(), self.id)));
+            table::with(|table| table.ready.push_back((self.key(), self.id)));
         }
     }
 
@@ -426,19 +427,23 @@ impl TcpConnection {
     pub fn add_timer(
         &self,
         seconds: f64,
-        mut callback: impl FnMut(&TcpConnection, crate::TimerId) + 'static,
-    ) -> Option<crate::TimerId> {
+        mut callback: impl FnMut(&TcpConnection, TimerId) + 'static,
+    ) -> Option<TimerId> {
         if self.status() == Self::STATUS_CLOSED {
             return None;
         }
         let connection = self.clone();
-        let timer = crate::Timer::add(seconds, move |timer_id| callback(&connection, timer_id));
-        let kept = reactor::with(|reactor| {
-            let reactor::Reactor {
+        let timer = table::add_timer(
+            "Timer::add",
+            seconds,
+            TimerCallback::Repeat(Box::new(move |timer_id| callback(&connection, timer_id))),
+        );
+        let kept = table::with(|table| {
+            let table::Table {
                 connections,
                 timers,
                 ..
-            } = reactor;
+            } = table;
             let state = connections
                 .get_mut(self.key())
                 .filter(|state| state.id == self.id)?;
@@ -449,7 +454,7 @@ impl TcpConnection {
             Some(())
         });
         if kept.is_none() {
-            crate::Timer::del(timer);
+            table::delete_timer(timer);
             return None;
         }
         Some(timer)
@@ -617,11 +622,11 @@ impl TcpConnection {
     }
 
     fn read<R>(&self, f: impl FnOnce(&super::Connection) -> R) -> Option<R> {
-        reactor::try_with(|reactor| reactor.connection(self).map(f)).flatten()
+        table::try_with(|table| table.connection(self).map(f)).flatten()
     }
 
     fn write<R>(&self, f: impl FnOnce(&mut super::Connection) -> R) -> Option<R> {
-        reactor::try_with(|reactor| reactor.connection_mut(self).map(f)).flatten()
+        table::try_with(|table| table.connection_mut(self).map(f)).flatten()
     }
 }
 

@@ -17,12 +17,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::io::{self as connection_io, Actions};
+use super::io as connection_io;
+use super::output;
 use super::stream::{Listen, Stream};
-use super::udp_listener::{Peer, UdpListener};
-use super::{Connection, SendResult, TcpConnection};
+use super::table::{READ_BUFFER_SIZE, Table, call_user, with};
+use super::udp_listener::Peer;
+use super::udp_peer::listener;
+use super::{Connection, TcpConnection};
 use crate::protocols::{Input, Message, ProtocolKind, frame, text};
-use crate::reactor::{READ_BUFFER_SIZE, Reactor, call_user, with};
 
 /// The most datagrams one socket delivers in a row before other events get a turn.
 const RECEIVE_BATCH: usize = 1024;
@@ -30,14 +32,6 @@ const RECEIVE_BATCH: usize = 1024;
 pub(crate) const DEFAULT_PEER_LIMIT: usize = 10_000;
 /// Idle timeouts are capped here, so a deadline always exists (`Instant` cannot hold centuries).
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// The `udp://` listener at `index`, if it is still there.
-fn listener(reactor: &mut Reactor, index: usize) -> Option<&mut UdpListener> {
-    match &mut reactor.listeners.get_mut(index)?.socket {
-        Listen::Udp(udp) => Some(udp),
-        _ => None,
-    }
-}
 
 /// What one `recvfrom` brought.
 enum Received {
@@ -58,14 +52,14 @@ enum Received {
 /// The socket of listener `index` is readable: deliver datagrams until it would block, or until a
 /// batch is done (then it gets another go this turn).
 pub(crate) fn on_readable(index: usize) {
-    let mut buffer = with(|reactor| std::mem::take(&mut reactor.read_buffer));
+    let mut buffer = with(|table| std::mem::take(&mut table.read_buffer));
     if buffer.len() < READ_BUFFER_SIZE {
         buffer.resize(READ_BUFFER_SIZE, 0);
     }
     for _ in 0..RECEIVE_BATCH {
-        let handle = match with(|reactor| receive(reactor, index, &mut buffer)) {
+        let handle = match with(|table| receive(table, index, &mut buffer)) {
             Received::Drained => {
-                with(|reactor| reactor.read_buffer = buffer);
+                with(|table| table.read_buffer = buffer);
                 return;
             }
             Received::Dropped => continue,
@@ -77,9 +71,9 @@ pub(crate) fn on_readable(index: usize) {
             } => {
                 if let Some(victim) = evict {
                     log::debug!("udp peer {} evicted to make room", victim.id());
-                    connection_io::destroy(&victim);
+                    output::destroy(&victim);
                 }
-                match with(|reactor| associate(reactor, index, from, length)) {
+                match with(|table| associate(table, index, from, length)) {
                     Some(handle) => {
                         // on_connect, as for an accepted connection.
                         connection_io::on_accepted(&handle);
@@ -93,19 +87,19 @@ pub(crate) fn on_readable(index: usize) {
             dispatch(&handle, &buffer[..length]);
         }
     }
-    with(|reactor| {
-        reactor.read_buffer = buffer;
-        reactor.accept_again = true;
+    with(|table| {
+        table.read_buffer = buffer;
+        table.accept_again = true;
     });
 }
 
 /// Takes one datagram off listener `index`'s socket and finds (or plans) its peer.
-fn receive(reactor: &mut Reactor, index: usize, buffer: &mut [u8]) -> Received {
-    let Some(listener_entry) = reactor.listeners.get(index) else {
+fn receive(table: &mut Table, index: usize, buffer: &mut [u8]) -> Received {
+    let Some(listener_entry) = table.listeners.get(index) else {
         return Received::Drained;
     };
     let worker = listener_entry.worker.clone();
-    let Some(udp) = listener(reactor, index) else {
+    let Some(udp) = listener(table, index) else {
         return Received::Drained;
     };
     let (length, from) = match udp.socket.recv_from(buffer) {
@@ -122,40 +116,40 @@ fn receive(reactor: &mut Reactor, index: usize, buffer: &mut [u8]) -> Received {
         return Received::Dropped;
     }
     let known = udp.peers.get(&from).copied();
-    reactor.metrics.bytes_read += length as u64;
+    table.metrics.bytes_read += length as u64;
     if let Some(Peer { key, id, .. }) = known {
         let handle = TcpConnection::new(key, id);
-        let Some(connection) = reactor.connection_mut(&handle) else {
+        let Some(connection) = table.connection_mut(&handle) else {
             // Cannot happen (destroy forgets the peer); recover by starting afresh.
-            if let Some(udp) = listener(reactor, index) {
+            if let Some(udp) = listener(table, index) {
                 udp.peers.remove(&from);
             }
-            return plan_new(reactor, index, from, length);
+            return plan_new(table, index, from, length);
         };
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
             return Received::Dropped;
         }
         connection.bytes_read += length as u64;
-        touch(reactor, index, &handle);
+        touch(table, index, &handle);
         return Received::Known(handle, length);
     }
-    plan_new(reactor, index, from, length)
+    plan_new(table, index, from, length)
 }
 
 /// A datagram from a new address: at the peer limit, the longest-idle peer must go first.
-fn plan_new(reactor: &mut Reactor, index: usize, from: SocketAddr, length: usize) -> Received {
-    let Some(limit) = reactor
+fn plan_new(table: &mut Table, index: usize, from: SocketAddr, length: usize) -> Received {
+    let Some(limit) = table
         .listeners
         .get(index)
         .map(|listener| peer_limit(listener.worker.max_connections.get()))
     else {
         return Received::Drained;
     };
-    let Reactor {
+    let Table {
         listeners,
         connections,
         ..
-    } = reactor;
+    } = table;
     let Some(Listen::Udp(udp)) = listeners
         .get_mut(index)
         .map(|listener| &mut listener.socket)
@@ -206,21 +200,21 @@ fn peer_limit(max_connections: usize) -> usize {
 
 /// Creates the peer for `from` in the connection slab.
 fn associate(
-    reactor: &mut Reactor,
+    table: &mut Table,
     index: usize,
     from: SocketAddr,
     length: usize,
 ) -> Option<TcpConnection> {
-    let worker = reactor.listeners.get(index)?.worker.clone();
+    let worker = table.listeners.get(index)?.worker.clone();
     let limit = peer_limit(worker.max_connections.get());
-    let udp = listener(reactor, index)?;
+    let udp = listener(table, index)?;
     if udp.peers.len() >= limit {
         return None;
     }
-    let entry = reactor.connections.vacant_entry();
+    let entry = table.connections.vacant_entry();
     let key = entry.key();
-    reactor.next_connection_id += 1;
-    let id = reactor.next_connection_id;
+    table.next_connection_id += 1;
+    let id = table.next_connection_id;
     worker
         .connection_count
         .set(worker.connection_count.get() + 1);
@@ -229,24 +223,24 @@ fn associate(
     let mut connection = Connection::new(id, Stream::Datagram(index as u32), from, worker);
     connection.bytes_read = length as u64;
     entry.insert(connection);
-    reactor.statistics.connection_count += 1;
-    reactor.metrics.opened(protocol);
+    table.statistics.connection_count += 1;
+    table.metrics.opened(protocol);
     let peer = Peer {
         key,
         id,
         last_heard: 0,
     };
-    listener(reactor, index)?.peers.insert(from, peer);
+    listener(table, index)?.peers.insert(from, peer);
     let handle = TcpConnection::new(key, id);
-    touch(reactor, index, &handle);
+    touch(table, index, &handle);
     Some(handle)
 }
 
 /// The peer was heard from: it goes to the back of the eviction order, and its idle deadline
 /// moves to now + the keep-alive timeout.
-fn touch(reactor: &mut Reactor, index: usize, handle: &TcpConnection) {
-    let now = reactor.now;
-    let Some(connection) = reactor.connection(handle) else {
+fn touch(table: &mut Table, index: usize, handle: &TcpConnection) {
+    let now = table.now;
+    let Some(connection) = table.connection(handle) else {
         return;
     };
     let address = connection.remote_address;
@@ -254,9 +248,9 @@ fn touch(reactor: &mut Reactor, index: usize, handle: &TcpConnection) {
     let timeout = (connection.worker.http_settings.get().keep_alive_timeout).min(LONGEST_TIMEOUT);
     let deadline = now.checked_add(timeout);
     if connection.deadline != deadline {
-        reactor.set_deadline(handle.key(), deadline);
+        table.set_deadline(handle.key(), deadline);
     }
-    let Some(udp) = listener(reactor, index) else {
+    let Some(udp) = listener(table, index) else {
         return;
     };
     let Some(peer) = udp.peers.get_mut(&address) else {
@@ -278,8 +272,8 @@ fn touch(reactor: &mut Reactor, index: usize, handle: &TcpConnection) {
 /// Delivers the packages of one datagram to `on_message`: the whole datagram for a raw `udp://`
 /// worker (an empty one too, as Workerman), else each package the protocol finds in it.
 fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
-    let Some((protocol, wants_bytes, max_package_size)) = with(|reactor| {
-        let connection = reactor.connection(handle)?;
+    let Some((protocol, wants_bytes, max_package_size)) = with(|table| {
+        let connection = table.connection(handle)?;
         Some((
             connection.worker.protocol.borrow().clone(),
             connection.worker.text_as_bytes.get(),
@@ -290,8 +284,8 @@ fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
     };
     let mut position = 0;
     loop {
-        let established = with(|reactor| {
-            reactor
+        let established = with(|table| {
+            table
                 .connection(handle)
                 .is_some_and(|connection| connection.status == TcpConnection::STATUS_ESTABLISHED)
         });
@@ -308,7 +302,7 @@ fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
             ProtocolKind::Frame => frame::input(rest, max_package_size),
             ProtocolKind::Custom(custom) => {
                 match call_user(
-                    &|| connection_io::describe(handle, "a custom protocol's input"),
+                    &|| output::describe(handle, "a custom protocol's input"),
                     || custom.input(rest, handle),
                 ) {
                     Some(input) => input,
@@ -343,12 +337,12 @@ fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
             ProtocolKind::Frame => Message::Bytes(frame::decode(package)),
             ProtocolKind::Custom(custom) => {
                 match call_user(
-                    &|| connection_io::describe(handle, "a custom protocol's decode"),
+                    &|| output::describe(handle, "a custom protocol's decode"),
                     || custom.decode(package, handle),
                 ) {
                     Some(message) => Message::Custom(message),
                     None => {
-                        connection_io::destroy(handle);
+                        output::destroy(handle);
                         return;
                     }
                 }
@@ -356,90 +350,27 @@ fn dispatch(handle: &TcpConnection, datagram: &[u8]) {
             ProtocolKind::Http | ProtocolKind::WebSocket => return,
         };
         position += length;
-        with(|reactor| reactor.statistics.total_request += 1);
+        with(|table| table.statistics.total_request += 1);
         // A panic in on_message closes this peer (on_close runs), as it closes a connection.
-        connection_io::deliver(handle, message);
+        output::deliver(handle, message);
         if matches!(protocol, ProtocolKind::Raw) {
             return;
         }
     }
 }
 
-/// `send` on a peer: one `sendto` on its worker's socket. Nothing is queued: a datagram the
-/// kernel will not take now (or at all) is refused and counted in `send_fail`.
-pub(crate) fn send_to(
-    reactor: &mut Reactor,
-    handle: &TcpConnection,
-    index: usize,
-    bytes: &[u8],
-) -> (SendResult, Actions) {
-    let Some(connection) = reactor.connection(handle) else {
-        return (SendResult::Refused, Actions::default());
-    };
-    let to = connection.remote_address;
-    let worker = connection.worker.clone();
-    let socket_of_worker = reactor
-        .listeners
-        .get(index)
-        .is_some_and(|listener| std::rc::Rc::ptr_eq(&listener.worker, &worker));
-    let result = match listener(reactor, index).filter(|_| socket_of_worker) {
-        None => Err(io::Error::other("the worker no longer listens")),
-        Some(udp) => loop {
-            match udp.socket.send_to(bytes, to) {
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        },
-    };
-    match result {
-        Ok(sent) if sent == bytes.len() => {
-            if let Some(connection) = reactor.connection_mut(handle) {
-                connection.bytes_written += sent as u64;
-            }
-            reactor.metrics.bytes_written += sent as u64;
-            (SendResult::Written, Actions::default())
-        }
-        Ok(sent) => {
-            log::debug!(
-                "udp peer {}: sent {sent} of {} bytes",
-                handle.id(),
-                bytes.len()
-            );
-            reactor.statistics.send_fail += 1;
-            (SendResult::Refused, Actions::default())
-        }
-        Err(error) => {
-            log::debug!("sendto udp peer {} ({to}): {error}", handle.id());
-            reactor.statistics.send_fail += 1;
-            (SendResult::Refused, Actions::default())
-        }
-    }
-}
-
-/// A peer was destroyed: forget its address, so the next datagram from it starts a new peer.
-pub(crate) fn forget(reactor: &mut Reactor, index: usize, key: usize) {
-    let Some(address) = reactor.connections.get(key).map(|c| c.remote_address) else {
-        return;
-    };
-    if let Some(udp) = listener(reactor, index) {
-        if udp.peers.get(&address).is_some_and(|peer| peer.key == key) {
-            udp.peers.remove(&address);
-        }
-    }
-}
-
 /// The workers stopped listening: their peers end at once (in the next turn, with `on_close`),
 /// so a graceful stop does not wait for them to go idle.
-pub(crate) fn end_all_peers(reactor: &mut Reactor) {
-    let now = reactor.now;
-    let peers: Vec<usize> = reactor
+pub(crate) fn end_all_peers(table: &mut Table) {
+    let now = table.now;
+    let peers: Vec<usize> = table
         .connections
         .iter()
         .filter(|(_, connection)| matches!(connection.stream, Some(Stream::Datagram(_))))
         .map(|(key, _)| key)
         .collect();
     for key in peers {
-        reactor.set_deadline(key, Some(now));
+        table.set_deadline(key, Some(now));
     }
 }
 

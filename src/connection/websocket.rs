@@ -7,18 +7,19 @@
 //!
 //! The close handshake: when our close frame goes out first (`close`, `close_with_code`), the
 //! connection keeps reading for the peer's close frame, for at most a second (`close` in
-//! `connection/io.rs` sets the deadline), and closes TCP only then, so the peer (a browser) sees
+//! `connection/output.rs` sets the deadline), and closes TCP only then, so the peer (a browser) sees
 //! a clean close and our socket holds no unread bytes (which would make the kernel send RST
 //! instead of FIN).
 
-use super::io;
+use super::output;
+use super::table::{self, call_user, try_with, with};
+use super::timer_queue::TimerCallback;
 use super::{Connection, TcpConnection};
 use crate::protocols::Message;
 use crate::protocols::http::Request;
 use crate::protocols::websocket::control::sendable_close_code;
 use crate::protocols::websocket::{self as codec, HandshakeResponse, Output, frame};
 use crate::protocols::websocket::{Ping, WebSocketState, WebSocketType};
-use crate::reactor::{call_user, try_with, with};
 
 impl TcpConnection {
     /// Closes a WebSocket connection with this close code and reason (at most 123 bytes), which
@@ -42,8 +43,8 @@ impl TcpConnection {
             );
             return false;
         }
-        let frame = try_with(|reactor| {
-            let connection = reactor.connection_mut(self)?;
+        let frame = try_with(|table| {
+            let connection = table.connection_mut(self)?;
             if connection.status != TcpConnection::STATUS_ESTABLISHED {
                 return None;
             }
@@ -53,7 +54,7 @@ impl TcpConnection {
         let Some(frame) = frame else {
             return false;
         };
-        io::send_raw(self, &frame);
+        output::send_raw(self, &frame);
         self.close();
         true
     }
@@ -61,16 +62,16 @@ impl TcpConnection {
 
 /// The peer's close frame came (or the peer failed): close once what is queued is written.
 pub(crate) fn close_handshake_done(handle: &TcpConnection) {
-    let actions = with(|reactor| io::finish_when_flushed(reactor, handle));
+    let actions = with(|table| output::finish_when_flushed(table, handle));
     if let Some(actions) = actions {
-        io::run_actions(handle, actions);
+        output::run_actions(handle, actions);
     }
 }
 
 /// After the handshake: starts the worker's heartbeat on this connection, if one is set.
 pub(crate) fn start_heartbeat(handle: &TcpConnection) {
-    let settings = with(|reactor| {
-        reactor
+    let settings = with(|table| {
+        table
             .connection(handle)
             .and_then(|connection| connection.worker.websocket_heartbeat.get())
     });
@@ -84,25 +85,29 @@ pub(crate) fn start_heartbeat(handle: &TcpConnection) {
         connection.send(Ping::new(""));
         let connection = connection.clone();
         let ping = with_state(&connection, |state| state.pings_sent());
-        crate::Timer::once(pong_timeout, move || {
-            let now = with_state(&connection, |state| {
-                (state.pings_sent(), state.awaiting_pong())
-            });
-            if now.is_some_and(|(pings, awaiting)| Some(pings) == ping && awaiting) {
-                log::debug!(
-                    "connection {}: no pong within {pong_timeout} s, closing",
-                    connection.id()
-                );
-                connection.destroy();
-            }
-        });
+        table::add_timer(
+            "Timer::once",
+            pong_timeout,
+            TimerCallback::once(move || {
+                let now = with_state(&connection, |state| {
+                    (state.pings_sent(), state.awaiting_pong())
+                });
+                if now.is_some_and(|(pings, awaiting)| Some(pings) == ping && awaiting) {
+                    log::debug!(
+                        "connection {}: no pong within {pong_timeout} s, closing",
+                        connection.id()
+                    );
+                    connection.destroy();
+                }
+            }),
+        );
     });
 }
 
 /// Runs `f` on the connection's WebSocket state (`None`: gone, or not a WebSocket).
 fn with_state<R>(handle: &TcpConnection, f: impl FnOnce(&mut WebSocketState) -> R) -> Option<R> {
-    with(|reactor| {
-        reactor
+    with(|table| {
+        table
             .connection_mut(handle)
             .and_then(|connection| connection.websocket.as_deref_mut())
             .map(f)
@@ -127,8 +132,8 @@ pub(crate) enum Advance {
 /// Feeds `data` to the codec (`protocols::websocket::advance`) and acts on what it returns:
 /// the handshake's callbacks and answer, pongs, the close handshake.
 pub(crate) fn advance(handle: &TcpConnection, data: &[u8]) -> Advance {
-    let output = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let output = with(|table| {
+        let connection = table.connection_mut(handle)?;
         let Connection {
             websocket,
             http,
@@ -164,8 +169,8 @@ fn act(handle: &TcpConnection, output: Output) -> Advance {
         } => finish_handshake(handle, length, &request, &accept),
         Output::Refuse(answer, why) => {
             log::debug!("connection {}: {why}", handle.id());
-            io::send_raw(handle, &answer);
-            io::end(handle);
+            output::send_raw(handle, &answer);
+            output::end(handle);
             Advance::Stop
         }
         Output::Upgraded(length, response) => finish_client_handshake(handle, length, &response),
@@ -176,7 +181,7 @@ fn act(handle: &TcpConnection, output: Output) -> Advance {
             }
             let pong = with_state(handle, |state| state.pong(&payload)).flatten();
             if let Some((wire, length)) = pong {
-                io::send_raw(handle, &wire[..length]);
+                output::send_raw(handle, &wire[..length]);
             }
             Advance::Consumed(consumed)
         }
@@ -218,7 +223,7 @@ fn on_peer_close(handle: &TcpConnection, payload: &frame::Control) -> Advance {
     });
     if let Some(callback) = callback {
         let code = payload.close_code().unwrap_or(frame::CLOSE_NO_STATUS);
-        call_user(&|| io::describe(handle, "on_websocket_close"), || {
+        call_user(&|| output::describe(handle, "on_websocket_close"), || {
             callback(handle, code, payload.close_reason())
         });
     }
@@ -229,9 +234,9 @@ fn on_peer_close(handle: &TcpConnection, payload: &frame::Control) -> Advance {
 /// connection ends.
 fn answer_close_and_end(handle: &TcpConnection, code: Option<u16>) -> Advance {
     if let Some(answer) = with_state(handle, |state| state.answer_close(code)).flatten() {
-        io::send_raw(handle, &answer);
+        output::send_raw(handle, &answer);
     }
-    io::end(handle);
+    output::end(handle);
     Advance::Stop
 }
 
@@ -240,7 +245,7 @@ fn worker_callback<T>(
     handle: &TcpConnection,
     pick: impl FnOnce(&Connection) -> Option<T>,
 ) -> Option<T> {
-    with(|reactor| reactor.connection(handle).and_then(pick))
+    with(|table| table.connection(handle).and_then(pick))
 }
 
 /// Runs `on_websocket_ping` or `on_websocket_pong` with the payload, if set: `false` when it
@@ -256,8 +261,12 @@ fn call_control(handle: &TcpConnection, name: &'static str, payload: &[u8]) -> b
     let Some(callback) = callback else {
         return true;
     };
-    if call_user(&|| io::describe(handle, name), || callback(handle, payload)).is_none() {
-        io::destroy(handle);
+    if call_user(&|| output::describe(handle, name), || {
+        callback(handle, payload)
+    })
+    .is_none()
+    {
+        output::destroy(handle);
         return false;
     }
     true
@@ -280,12 +289,12 @@ fn finish_handshake(
             .clone()
     });
     if let Some(callback) = callback {
-        if call_user(&|| io::describe(handle, "on_websocket_connect"), || {
+        if call_user(&|| output::describe(handle, "on_websocket_connect"), || {
             callback(handle, request)
         })
         .is_none()
         {
-            io::destroy(handle);
+            output::destroy(handle);
             return Advance::Stop;
         }
     }
@@ -294,7 +303,7 @@ fn finish_handshake(
         handle.close();
         return Advance::Stop;
     };
-    io::send_raw(handle, &answer);
+    output::send_raw(handle, &answer);
     start_heartbeat(handle);
     let callback = worker_callback(handle, |connection| {
         connection
@@ -305,12 +314,13 @@ fn finish_handshake(
             .clone()
     });
     if let Some(callback) = callback {
-        if call_user(&|| io::describe(handle, "on_websocket_connected"), || {
-            callback(handle, request)
-        })
+        if call_user(
+            &|| output::describe(handle, "on_websocket_connected"),
+            || callback(handle, request),
+        )
         .is_none()
         {
-            io::destroy(handle);
+            output::destroy(handle);
             return Advance::Stop;
         }
     }
@@ -320,8 +330,8 @@ fn finish_handshake(
 /// The 101 answer, once `on_websocket_connect` let the upgrade through (`None`: it refused, or
 /// the connection is closing); the request-head timeout ends with it.
 fn accept_upgrade(handle: &TcpConnection, request: &Request, accept: &str) -> Option<Vec<u8>> {
-    with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    with(|table| {
+        let connection = table.connection_mut(handle)?;
         if connection.status != TcpConnection::STATUS_ESTABLISHED {
             return None;
         }
@@ -330,7 +340,7 @@ fn accept_upgrade(handle: &TcpConnection, request: &Request, accept: &str) -> Op
             .websocket
             .as_mut()?
             .accept_upgrade(request, accept, deflate)?;
-        reactor.set_deadline(handle.key(), None);
+        table.set_deadline(handle.key(), None);
         Some(answer)
     })
 }
@@ -342,8 +352,8 @@ fn finish_client_handshake(
     length: usize,
     response: &HandshakeResponse,
 ) -> Advance {
-    let opened = with(|reactor| {
-        let connection = reactor.connection_mut(handle)?;
+    let opened = with(|table| {
+        let connection = table.connection_mut(handle)?;
         let offered = connection.worker.websocket_deflate.get();
         Some(
             connection
@@ -358,18 +368,52 @@ fn finish_client_handshake(
         None => Vec::new(),
     };
     if !held.is_empty() {
-        io::send_raw(handle, &held);
+        output::send_raw(handle, &held);
     }
-    super::async_tcp::on_websocket_open(handle, response);
+    on_websocket_open(handle, response);
     Advance::Consumed(length)
+}
+
+/// A `ws://` client's handshake answer was checked: open, flush the frames held back, start
+/// pinging, then `on_websocket_connect`.
+fn on_websocket_open(handle: &TcpConnection, response: &HandshakeResponse) {
+    let Some(worker) = with(|table| {
+        table.set_deadline(handle.key(), None);
+        table
+            .connection(handle)
+            .map(|connection| connection.worker.clone())
+    }) else {
+        return;
+    };
+    let Some(client) = worker.client.as_ref() else {
+        return;
+    };
+    if let Some(interval) = client.websocket_ping_interval.get() {
+        handle.add_timer(interval, |connection, _| {
+            output::send_raw(
+                connection,
+                &crate::protocols::websocket::client::ping_frame(),
+            );
+        });
+    }
+    let callback = client.on_websocket_connect.borrow().clone();
+    if let Some(callback) = callback {
+        if call_user(&|| output::describe(handle, "on_websocket_connect"), || {
+            callback(handle, response)
+        })
+        .is_none()
+        {
+            output::destroy(handle);
+        }
+    }
 }
 
 /// A `ws://` client's handshake failed: `on_error(CONNECT_FAIL)`, then the connection goes.
 fn upgrade_failed(handle: &TcpConnection, why: &str) -> Advance {
     let message = format!("WebSocket handshake failed: {why}");
     log::debug!("connection {}: {message}", handle.id());
-    io::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
-    io::destroy(handle);
+    output::fire_error(handle, TcpConnection::CONNECT_FAIL, &message);
+    output::destroy(handle);
     Advance::Stop
 }
 
@@ -390,8 +434,8 @@ impl TcpConnection {
     /// });
     /// ```
     pub fn set_websocket_type(&self, websocket_type: WebSocketType) {
-        try_with(|reactor| {
-            if let Some(state) = reactor
+        try_with(|table| {
+            if let Some(state) = table
                 .connection_mut(self)
                 .and_then(|connection| connection.websocket.as_mut())
             {
@@ -411,8 +455,8 @@ impl TcpConnection {
     /// # }
     /// ```
     pub fn websocket_type(&self) -> WebSocketType {
-        let binary = try_with(|reactor| {
-            reactor
+        let binary = try_with(|table| {
+            table
                 .connection(self)
                 .and_then(|connection| connection.websocket.as_ref())
                 .is_some_and(|state| state.binary())
@@ -440,8 +484,8 @@ impl TcpConnection {
     /// });
     /// ```
     pub fn add_websocket_header(&self, name: &str, value: &str) -> bool {
-        try_with(|reactor| {
-            reactor
+        try_with(|table| {
+            table
                 .connection_mut(self)
                 .and_then(|connection| connection.websocket.as_mut())
                 .is_some_and(|state| state.add_header(name, value))

@@ -2,16 +2,24 @@
 //! callbacks (`on_connect`, `on_message`, ...) that `Worker`'s setters fill in (`src/worker.rs`),
 //! shared by the listener and every connection it accepts. The worker's own callbacks
 //! (`on_worker_start`, ...) stay with the `Worker`.
+//!
+//! With it, the types it holds that hold it: a client's state (`ClientState`, the part of a
+//! `WorkerShared` an [`AsyncTcpConnection`] has), which holds a pipe's destination
+//! ([`PipeDestination`]), which may be a client ([`AsyncTcpConnection`], a `WorkerShared`).
+//! Their methods are elsewhere: `async_tcp.rs` and `pipe.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::stream::{BoundSocket, ListenOptions, Transport};
+use super::timer_queue::TimerId;
 use super::transport::LayerFactory;
 use super::{SslContext, TcpConnection};
 use crate::protocols::http::{HttpSettings, Request, SessionConfig};
-use crate::protocols::{Message, ProtocolKind};
+use crate::protocols::websocket::client::HandshakeResponse;
+use crate::protocols::{Message, Outbound, ProtocolKind};
 
 type ConnectionCallback = Rc<dyn Fn(&TcpConnection)>;
 type MessageCallback = Rc<dyn Fn(&TcpConnection, Message)>;
@@ -83,7 +91,7 @@ pub(crate) struct WorkerShared {
     pub(crate) websocket_heartbeat: Cell<Option<(f64, f64)>>,
     /// Set for an [`AsyncTcpConnection`](crate::connection::AsyncTcpConnection)'s connections:
     /// where it connects, and what it does between connections.
-    pub(crate) client: Option<crate::connection::async_tcp::ClientState>,
+    pub(crate) client: Option<ClientState>,
     /// A layer between each connection's socket and its codec (TLS); `None`: plain bytes.
     pub(crate) layer: RefCell<Option<LayerFactory>>,
     /// TLS on the listener (`set_transport("ssl")`, `https://`, `wss://`), with its context.
@@ -155,4 +163,86 @@ impl WorkerShared {
         };
         *self.callbacks.on_message.borrow_mut() = Some(Rc::new(wrapped));
     }
+}
+
+/// A `ws://` client's `on_websocket_connect`: the server's answer to its upgrade request.
+pub(crate) type ClientHandshakeCallback = Rc<dyn Fn(&TcpConnection, &HandshakeResponse)>;
+
+/// A client connection to another server, on this worker's reactor (Workerman's
+/// `AsyncTcpConnection`).
+///
+/// The scheme picks the protocol: `tcp://` (raw bytes), `text://`, `frame://`, or `ws://` (a
+/// WebSocket client: it sends the upgrade request, checks `Sec-WebSocket-Accept`, masks its
+/// frames). [`with_protocol`](Self::with_protocol) takes a custom one. The callbacks receive the
+/// same [`TcpConnection`] handle as a worker's, so `send`, `close`, `status` and the context
+/// work as on any connection. Create it in a running worker (`on_worker_start` or any callback).
+///
+/// ```no_run
+/// use workerman::connection::AsyncTcpConnection;
+/// use workerman::{TcpConnection, Worker};
+///
+/// let mut worker = Worker::new("tcp://127.0.0.1:0");
+/// worker.on_worker_start(|_worker| {
+///     let mut upstream = AsyncTcpConnection::new("ws://127.0.0.1:8000/chat");
+///     upstream.on_connect(|connection: &TcpConnection| {
+///         connection.send("hello");
+///     });
+///     upstream.on_message(|_connection: &TcpConnection, text: String| {
+///         println!("got {text}");
+///     });
+///     upstream.on_close(|connection: &TcpConnection| {
+///         // Try again in a second.
+///         connection.reconnect(1.0);
+///     });
+///     upstream.connect();
+/// });
+/// Worker::run_all();
+/// ```
+#[derive(Clone)]
+pub struct AsyncTcpConnection {
+    pub(crate) shared: Rc<WorkerShared>,
+}
+
+/// Where a client connects, and its state between connections (`WorkerShared::client`).
+pub(crate) struct ClientState {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// `unix://`: the socket's path (then `host` and `port` are unused).
+    pub(crate) unix_path: Option<std::path::PathBuf>,
+    /// `ws://` only: the request target (path and query) and the `Host` header's value.
+    pub(crate) websocket_target: Option<(String, String)>,
+    /// The connection made last, if any.
+    pub(crate) current: RefCell<Option<TcpConnection>>,
+    /// The status while no connection exists: `STATUS_INITIAL` or `STATUS_CLOSED`.
+    pub(crate) status_without_connection: Cell<u8>,
+    /// Sends made before `connect()` (or while a reconnect is pending), and their byte count.
+    pub(crate) queued: RefCell<Vec<Outbound<'static>>>,
+    pub(crate) queued_bytes: Cell<usize>,
+    pub(crate) reconnect_timer: Cell<Option<TimerId>>,
+    pub(crate) connect_timeout: Cell<Option<Duration>>,
+    pub(crate) connect_started: Cell<Option<Instant>>,
+    /// `ws://`: extra upgrade-request header lines, each ending in CRLF.
+    pub(crate) websocket_headers: RefCell<Vec<u8>>,
+    pub(crate) websocket_ping_interval: Cell<Option<f64>>,
+    pub(crate) websocket_binary: Cell<bool>,
+    pub(crate) on_websocket_connect: RefCell<Option<ClientHandshakeCallback>>,
+    /// Each turn, the reactor reads this client's socket before any other event.
+    pub(crate) read_first: Cell<bool>,
+    /// `pipe()`: where this client's messages go, and the connection piped into it (whose
+    /// reading it throttles): given to each connection it makes.
+    pub(crate) pipe_to: RefCell<Option<PipeDestination>>,
+    pub(crate) pipe_from: RefCell<Option<TcpConnection>>,
+    /// TLS (`wss://`, `ssl://`, `set_transport("ssl")`): the context; its configuration is made
+    /// at the first connect and kept (as the worker's layer factory) for reconnects.
+    pub(crate) ssl: RefCell<Option<SslContext>>,
+}
+
+/// A pipe's destination (see [`PipeTarget`](crate::connection::PipeTarget)).
+#[doc(hidden)]
+#[derive(Clone)]
+pub enum PipeDestination {
+    /// A connection that exists.
+    Connection(TcpConnection),
+    /// A client, connected or not.
+    Client(AsyncTcpConnection),
 }

@@ -43,7 +43,7 @@ pub(crate) struct ReactorMetrics {
     /// HTTP connections whose response is an open event stream.
     pub(crate) sse_streams: u64,
     /// Bytes accepted by `send` and not yet taken by the kernel, over all connections; kept by
-    /// the changes to each send buffer (see `connection::io::write_or_queue` and `flush`).
+    /// the changes to each send buffer (see `connection::output::write_or_queue` and `flush`).
     pub(crate) send_buffer_bytes: i64,
     published: Option<Published>,
 }
