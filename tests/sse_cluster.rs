@@ -400,6 +400,9 @@ fn publish_for(node: SocketAddr, topic: &str, length: Duration) -> thread::JoinH
 }
 
 /// Reads `stream` until `last`; every id after `after` in `published`, in order, once.
+/// How long a stream may take to deliver everything it is owed in [`assert_contiguous`].
+const CONTIGUOUS_WITHIN: Duration = Duration::from_secs(30);
+
 fn assert_contiguous(stream: &mut Stream, after: &str, published: &[String], what: &str) {
     let start = if after == "0-0" {
         0
@@ -410,9 +413,16 @@ fn assert_contiguous(stream: &mut Stream, after: &str, published: &[String], wha
             .unwrap_or_else(|| panic!("{what}: its position {after} is no published id"))
             + 1
     };
+    // Until the last published id, or a deadline: keep-alive comments keep each read alive, so
+    // a missing last event must end in the report below, not in a wait without end.
+    let deadline = Instant::now() + CONTIGUOUS_WITHIN;
     let mut got = Vec::new();
-    while got.last() != published.last() {
-        got.push(stream.next().last_event_id);
+    while got.last() != published.last() && Instant::now() < deadline {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match stream.next_within(remaining) {
+            Some(event) => got.push(event.last_event_id),
+            None => break,
+        }
     }
     let expected = &published[start..];
     let missing: Vec<&String> = expected.iter().filter(|id| !got.contains(id)).collect();

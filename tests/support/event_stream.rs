@@ -208,6 +208,43 @@ impl<R: std::io::BufRead> EventReader<R> {
     }
 }
 
+impl EventReader<std::io::BufReader<std::net::TcpStream>> {
+    /// The next event if one comes before `deadline` (comments and partial events do not
+    /// count), else `None`; fails the test if the stream ends first. The socket's read timeout
+    /// is put back as it was.
+    pub fn next_before(&mut self, deadline: std::time::Instant) -> Option<Event> {
+        let socket = self.reader.get_ref().try_clone().expect("clone the socket");
+        let timeout = socket.read_timeout().expect("the read timeout");
+        let event = loop {
+            if let Some(event) = self.parsed.pop_front() {
+                break Some(event);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break None;
+            }
+            let wait = (deadline - now).max(std::time::Duration::from_millis(1));
+            socket.set_read_timeout(Some(wait)).unwrap();
+            match std::io::BufRead::fill_buf(&mut self.reader) {
+                Ok(buffer) => {
+                    assert!(!buffer.is_empty(), "the stream ended");
+                    let length = buffer.len();
+                    self.parsed.extend(self.parser.feed(buffer));
+                    std::io::BufRead::consume(&mut self.reader, length);
+                }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(error) => panic!("reading the stream: {error}"),
+            }
+        };
+        socket.set_read_timeout(timeout).unwrap();
+        event
+    }
+}
+
 impl<R: std::io::BufRead> EventReader<R> {
     /// The stream's lastEventId once it has one (an `id:` line alone sets it without an
     /// event); fails the test if the stream ends first. Read a line at a time, so it is the

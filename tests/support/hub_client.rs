@@ -76,4 +76,9 @@ impl Stream {
     pub fn next(&mut self) -> Event {
         self.events.next()
     }
+
+    /// The next event if one comes within `wait` (keep-alive comments do not count).
+    pub fn next_within(&mut self, wait: Duration) -> Option<Event> {
+        self.events.next_before(std::time::Instant::now() + wait)
+    }
 }
