@@ -88,7 +88,7 @@ a=$(snap) ra=$(ticks)
 sleep 6
 b=$(snap) rb=$(ticks)
 wait "$load"
-grep -E "held|failures|events_per_s|gap_p99|rss_per_stream|cpu_per_event|fanout_p|fanout_max|reached_all|delivered_frac|publishes " /tmp/sse_round.load.txt | tr -s ' ' | tr '\n' ';'
+grep -E "held|failures|events_per_s|gap_p99|rss_per_stream|cpu_per_event|fanout_p|fanout_max|reached_all|publish_holes|publish_repeats|publish_tail|unreported_procs|delivered_frac|publishes " /tmp/sse_round.load.txt | tr -s ' ' | tr '\n' ';'
 echo
 [[ -n $redis_pid ]] && echo "   redis-server: $(( (rb - ra) / 6 )) ticks of 10 ms per s"
 echo "$a $b" | awk '{printf "   per s: voluntary %.0f involuntary %.0f user %.1f sys %.1f (ticks of 10 ms)\n",
