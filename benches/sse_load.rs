@@ -1182,6 +1182,7 @@ fn child(args: &Args) {
     let mut pending = 0usize;
     let mut ramp_reported = false;
     let mut last_progress = Instant::now();
+    let mut ports = SourcePorts::new();
     let out = std::io::stdout();
 
     loop {
@@ -1189,7 +1190,7 @@ fn child(args: &Args) {
         let allowed = ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(streams);
         while opened < allowed && pending < 1000 {
             opened += 1;
-            match open(src, url.addr) {
+            match open(src, url.addr, &mut ports) {
                 Ok(socket) => {
                     let entry = conns.vacant_entry();
                     let key = entry.key();
@@ -1491,27 +1492,59 @@ fn monotonic_us() -> u64 {
 
 /// A non-blocking connect from `src` (port chosen at connect time, so the 4-tuple, not the
 /// source port alone, must be unique).
-fn open(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<TcpStream> {
+/// The source ports a child hands out itself, one after the other over the kernel's ephemeral
+/// range. Leaving the choice to `connect()` costs the kernel a scan of the ports in use for each
+/// new connection (`__inet_hash_connect` tries the even ports first, and past half the range it
+/// walks all of them: at 15,000 connections per address that scan took most of both cores);
+/// naming the port makes `bind()` one lookup.
+struct SourcePorts {
+    low: u16,
+    count: u32,
+    next: u32,
+}
+
+impl SourcePorts {
+    fn new() -> SourcePorts {
+        let range =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let mut bounds = range
+            .split_whitespace()
+            .filter_map(|v| v.parse::<u16>().ok());
+        let low = bounds.next().unwrap_or(32768);
+        let high = bounds.next().unwrap_or(60999).max(low);
+        SourcePorts {
+            low,
+            count: u32::from(high - low) + 1,
+            next: 0,
+        }
+    }
+}
+
+fn open(src: Ipv4Addr, dst: SocketAddr, ports: &mut SourcePorts) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     // Close with a reset when the generator exits: no TIME_WAIT left to block the next run's
     // ports from the same source address.
     socket.set_linger(Some(Duration::ZERO))?;
-    // IP_BIND_ADDRESS_NO_PORT: pick the source port at connect(), not at bind().
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a c_int option value on a socket we own.
-    unsafe {
-        use std::os::fd::AsRawFd;
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
+    // The next free port of the range (one in use, by a listener or an earlier socket, is
+    // skipped); after a full turn, the kernel's own choice.
+    let mut bound = false;
+    for _ in 0..ports.count {
+        let port = ports.low + (ports.next % ports.count) as u16;
+        ports.next = ports.next.wrapping_add(1);
+        match socket.bind(&SocketAddr::from((src, port)).into()) {
+            Ok(()) => {
+                bound = true;
+                break;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    socket.bind(&SocketAddr::from((src, 0)).into())?;
+    if !bound {
+        socket.bind(&SocketAddr::from((src, 0)).into())?;
+    }
     match socket.connect(&dst.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
