@@ -9,7 +9,7 @@
 #   SCENARIO=broadcast bash benches/million.sh mio_floor 1000000 out.csv  # mio_sse --mode global
 #
 # Settings (environment): SCENARIO (seed), INTERVAL (30 for seed, 10 for broadcast), COUNT (64
-# server processes), CLIENTS (64), ADDRS (CLIENTS), RATE (streams per second while ramping:
+# server processes), CLIENTS (64, or STREAMS / 15,000 when more), ADDRS (CLIENTS), RATE (streams per second while ramping:
 # STREAMS/180, at least 2,000), WARMUP (INTERVAL + 5 s), DURATION (2 intervals), REP (1).
 # Limits it checks first: 20,000 descriptors per process (so COUNT and CLIENTS of at least
 # STREAMS/19,000), about 28,000 ephemeral ports per source address, fs.file-max.
@@ -22,7 +22,9 @@ ulimit -n "$(ulimit -Hn)"
 server=${1:?workerman or mio_floor} streams=${2:?streams} csv=${3:?csv file}
 SCENARIO=${SCENARIO:-seed}
 if [[ $SCENARIO == seed ]]; then INTERVAL=${INTERVAL:-30}; else INTERVAL=${INTERVAL:-10}; fi
-COUNT=${COUNT:-64} CLIENTS=${CLIENTS:-64}
+# The generator runs at most 15,000 streams per client process (benches/sse_load.rs), so CLIENTS
+# is at least STREAMS / 15,000, each on its own source address.
+COUNT=${COUNT:-64} CLIENTS=${CLIENTS:-$(( (streams + 14999) / 15000 > 64 ? (streams + 14999) / 15000 : 64 ))}
 ADDRS=${ADDRS:-$CLIENTS}
 RATE=${RATE:-$(( streams / 180 > 2000 ? streams / 180 : 2000 ))}
 WARMUP=${WARMUP:-$(( ${INTERVAL%.*} + 5 ))}

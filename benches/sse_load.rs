@@ -8,7 +8,7 @@
 //!     [--procs P] [--addrs A] [--rate 4000] [--warmup 3] [--duration 10] [--interval S] \
 //!     [--server-pid PID] \
 //!     [--scenario NAME] [--server NAME] [--publish-url URL] [--publishes 5] [--storm SECS] \
-//!     [--publish-rate R] [--grace 3] \
+//!     [--publish-rate R] [--grace 3] [--report-limit 120] \
 //!     [--rep N] [--csv FILE] [--json FILE]
 //! cargo bench --bench sse_load -- plot --csv FILE --out FILE.svg
 //! cargo bench --bench sse_load -- table --csv FILE
@@ -28,9 +28,17 @@
 //! of these loopback connections). With `--publish-url` it POSTs `--publishes` events spread over
 //! the window and times each from the POST to the last subscriber's receipt (fan-out); with
 //! `--storm SECS` it POSTs back to back for that long instead; with `--publish-rate R`, R per
-//! second from the window's start until `--grace` seconds before its end. Each publish's
+//! second from the window's start until `--grace` seconds before its end. The POSTs are
+//! closed-loop (each waits for the previous answer), so when the server answers late they run
+//! past that point; the window then ends `--grace` seconds after the last answer. Each publish's
 //! fan-out is the time from its POST to the last stream's receipt; the figures are its p50,
-//! p99 (nearest rank) and max, and how many publishes reached every stream held.
+//! p99 (nearest rank) and max, and how many publishes reached every stream held. Every publish
+//! a stream lacks at the end is counted as one of two kinds: a *hole* (the stream got a later
+//! publish: this one was lost) or the *tail* (after the last one it got: still on its way), and
+//! publishes a stream got twice or out of order as *repeats*.
+//!
+//! The children report once the window ends; one that has not reported within
+//! `--report-limit` seconds (120) is killed, and the row's `unreported_procs` says how many.
 //!
 //! An `https://` URL makes every stream a TLS client (rustls, TLS 1.3 or 1.2 as the server
 //! picks, the `ring` provider): the server's certificate is verified against `--cafile` (PEM),
@@ -412,6 +420,12 @@ struct Results {
     /// Streams that got more events in the window than their ticks (a burst), or fewer.
     over_due: u64,
     under_due: u64,
+    /// Over the open streams: publishes lost between two received ones, publishes received
+    /// twice or out of order, the streams, and the sum of each one's last publish number.
+    seq_holes: u64,
+    seq_repeats: u64,
+    seq_streams: u64,
+    last_seq_sum: u64,
     done: usize,
 }
 
@@ -552,6 +566,7 @@ fn parent(args: &Args) {
     let measure_start = Instant::now();
     let mut publish_times: Vec<(u64, u64)> = Vec::new();
     let mut storm_secs = 0.0;
+    let mut quiet_end = 0.0f64;
     if let Some(target) = &publish_url {
         let mut client = HttpClient::connect(target);
         if storm > 0.0 {
@@ -592,9 +607,13 @@ fn parent(args: &Args) {
                 }
                 publish_times.push((seq, sent));
             }
+            // The POSTs are closed-loop: when the server answers late they run past the
+            // window's planned end. The quiet end (`--grace`) still follows the last one.
+            quiet_end = measure_start.elapsed().as_secs_f64() + grace;
         }
     }
-    let window_end = measure_start + Duration::from_secs_f64(duration.max(storm_secs));
+    let window_end =
+        measure_start + Duration::from_secs_f64(duration.max(storm_secs).max(quiet_end));
     drain_for(
         &lines_rx,
         &mut children,
@@ -615,10 +634,22 @@ fn parent(args: &Args) {
         hist: vec![0; BUCKETS],
         ..Results::default()
     };
+    // A starved child may report late; past the deadline it is not waited for, and the row
+    // says how many did not report (their streams count as held but their events are missing).
+    let report_deadline = Instant::now() + Duration::from_secs_f64(args.num("report-limit", 120.0));
+    let mut reported = vec![false; children.len()];
     while results.done < children.len() {
-        let Ok((i, line)) = lines_rx.recv_timeout(Duration::from_secs(30)) else {
-            eprintln!("sse_load: a child did not report");
-            break;
+        let left = report_deadline.saturating_duration_since(Instant::now());
+        let Ok((i, line)) = lines_rx.recv_timeout(left.min(Duration::from_secs(30))) else {
+            if Instant::now() >= report_deadline {
+                eprintln!(
+                    "sse_load: {} of {} children did not report within the report limit",
+                    children.len() - results.done,
+                    children.len()
+                );
+                break;
+            }
+            continue;
         };
         let w: Vec<u64> = line
             .split_whitespace()
@@ -642,14 +673,27 @@ fn parent(args: &Args) {
                 entry.0 += w[1];
                 entry.1 = entry.1.max(w[2]);
             }
-            Some("D") => results.done += 1,
+            Some("G") if w.len() == 4 => {
+                results.seq_holes += w[0];
+                results.seq_repeats += w[1];
+                results.seq_streams += w[2];
+                results.last_seq_sum += w[3];
+            }
+            Some("D") => {
+                results.done += 1;
+                reported[i] = true;
+            }
             _ => {}
         }
     }
+    let unreported = reported.iter().filter(|r| !**r).count();
     for c in &mut children {
         let _ = c.stdin.write_all(b"Q\n");
     }
-    for c in &mut children {
+    for (c, reported) in children.iter_mut().zip(&reported) {
+        if !reported {
+            let _ = c.process.kill();
+        }
         let _ = c.process.wait();
     }
 
@@ -786,6 +830,17 @@ fn parent(args: &Args) {
         ("fanout_p99_ms", nan_empty(fanout_p99, 3)),
         ("fanout_max_ms", nan_empty(fanout_max, 3)),
         ("publishes_reached_all", reached_all.to_string()),
+        // Every publish a stream lacked at the end is either a hole (it got a later one: lost)
+        // or still on its way (after its last one: the tail).
+        ("publish_holes", results.seq_holes.to_string()),
+        ("publish_repeats", results.seq_repeats.to_string()),
+        (
+            "publish_tail",
+            (publish_times.len() as u64 * results.seq_streams)
+                .saturating_sub(results.last_seq_sum)
+                .to_string(),
+        ),
+        ("unreported_procs", unreported.to_string()),
         (
             "fanout_per_sub_ns",
             if fanout_p50.is_nan() || held == 0 {
@@ -1046,6 +1101,9 @@ struct Stream {
     line_cr: bool,
     has_data: bool,
     publish_seq: u64,
+    /// The highest publish sequence number this stream received (publishes are numbered 1, 2, …
+    /// in the order they were POSTed; every stream is open before the first).
+    last_seq: u32,
     last_event: u64,
     /// Events in the measuring window.
     window_events: u16,
@@ -1056,6 +1114,10 @@ struct ChildState {
     events: u64,
     hist: Vec<u32>,
     fanout: HashMap<u64, (u64, u64)>,
+    /// Publishes a stream never got although it got a later one (a hole: lost), and publishes
+    /// a stream got again or after a later one (out of order).
+    seq_holes: u64,
+    seq_repeats: u64,
     connected: u64,
     failed: u64,
     closed: u64,
@@ -1107,6 +1169,8 @@ fn child(args: &Args) {
         events: 0,
         hist: vec![0; BUCKETS],
         fanout: HashMap::new(),
+        seq_holes: 0,
+        seq_repeats: 0,
         connected: 0,
         failed: 0,
         closed: 0,
@@ -1118,6 +1182,7 @@ fn child(args: &Args) {
     let mut pending = 0usize;
     let mut ramp_reported = false;
     let mut last_progress = Instant::now();
+    let mut ports = SourcePorts::new();
     let out = std::io::stdout();
 
     loop {
@@ -1125,7 +1190,7 @@ fn child(args: &Args) {
         let allowed = ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(streams);
         while opened < allowed && pending < 1000 {
             opened += 1;
-            match open(src, url.addr) {
+            match open(src, url.addr, &mut ports) {
                 Ok(socket) => {
                     let entry = conns.vacant_entry();
                     let key = entry.key();
@@ -1142,6 +1207,7 @@ fn child(args: &Args) {
                         line_cr: false,
                         has_data: false,
                         publish_seq: 0,
+                        last_seq: 0,
                         last_event: 0,
                         window_events: 0,
                     };
@@ -1222,6 +1288,19 @@ fn child(args: &Args) {
                             for (seq, (count, last)) in &state.fanout {
                                 let _ = writeln!(text, "F {seq} {count} {last}");
                             }
+                            // Per open stream, the last publish it got: with the number of
+                            // publishes, what was still on its way at the end.
+                            let open = conns.iter().filter(|(_, s)| s.phase == Phase::Body);
+                            let (mut streams, mut last_sum) = (0u64, 0u64);
+                            for (_, stream) in open {
+                                streams += 1;
+                                last_sum += u64::from(stream.last_seq);
+                            }
+                            let _ = writeln!(
+                                text,
+                                "G {} {} {streams} {last_sum}",
+                                state.seq_holes, state.seq_repeats
+                            );
                             text.push_str("D\n");
                             let _ = out.lock().write_all(text.as_bytes());
                         }
@@ -1413,27 +1492,59 @@ fn monotonic_us() -> u64 {
 
 /// A non-blocking connect from `src` (port chosen at connect time, so the 4-tuple, not the
 /// source port alone, must be unique).
-fn open(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<TcpStream> {
+/// The source ports a child hands out itself, one after the other over the kernel's ephemeral
+/// range. Leaving the choice to `connect()` costs the kernel a scan of the ports in use for each
+/// new connection (`__inet_hash_connect` tries the even ports first, and past half the range it
+/// walks all of them: at 15,000 connections per address that scan took most of both cores);
+/// naming the port makes `bind()` one lookup.
+struct SourcePorts {
+    low: u16,
+    count: u32,
+    next: u32,
+}
+
+impl SourcePorts {
+    fn new() -> SourcePorts {
+        let range =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let mut bounds = range
+            .split_whitespace()
+            .filter_map(|v| v.parse::<u16>().ok());
+        let low = bounds.next().unwrap_or(32768);
+        let high = bounds.next().unwrap_or(60999).max(low);
+        SourcePorts {
+            low,
+            count: u32::from(high - low) + 1,
+            next: 0,
+        }
+    }
+}
+
+fn open(src: Ipv4Addr, dst: SocketAddr, ports: &mut SourcePorts) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     // Close with a reset when the generator exits: no TIME_WAIT left to block the next run's
     // ports from the same source address.
     socket.set_linger(Some(Duration::ZERO))?;
-    // IP_BIND_ADDRESS_NO_PORT: pick the source port at connect(), not at bind().
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a c_int option value on a socket we own.
-    unsafe {
-        use std::os::fd::AsRawFd;
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
+    // The next free port of the range (one in use, by a listener or an earlier socket, is
+    // skipped); after a full turn, the kernel's own choice.
+    let mut bound = false;
+    for _ in 0..ports.count {
+        let port = ports.low + (ports.next % ports.count) as u16;
+        ports.next = ports.next.wrapping_add(1);
+        match socket.bind(&SocketAddr::from((src, port)).into()) {
+            Ok(()) => {
+                bound = true;
+                break;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    socket.bind(&SocketAddr::from((src, 0)).into())?;
+    if !bound {
+        socket.bind(&SocketAddr::from((src, 0)).into())?;
+    }
     match socket.connect(&dst.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -1543,6 +1654,13 @@ fn sse(stream: &mut Stream, data: &[u8], now: u64, wall: u64, state: &mut ChildS
                     let entry = state.fanout.entry(stream.publish_seq).or_insert((0, 0));
                     entry.0 += 1;
                     entry.1 = entry.1.max(wall);
+                    let seq = u32::try_from(stream.publish_seq).unwrap_or(u32::MAX);
+                    if seq > stream.last_seq {
+                        state.seq_holes += u64::from(seq - stream.last_seq - 1);
+                        stream.last_seq = seq;
+                    } else {
+                        state.seq_repeats += 1;
+                    }
                 }
             }
             stream.has_data = false;

@@ -17,7 +17,10 @@
 # its event to every stream of every process from a timer every 0.1 s. The redis-server's CPU is
 # printed on a line of its own (the generator counts the server's process tree only).
 # DURATION (default 10) and GRACE (default 3) set the window and the quiet end of it that lets
-# the last publishes' fan-out finish inside it.
+# the last publishes' fan-out finish inside it (the generator's POSTs are closed-loop: when they
+# run late, the quiet end follows the last one). PUBLISH_RATE (default 10) sets the publishes per
+# second, and the floor's interval with it (1 / PUBLISH_RATE):
+#   PUBLISH_RATE=1 DURATION=30 GRACE=5 SCENARIO=broadcast10 bash benches/sse_round.sh workerman 100000 8 out.csv
 #
 # Alternate servers round after round. Needs the release builds (cargo bench --no-run, cargo
 # build --release --example sse_broadcast, the peers crate).
@@ -47,12 +50,13 @@ if [[ $SCENARIO == broadcast10 && $server == workerman* ]]; then
     DEMO_DIR=/tmp/sse_round.cluster LISTEN=http://127.0.0.1:8091 COUNT=$count \
         target/release/examples/sse_cluster start >/tmp/sse_round.server.log 2>&1 &
     port=8091 path='events?topic=b'
-    extra=(--publish-url "http://127.0.0.1:8091/publish?topic=b" --publish-rate 10 --grace "${GRACE:-3}")
+    extra=(--publish-url "http://127.0.0.1:8091/publish?topic=b" --publish-rate "${PUBLISH_RATE:-10}" --grace "${GRACE:-3}")
 elif [[ $SCENARIO == broadcast10 ]]; then
-    benches/peers/target/release/mio_sse --port 18190 --interval 0.1 --mode global --count "$count" \
-        >/tmp/sse_round.server.log 2>&1 &
+    floor_interval=$(awk -v r="${PUBLISH_RATE:-10}" 'BEGIN { print 1 / r }')
+    benches/peers/target/release/mio_sse --port 18190 --interval "$floor_interval" --mode global \
+        --count "$count" >/tmp/sse_round.server.log 2>&1 &
     port=18190
-    extra=(--interval 0.1)
+    extra=(--interval "$floor_interval")
 elif [[ $server == workerman* && $SCENARIO == seed ]]; then
     PORT=18080 INTERVAL=2 COUNT=$count $SEED start >/tmp/sse_round.server.log 2>&1 &
     port=18080
@@ -88,7 +92,7 @@ a=$(snap) ra=$(ticks)
 sleep 6
 b=$(snap) rb=$(ticks)
 wait "$load"
-grep -E "held|failures|events_per_s|gap_p99|rss_per_stream|cpu_per_event|fanout_p|fanout_max|reached_all|delivered_frac|publishes " /tmp/sse_round.load.txt | tr -s ' ' | tr '\n' ';'
+grep -E "held|failures|events_per_s|gap_p99|rss_per_stream|cpu_per_event|fanout_p|fanout_max|reached_all|publish_holes|publish_repeats|publish_tail|unreported_procs|delivered_frac|publishes " /tmp/sse_round.load.txt | tr -s ' ' | tr '\n' ';'
 echo
 [[ -n $redis_pid ]] && echo "   redis-server: $(( (rb - ra) / 6 )) ticks of 10 ms per s"
 echo "$a $b" | awk '{printf "   per s: voluntary %.0f involuntary %.0f user %.1f sys %.1f (ticks of 10 ms)\n",

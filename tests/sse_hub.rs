@@ -1,6 +1,7 @@
 //! `SseHub` in one worker (the in-process channel) over real loopback sockets: the head, live
 //! events, exact replay by `Last-Event-ID` across the replay/live seam, the reset event, several
-//! topics on one stream, slow consumers cut (never sent holes), and the process-wide bound.
+//! topics on one stream, slow consumers cut (never sent holes), the process-wide bound, and
+//! keep-alive comments only on silent streams.
 
 #[path = "support/event_stream.rs"]
 mod event_stream;
@@ -21,6 +22,7 @@ use workerman::{RunningWorker, TcpConnection, Timer, Worker};
 
 struct Settings {
     history: usize,
+    keep_alive: f64,
     max_send_buffer: Option<usize>,
     policy: SlowConsumerPolicy,
     max_queued_bytes: Option<usize>,
@@ -30,6 +32,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             history: 1000,
+            keep_alive: 0.0,
             max_send_buffer: None,
             policy: SlowConsumerPolicy::Disconnect,
             max_queued_bytes: None,
@@ -43,7 +46,7 @@ impl Default for Settings {
 fn hub_server(settings: Settings) -> RunningWorker {
     support::start(move || {
         let hub = SseHub::new();
-        hub.set_keep_alive(0.0);
+        hub.set_keep_alive(settings.keep_alive);
         if let Some(bytes) = settings.max_send_buffer {
             hub.set_max_send_buffer_size(bytes);
         }
@@ -494,4 +497,98 @@ fn never_reading_subscribers_under_a_storm_stay_within_the_process_bound() {
         );
     }
     server.stop();
+}
+
+/// Reads a stream's raw bytes for `span`: when each `: keep-alive` comment came (after the
+/// head), and how many events.
+fn comments_and_events(mut stream: TcpStream, span: Duration) -> (Vec<Duration>, usize) {
+    let start = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let (mut text, mut seen, mut comments) = (String::new(), 0, Vec::new());
+    let mut buffer = [0u8; 4096];
+    while start.elapsed() < span {
+        match stream.read(&mut buffer) {
+            Ok(0) => panic!("the stream ended"),
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buffer[..n])),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error) => panic!("reading the stream: {error}"),
+        }
+        let count = text.matches("\n: keep-alive\n").count();
+        while seen < count {
+            comments.push(start.elapsed());
+            seen += 1;
+        }
+    }
+    (comments, text.matches("\ndata:").count())
+}
+
+#[test]
+fn keep_alive_comments_go_only_to_streams_that_were_silent_for_the_period() {
+    let period = Duration::from_millis(600);
+    let server = hub_server(Settings {
+        keep_alive: period.as_secs_f64(),
+        ..Settings::default()
+    });
+    let address = server.local_address();
+    let open = |topic: &str| {
+        let mut stream = support::connect(address);
+        write!(
+            stream,
+            "GET /events?topic={topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        stream
+    };
+    let busy = open("busy");
+    let idle = open("idle");
+    wait_subscribers(address, 2);
+    let span = Duration::from_millis(3000);
+    let busy_reader = thread::spawn(move || comments_and_events(busy, span));
+    let idle_reader = thread::spawn(move || comments_and_events(idle, span));
+    // An event on "busy" every 150 ms: a quarter of the period, well within 3/4 of it.
+    let start = Instant::now();
+    let mut published = 0;
+    while start.elapsed() < span {
+        publish(address, "busy", &format!("event {published}"));
+        published += 1;
+        thread::sleep(Duration::from_millis(150));
+    }
+    let (busy_comments, busy_events) = busy_reader.join().unwrap();
+    let (idle_comments, idle_events) = idle_reader.join().unwrap();
+    assert!(
+        busy_events >= 10,
+        "the busy stream got {busy_events} events of {published}"
+    );
+    assert_eq!(
+        busy_comments,
+        Vec::<Duration>::new(),
+        "a stream with an event every 150 ms got keep-alive comments (period 600 ms)"
+    );
+    assert_eq!(idle_events, 0);
+    // The silent stream: a comment after between 3/4 of the period and the period, then one
+    // per period (the timer's own lateness allowed).
+    assert!(
+        idle_comments.len() >= 3,
+        "a silent stream got {} keep-alive comments in {span:?} (period {period:?}): {idle_comments:?}",
+        idle_comments.len()
+    );
+    let slack = Duration::from_millis(250);
+    let mut previous = Duration::ZERO;
+    for (i, at) in idle_comments.iter().enumerate() {
+        let gap = *at - previous;
+        assert!(
+            gap <= period + slack,
+            "keep-alive comment {i} came {gap:?} after the previous one: {idle_comments:?}"
+        );
+        if i > 0 {
+            assert!(
+                gap + slack >= period * 3 / 4,
+                "keep-alive comment {i} came only {gap:?} after the previous one: {idle_comments:?}"
+            );
+        }
+        previous = *at;
+    }
 }

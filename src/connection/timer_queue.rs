@@ -608,13 +608,21 @@ mod tests {
 
     #[test]
     fn a_wake_up_serves_every_timer_due_within_the_slack() {
-        let mut queue = TimerQueue::default();
-        let first = queue.insert(Duration::from_secs(2), repeat());
-        std::thread::sleep(Duration::from_millis(2));
-        let second = queue.insert(Duration::from_secs(2), repeat());
+        // Two timers of a 2 s lane, inserted 1 to 4 ms apart (again, if a preempted thread
+        // took longer between them).
+        let (mut queue, first, second) = loop {
+            let mut queue = TimerQueue::default();
+            let start = Instant::now();
+            let first = queue.insert(Duration::from_secs(2), repeat());
+            while start.elapsed() < Duration::from_millis(1) {}
+            let second = queue.insert(Duration::from_secs(2), repeat());
+            if start.elapsed() < Duration::from_millis(4) {
+                break (queue, first, second);
+            }
+        };
         let earliest = queue.next_deadline().unwrap();
-        // A 2 s lane may wait 5 ms past its first deadline: the second timer, 2 ms later, is
-        // due by then, and both fire on one wake-up.
+        // A 2 s lane may wait 5 ms past its first deadline: the second timer, under 4 ms
+        // later, is due by then, and both fire on one wake-up.
         let wake = queue.next_wake().unwrap();
         assert_eq!(wake, earliest + Duration::from_millis(5));
         let batch = due(&mut queue, wake);

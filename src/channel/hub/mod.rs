@@ -104,7 +104,8 @@ pub struct SseHub {
 }
 
 impl SseHub {
-    /// A hub with the default settings: `retry: 1000`, a keep-alive comment every 15 s, a
+    /// A hub with the default settings: `retry: 1000`, a keep-alive comment on a stream silent
+    /// for 15 s, a
     /// 1 MiB send-buffer limit per subscriber (disconnect past it), 64 MiB of queued event
     /// bytes per process, up to 16 topics per stream.
     ///
@@ -126,8 +127,10 @@ impl SseHub {
         self.state.borrow_mut().settings.retry_ms = milliseconds;
     }
 
-    /// Seconds between `: keep-alive` comments on every stream (proxies close silent
-    /// connections); 0 sends none. Set it before the first subscriber.
+    /// The longest a stream may stay silent, in seconds: a stream that has had no event for
+    /// between 3/4 of that and all of it gets a `: keep-alive` comment (proxies close silent
+    /// connections); a stream with an event at least every 3/4 period gets none. 0 sends none.
+    /// Set it before the first subscriber.
     ///
     /// ```
     /// workerman::channel::SseHub::new().set_keep_alive(30.0);
@@ -325,6 +328,7 @@ impl SseHub {
                 connection: connection.clone(),
                 positions,
                 catch_up_bytes: 0,
+                quiet_steps: 0,
             };
             let cursor = subscriber.cursor();
             let mut opening = Vec::new();
@@ -497,7 +501,9 @@ fn ensure_broker_watch(hub: &SharedState) {
     });
 }
 
-/// One timer per process: a keep-alive comment to every stream, and closed streams forgotten.
+/// One timer per process, every quarter keep-alive period: a keep-alive comment to every stream
+/// that has had no event for a whole period (so no stream is silent for longer, and one with an
+/// event at least every 3/4 period gets no comment at all), and closed streams forgotten.
 fn ensure_keep_alive(hub: &SharedState) {
     let seconds = {
         let mut state = hub.borrow_mut();
@@ -507,7 +513,11 @@ fn ensure_keep_alive(hub: &SharedState) {
         state.settings.keep_alive_secs
     };
     let weak: Weak<RefCell<HubState>> = Rc::downgrade(hub);
-    let interval = if seconds > 0.0 { seconds } else { 15.0 };
+    let interval = if seconds > 0.0 {
+        seconds / f64::from(state::KEEP_ALIVE_STEPS)
+    } else {
+        15.0
+    };
     let comment = SharedMessage::event(&ServerSentEvents::new().comment("keep-alive"));
     Timer::add(interval, move |timer_id| {
         let Some(hub) = weak.upgrade() else {
@@ -520,7 +530,7 @@ fn ensure_keep_alive(hub: &SharedState) {
             if seconds <= 0.0 {
                 return;
             }
-            state.all()
+            state.quiet_for_a_period()
         };
         let mut outcome = SendOutcome::default();
         for (reference, connection) in &connections {
@@ -676,6 +686,7 @@ fn deliver(hub: &SharedState, event: &ChannelEvent) {
                 return true;
             }
             position.last_sent = Some(event.id);
+            subscriber.quiet_steps = 0;
             if subscriber.positions.len() == 1 {
                 single.push((*reference, subscriber.connection.clone()));
             } else {

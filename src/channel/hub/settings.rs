@@ -27,7 +27,7 @@ pub enum SlowConsumerPolicy {
 pub(crate) struct HubSettings {
     /// `retry:` sent first on every stream, in milliseconds (0: none).
     pub retry_ms: u64,
-    /// Seconds between `: keep-alive` comments (0: none).
+    /// Seconds of silence after which a stream gets a `: keep-alive` comment (0: none).
     pub keep_alive_secs: f64,
     /// A subscriber's send queue limit, in bytes.
     pub max_send_buffer_size: usize,

@@ -11,6 +11,10 @@ use super::queued_bytes::QueuedBytes;
 use super::settings::HubSettings;
 use super::statistics::HubStatistics;
 
+/// The keep-alive timer's steps per period: a stream gets its comment after between 3/4 of a
+/// period and a period of silence, and none while it has an event at least every 3/4 period.
+pub(crate) const KEEP_ALIVE_STEPS: u8 = 4;
+
 /// A subscriber as a topic lists it: its slot and its connection's id (a reused slot holds
 /// another connection, which this reference then does not match).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,9 @@ pub(crate) struct Subscriber {
     pub positions: Vec<Position>,
     /// Bytes of data in the catch-up buffers.
     pub catch_up_bytes: usize,
+    /// Keep-alive steps (quarter periods) since an event was last sent on the stream: a
+    /// keep-alive comment goes only to a stream that has been quiet for a whole period.
+    pub quiet_steps: u8,
 }
 
 impl Subscriber {
@@ -147,6 +154,30 @@ impl HubState {
     }
 
     /// Every subscriber's connection, with a reference to it.
+    /// One keep-alive step has passed: the streams that have now been quiet for a whole period
+    /// ([`KEEP_ALIVE_STEPS`] steps without an event), whose count starts again.
+    pub(crate) fn quiet_for_a_period(&mut self) -> Vec<(SubscriberRef, TcpConnection)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(slot, subscriber)| {
+                let subscriber = subscriber.as_mut()?;
+                subscriber.quiet_steps = subscriber.quiet_steps.saturating_add(1);
+                if subscriber.quiet_steps < KEEP_ALIVE_STEPS {
+                    return None;
+                }
+                subscriber.quiet_steps = 0;
+                Some((
+                    SubscriberRef {
+                        slot,
+                        connection_id: subscriber.connection.id(),
+                    },
+                    subscriber.connection.clone(),
+                ))
+            })
+            .collect()
+    }
+
     pub(crate) fn all(&self) -> Vec<(SubscriberRef, TcpConnection)> {
         self.slots
             .iter()
