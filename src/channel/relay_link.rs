@@ -317,6 +317,7 @@ fn on_detach() {
         Some(state) => state,
         None => return,
     };
+    let lost_count = lost.len();
     for request in lost {
         fail(
             request,
@@ -324,7 +325,10 @@ fn on_detach() {
         );
     }
     if was_attached {
-        log::warn!("workerman: the channel relay went away; re-attaching");
+        log::warn!(
+            "workerman: the channel relay went away ({lost_count} requests in flight fail); \
+             re-attaching"
+        );
         registry::tell_state(false);
     }
     connection.reconnect(delay);

@@ -1,6 +1,7 @@
 //! The hub's per-process state: topics and their subscribers, each subscriber's position per
 //! topic, and its catch-up buffers while its history is fetched.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -56,6 +57,19 @@ impl Subscriber {
     }
 }
 
+/// A hub's state, shared by its clones in one process.
+pub(crate) type SharedState = Rc<RefCell<HubState>>;
+
+/// One history request and the streams (subscriber, position index) waiting for it: streams at
+/// the same position of a topic share one (see `replay.rs`).
+pub(crate) struct Replay {
+    pub topic: Rc<str>,
+    pub after: EventId,
+    pub members: Vec<(SubscriberRef, usize)>,
+    /// Attempts that failed while the channel was up.
+    pub failures: u32,
+}
+
 #[derive(Default)]
 pub(crate) struct HubState {
     pub settings: HubSettings,
@@ -70,6 +84,8 @@ pub(crate) struct HubState {
     pub keep_alive_started: bool,
     pub watching_broker: bool,
     pub broker_down: bool,
+    /// Replays whose request failed while the channel was down: sent again when it is back.
+    pub stalled: Vec<Replay>,
 }
 
 impl HubState {
