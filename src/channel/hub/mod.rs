@@ -345,7 +345,7 @@ impl SseHub {
             connection.send_raw(opening);
         }
         for index in fresh {
-            fetch_start(&self.state, reference, index);
+            replay::fetch_start(&self.state, reference, index, history_arrived);
         }
         for (index, after) in replays {
             fetch_history(&self.state, reference, index, after);
@@ -779,63 +779,6 @@ fn encode_event(topic: &str, event: &ChannelEvent, cursor: &str, into: &mut Vec<
             .data(data)
             .to_bytes(),
     );
-}
-
-/// The position before every event: where a topic with nothing kept starts.
-const START: EventId = EventId::new(0, 0);
-
-/// Asks the channel where a fresh subscriber's topic `index` starts (after its live
-/// registration, so whatever is published from then on is either in the history after that
-/// position or held live), tells the client at once with an `id:` line alone (a browser sets
-/// lastEventId without dispatching an event), then replays from there.
-fn fetch_start(hub: &SharedState, reference: SubscriberRef, index: usize) {
-    let topic = {
-        let state = hub.borrow();
-        let Some(subscriber) = state.subscriber(reference) else {
-            return;
-        };
-        subscriber.positions[index].topic.clone()
-    };
-    let weak = Rc::downgrade(hub);
-    let name = topic.clone();
-    Channel::last_id(&name, move |result| {
-        let Some(hub) = weak.upgrade() else { return };
-        let connection;
-        let after;
-        {
-            let mut state = hub.borrow_mut();
-            let Some(subscriber) = state.subscriber_mut(reference) else {
-                return;
-            };
-            connection = subscriber.connection.clone();
-            match result {
-                Ok(id) => {
-                    after = id.unwrap_or(START);
-                    subscriber.positions[index].last_sent = Some(after);
-                }
-                Err(error) => {
-                    log::warn!(
-                        "sse hub: the position of {topic:?} is unreachable ({error}): connection {} closed, its client retries",
-                        connection.id()
-                    );
-                    state.remove(reference);
-                    state.statistics.replay_failures += 1;
-                    drop(state);
-                    connection.close();
-                    return;
-                }
-            }
-        }
-        let cursor = {
-            let state = hub.borrow();
-            let Some(subscriber) = state.subscriber(reference) else {
-                return;
-            };
-            format_cursor(&subscriber.cursor())
-        };
-        connection.send_raw(format!("id: {cursor}\n\n"));
-        fetch_history(&hub, reference, index, after);
-    });
 }
 
 /// Asks the channel for a subscriber's history of one topic after `after` (see [`replay`]:

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use super::cursor::{ResetReason, reset_event};
+use super::cursor::{ResetReason, format_cursor, reset_event};
 use super::state::{HubState, Replay, SharedState, SubscriberRef};
 use crate::Timer;
 use crate::channel::{Channel, Error, EventId, History};
@@ -26,6 +26,165 @@ use crate::channel::{Channel, Error, EventId, History};
 pub(crate) const ATTEMPTS: u32 = 3;
 /// Seconds between two attempts.
 const RETRY_SECONDS: f64 = 1.0;
+
+/// The position before every event: where a topic with nothing kept starts.
+const START: EventId = EventId::new(0, 0);
+
+/// A fresh stream's topic `index` needs its position from the channel (asked after its live
+/// registration, so whatever is published from then on is either in the history after that
+/// position or held live). The fresh streams of a topic share one `last_id` request at a time:
+/// those that come while one is on the way wait for the next, so every stream of a request was
+/// registered before it was sent. Each is told its position at once with an `id:` line alone
+/// (a browser sets lastEventId without dispatching an event), then replays from there, with
+/// one history request for them all.
+pub(crate) fn fetch_start(
+    hub: &SharedState,
+    reference: SubscriberRef,
+    index: usize,
+    arrived: Arrived,
+) {
+    let topic = {
+        let mut state = hub.borrow_mut();
+        let Some(subscriber) = state.subscriber(reference) else {
+            return;
+        };
+        let topic = subscriber.positions[index].topic.clone();
+        let batch = state.starts.entry(topic.clone()).or_default();
+        batch.waiting.push((reference, index));
+        if batch.in_flight {
+            return;
+        }
+        topic
+    };
+    send_start(hub, topic, arrived);
+}
+
+/// Sends the `last_id` request of `topic` for the streams waiting for it.
+fn send_start(hub: &SharedState, topic: Rc<str>, arrived: Arrived) {
+    let members = {
+        let mut state = hub.borrow_mut();
+        let Some(batch) = state.starts.get_mut(&topic) else {
+            return;
+        };
+        if batch.in_flight || batch.waiting.is_empty() {
+            return;
+        }
+        batch.in_flight = true;
+        std::mem::take(&mut batch.waiting)
+    };
+    hub.borrow_mut().statistics.history_requests += 1;
+    let weak = Rc::downgrade(hub);
+    let name = topic.clone();
+    Channel::last_id(&name, move |result| {
+        let Some(hub) = weak.upgrade() else { return };
+        match result {
+            Ok(id) => {
+                let after = id.unwrap_or(START);
+                let mut lines = Vec::with_capacity(members.len());
+                let mut live = Vec::with_capacity(members.len());
+                {
+                    let mut state = hub.borrow_mut();
+                    if let Some(batch) = state.starts.get_mut(&topic) {
+                        batch.in_flight = false;
+                        batch.failures = 0;
+                    }
+                    for &(reference, index) in &members {
+                        let Some(subscriber) = state.subscriber_mut(reference) else {
+                            continue;
+                        };
+                        subscriber.positions[index].last_sent = Some(after);
+                        lines.push((
+                            subscriber.connection.clone(),
+                            format!("id: {}\n\n", format_cursor(&subscriber.cursor())),
+                        ));
+                        live.push((reference, index));
+                    }
+                }
+                for (connection, line) in lines {
+                    connection.send_raw(line);
+                }
+                if !live.is_empty() {
+                    fetch(
+                        &hub,
+                        Replay {
+                            topic: topic.clone(),
+                            after,
+                            members: live,
+                            failures: 0,
+                        },
+                        arrived,
+                    );
+                }
+                send_start(&hub, topic, arrived);
+            }
+            Err(error) => start_failed(&hub, topic, members, &error, arrived),
+        }
+    });
+}
+
+/// A `last_id` request failed: its streams wait for the next one (after a second), up to
+/// [`ATTEMPTS`] requests in a row; then they are closed (they reconnect and start again).
+fn start_failed(
+    hub: &SharedState,
+    topic: Rc<str>,
+    mut members: Vec<(SubscriberRef, usize)>,
+    error: &Error,
+    arrived: Arrived,
+) {
+    let closed = {
+        let mut state = hub.borrow_mut();
+        members.retain(|&(reference, _)| state.subscriber(reference).is_some());
+        let Some(batch) = state.starts.get_mut(&topic) else {
+            return;
+        };
+        batch.in_flight = false;
+        batch.failures += 1;
+        if batch.failures < ATTEMPTS {
+            let waiting = members.len() + batch.waiting.len();
+            log::warn!(
+                "sse hub: the position of {topic:?} is unreachable ({error}); asking again in \
+                 {RETRY_SECONDS} s for {waiting} fresh streams (attempt {} of {ATTEMPTS})",
+                batch.failures + 1
+            );
+            members.append(&mut batch.waiting);
+            batch.waiting = members;
+            batch.in_flight = true;
+            None
+        } else {
+            batch.failures = 0;
+            state.statistics.replay_failures += members.len() as u64;
+            let connections: Vec<_> = members
+                .iter()
+                .filter_map(|&(reference, _)| state.remove(reference))
+                .map(|subscriber| subscriber.connection)
+                .collect();
+            Some(connections)
+        }
+    };
+    match closed {
+        None => {
+            let weak = Rc::downgrade(hub);
+            Timer::once(RETRY_SECONDS, move || {
+                let Some(hub) = weak.upgrade() else { return };
+                if let Some(batch) = hub.borrow_mut().starts.get_mut(&topic) {
+                    batch.in_flight = false;
+                }
+                send_start(&hub, topic, arrived);
+            });
+        }
+        Some(connections) => {
+            log::warn!(
+                "sse hub: the position of {topic:?} is unreachable after {ATTEMPTS} attempts \
+                 ({error}): {} fresh streams closed, their clients retry",
+                connections.len()
+            );
+            for connection in connections {
+                connection.close();
+            }
+            send_start(hub, topic, arrived);
+        }
+    }
+}
 
 /// What to do with a page of history for one member: the hub's `history_arrived`.
 pub(crate) type Arrived = fn(&SharedState, SubscriberRef, usize, usize, History);

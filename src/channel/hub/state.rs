@@ -70,6 +70,16 @@ pub(crate) struct Replay {
     pub failures: u32,
 }
 
+/// The fresh streams of one topic waiting for its position: one `last_id` request at a time
+/// per topic; streams that come meanwhile wait for the next one.
+#[derive(Default)]
+pub(crate) struct StartBatch {
+    pub in_flight: bool,
+    pub waiting: Vec<(SubscriberRef, usize)>,
+    /// Requests of this topic that failed in a row.
+    pub failures: u32,
+}
+
 #[derive(Default)]
 pub(crate) struct HubState {
     pub settings: HubSettings,
@@ -86,6 +96,8 @@ pub(crate) struct HubState {
     pub broker_down: bool,
     /// Replays whose request failed while the channel was down: sent again when it is back.
     pub stalled: Vec<Replay>,
+    /// Per topic: the fresh streams waiting for its position.
+    pub starts: HashMap<Rc<str>, StartBatch>,
 }
 
 impl HubState {
