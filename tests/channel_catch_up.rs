@@ -6,7 +6,8 @@
 //! The relay is held busy by stopping the master (`SIGSTOP`) before killing the relay: the
 //! workers re-attach at once (the kernel queues their connections on the relay's listening
 //! socket, which the master holds), send their catch-up requests, and nobody answers them until
-//! the master is continued and starts the new relay.
+//! the master is continued and starts the new relay. For fresh streams, the relay itself is
+//! stopped while they open: their position requests wait in the link past the timeout.
 
 #[path = "support/event_stream.rs"]
 mod event_stream;
@@ -175,4 +176,39 @@ fn streams_catch_up_after_the_relay_answers_later_than_the_request_timeout() {
     assert_eq!(streams_caught_up, STREAMS, "{log}");
     assert!(log.contains("asking again in"), "{log}");
     assert!(!log.contains("streams closed"), "{log}");
+}
+
+#[test]
+fn fresh_streams_get_their_position_when_the_relay_answers_later_than_the_request_timeout() {
+    let node = Node::start("channel-fresh-late");
+    // Through the relay once, so it runs and every process is attached.
+    publish(node.address(), "news", "first");
+    let relay = node.relay();
+    assert_eq!(relay.len(), 1, "one relay process: {relay:?}");
+
+    // The relay is held busy: the fresh streams' position requests wait past the request
+    // timeout (5 s).
+    signal(relay[0], libc::SIGSTOP);
+    let mut streams: Vec<Stream> = (0..STREAMS)
+        .map(|_| Stream::open_ok(node.address(), "/events?topic=news", None))
+        .collect();
+    thread::sleep(Duration::from_secs(8));
+    signal(relay[0], libc::SIGCONT);
+
+    // Each stream gets its position (a stream the hub closed ends here), then live events.
+    for stream in &mut streams {
+        stream.events.last_event_id();
+    }
+    let after = publish(node.address(), "news", "after");
+    for (index, stream) in streams.iter_mut().enumerate() {
+        let event = stream.next();
+        assert_eq!(
+            (event.data.as_str(), event.last_event_id.as_str()),
+            ("after", after.as_str()),
+            "stream {index}"
+        );
+    }
+    let log = node.log();
+    assert!(log.contains("fresh streams (attempt 2 of 3)"), "{log}");
+    assert!(!log.contains("closed"), "{log}");
 }
