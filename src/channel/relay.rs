@@ -151,8 +151,11 @@ fn relay_worker(path: &std::path::Path) -> Worker {
         for (to, package) in sends {
             if !to.send_raw(&package).is_accepted() {
                 log::error!(
-                    "workerman: the channel relay cannot keep up with a worker process (more \
-                     than {MAX_QUEUED_PER_WORKER} bytes queued); cutting it off so it re-attaches"
+                    "workerman: the channel relay cannot keep up with a worker process (link {}: \
+                     {} bytes queued, the limit is {MAX_QUEUED_PER_WORKER}); cutting it off so it \
+                     re-attaches",
+                    to.id(),
+                    to.send_buffer_queue_size()
                 );
                 to.destroy();
             }

@@ -317,14 +317,27 @@ fn on_detach() {
         Some(state) => state,
         None => return,
     };
+    let lost_count = lost.len();
     for request in lost {
         fail(
             request,
             Error::Disconnected("the link to the relay closed before its answer".into()),
         );
     }
+    // While this process stops, the relay stops too (the master signals every process at once):
+    // nothing to say, nothing to re-attach.
+    let stopping = crate::reactor::try_with(|reactor| {
+        reactor.stopping || reactor.stop.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .unwrap_or(false);
+    if stopping {
+        return;
+    }
     if was_attached {
-        log::warn!("workerman: the channel relay went away; re-attaching");
+        log::warn!(
+            "workerman: the channel relay went away ({lost_count} requests in flight fail); \
+             re-attaching"
+        );
         registry::tell_state(false);
     }
     connection.reconnect(delay);

@@ -7,6 +7,7 @@
 //! back, and each topic resumes after its own id.
 
 use crate::channel::EventId;
+use crate::protocols::http::ServerSentEvents;
 
 use super::settings::MAX_LAST_EVENT_ID_LEN;
 
@@ -101,6 +102,17 @@ pub(crate) fn reset_data(topic: &str, reason: ResetReason) -> String {
     text.push_str(reason.as_str());
     text.push_str("\"}");
     text
+}
+
+/// A reset event: `event: reset`, its data, and the stream's position as its `id:`.
+pub(crate) fn reset_event(topic: &str, reason: ResetReason, cursor: &[Option<EventId>]) -> Vec<u8> {
+    let mut bytes = ServerSentEvents::new()
+        .event("reset")
+        .data(reset_data(topic, reason))
+        .to_bytes();
+    bytes.pop();
+    bytes.extend_from_slice(format!("id: {}\n\n", format_cursor(cursor)).as_bytes());
+    bytes
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@
 
 mod cursor;
 mod queued_bytes;
+mod replay;
 mod settings;
 mod state;
 mod statistics;
@@ -71,10 +72,10 @@ use crate::protocols::SharedMessage;
 use crate::protocols::http::{Request, Response, ServerSentEvents};
 use crate::{SendResult, TcpConnection, Timer};
 
-use cursor::{ResetReason, Resume, format_cursor, parse_last_event_id, reset_data};
+use cursor::{ResetReason, Resume, format_cursor, parse_last_event_id, reset_event};
 use settings::MAX_TOPIC_LEN;
 pub use settings::SlowConsumerPolicy;
-use state::{HubState, Position, Subscriber, SubscriberRef, Topic};
+use state::{HubState, Position, Replay, SharedState, Subscriber, SubscriberRef, Topic};
 pub use statistics::HubStatistics;
 
 /// Server-Sent Events streams of [`Channel`] topics, for the connections of one worker process.
@@ -348,7 +349,7 @@ impl SseHub {
             connection.send_raw(opening);
         }
         for index in fresh {
-            fetch_start(&self.state, reference, index);
+            replay::fetch_start(&self.state, reference, index, history_arrived);
         }
         for (index, after) in replays {
             fetch_history(&self.state, reference, index, after);
@@ -439,8 +440,6 @@ impl SseHub {
     }
 }
 
-type SharedState = Rc<RefCell<HubState>>;
-
 /// A topic name the hub accepts: 1 to 200 bytes, no control character, no `,`.
 fn valid_topic(topic: &str) -> bool {
     !topic.is_empty()
@@ -496,7 +495,7 @@ fn ensure_broker_watch(hub: &SharedState) {
             return;
         }
         if std::mem::replace(&mut hub.borrow_mut().broker_down, false) {
-            catch_up_after_outage(&hub);
+            replay::catch_up_after_outage(&hub, history_arrived);
         }
     });
 }
@@ -596,6 +595,17 @@ fn check_queue(
     true
 }
 
+/// Says how many streams a round cut for their send-queue limit (one line, not one per stream).
+fn log_cut_slow(state: &HubState, cut: u64) {
+    if cut > 0 {
+        log::warn!(
+            "sse hub: {cut} streams passed their send-queue limit ({} bytes): disconnected, they \
+             reconnect and replay",
+            state.settings.max_send_buffer_size
+        );
+    }
+}
+
 /// Applies a round's outcome, counts what `message` left queued, and enforces the bound.
 fn finish_sends(hub: &SharedState, message: &SharedMessage, outcome: SendOutcome) {
     let over = {
@@ -604,6 +614,7 @@ fn finish_sends(hub: &SharedState, message: &SharedMessage, outcome: SendOutcome
             state.remove(reference);
         }
         state.statistics.cut_slow += outcome.cut_slow;
+        log_cut_slow(&state, outcome.cut_slow);
         state.queued.note(message);
         state.queued.bytes() > state.settings.max_queued_bytes
     };
@@ -640,7 +651,13 @@ fn cut_furthest_behind(hub: &SharedState) {
             break;
         }
     }
-    hub.borrow_mut().statistics.cut_for_queued_bytes += cut;
+    let mut state = hub.borrow_mut();
+    state.statistics.cut_for_queued_bytes += cut;
+    log::warn!(
+        "sse hub: this process's send queues passed their bound ({} bytes of shared events): {cut} \
+         streams cut, furthest behind first; they reconnect and replay",
+        state.settings.max_queued_bytes
+    );
 }
 
 /// A live event of a topic this process listens on: encoded once, sent to every subscriber
@@ -743,6 +760,12 @@ fn deliver(hub: &SharedState, event: &ChannelEvent) {
     if !overflowing.is_empty() {
         let mut state = hub.borrow_mut();
         state.statistics.cut_catching_up += overflowing.len() as u64;
+        log::warn!(
+            "sse hub: {} streams held more than {} bytes of live events back while catching up: \
+             disconnected, they reconnect and replay",
+            overflowing.len(),
+            state.settings.max_catch_up_bytes
+        );
         for (reference, _) in &overflowing {
             state.remove(*reference);
         }
@@ -769,24 +792,9 @@ fn encode_event(topic: &str, event: &ChannelEvent, cursor: &str, into: &mut Vec<
     );
 }
 
-fn reset_event(topic: &str, reason: ResetReason, cursor: &[Option<EventId>]) -> Vec<u8> {
-    let mut bytes = ServerSentEvents::new()
-        .event("reset")
-        .data(reset_data(topic, reason))
-        .to_bytes();
-    bytes.pop();
-    bytes.extend_from_slice(format!("id: {}\n\n", format_cursor(cursor)).as_bytes());
-    bytes
-}
-
-/// The position before every event: where a topic with nothing kept starts.
-const START: EventId = EventId::new(0, 0);
-
-/// Asks the channel where a fresh subscriber's topic `index` starts (after its live
-/// registration, so whatever is published from then on is either in the history after that
-/// position or held live), tells the client at once with an `id:` line alone (a browser sets
-/// lastEventId without dispatching an event), then replays from there.
-fn fetch_start(hub: &SharedState, reference: SubscriberRef, index: usize) {
+/// Asks the channel for a subscriber's history of one topic after `after` (see [`replay`]:
+/// retried while the channel is up, held while it is down).
+fn fetch_history(hub: &SharedState, reference: SubscriberRef, index: usize, after: EventId) {
     let topic = {
         let state = hub.borrow();
         let Some(subscriber) = state.subscriber(reference) else {
@@ -794,66 +802,16 @@ fn fetch_start(hub: &SharedState, reference: SubscriberRef, index: usize) {
         };
         subscriber.positions[index].topic.clone()
     };
-    let weak = Rc::downgrade(hub);
-    let name = topic.clone();
-    Channel::last_id(&name, move |result| {
-        let Some(hub) = weak.upgrade() else { return };
-        let connection;
-        let after;
-        {
-            let mut state = hub.borrow_mut();
-            let Some(subscriber) = state.subscriber_mut(reference) else {
-                return;
-            };
-            connection = subscriber.connection.clone();
-            match result {
-                Ok(id) => {
-                    after = id.unwrap_or(START);
-                    subscriber.positions[index].last_sent = Some(after);
-                }
-                Err(error) => {
-                    log::warn!(
-                        "sse hub: the position of {topic:?} is unreachable ({error}): connection {} closed, its client retries",
-                        connection.id()
-                    );
-                    state.remove(reference);
-                    state.statistics.replay_failures += 1;
-                    drop(state);
-                    connection.close();
-                    return;
-                }
-            }
-        }
-        let cursor = {
-            let state = hub.borrow();
-            let Some(subscriber) = state.subscriber(reference) else {
-                return;
-            };
-            format_cursor(&subscriber.cursor())
-        };
-        connection.send_raw(format!("id: {cursor}\n\n"));
-        fetch_history(&hub, reference, index, after);
-    });
-}
-
-/// Asks the channel for a subscriber's history of one topic after `after`.
-fn fetch_history(hub: &SharedState, reference: SubscriberRef, index: usize, after: EventId) {
-    let (topic, page) = {
-        let state = hub.borrow();
-        let Some(subscriber) = state.subscriber(reference) else {
-            return;
-        };
-        (
-            subscriber.positions[index].topic.clone(),
-            state.settings.replay_page,
-        )
-    };
-    let weak = Rc::downgrade(hub);
-    Channel::history(&topic, &after, page, move |result| {
-        if let Some(hub) = weak.upgrade() {
-            history_arrived(&hub, reference, index, page, result);
-        }
-    });
+    replay::fetch(
+        hub,
+        Replay {
+            topic,
+            after,
+            members: vec![(reference, index)],
+            failures: 0,
+        },
+        history_arrived,
+    );
 }
 
 /// What to do once a page of history was sent.
@@ -869,7 +827,7 @@ fn history_arrived(
     reference: SubscriberRef,
     index: usize,
     page: usize,
-    result: Result<History, Error>,
+    history: History,
 ) {
     let mut bytes = Vec::new();
     let connection;
@@ -882,20 +840,8 @@ fn history_arrived(
         };
         connection = subscriber.connection.clone();
         let several = subscriber.positions.len() > 1;
-        match result {
-            Err(error) => {
-                let topic = subscriber.positions[index].topic.clone();
-                log::warn!(
-                    "sse hub: the history of {topic:?} is unreachable ({error}): connection {} closed, its client retries",
-                    connection.id()
-                );
-                state.remove(reference);
-                state.statistics.replay_failures += 1;
-                drop(guard);
-                connection.close();
-                return;
-            }
-            Ok(History::Gap) => {
+        match history {
+            History::Gap => {
                 let held = subscriber.positions[index]
                     .catching_up
                     .take()
@@ -912,7 +858,7 @@ fn history_arrived(
                 state.statistics.resets += 1;
                 next = Next::Live;
             }
-            Ok(History::After(events)) => {
+            History::After(events) => {
                 let full_page = events.len() >= page;
                 emit(subscriber, index, &events, several, &mut bytes);
                 if full_page {
@@ -950,6 +896,7 @@ fn history_arrived(
                 state.remove(reference);
             }
             state.statistics.cut_slow += outcome.cut_slow;
+            log_cut_slow(&state, outcome.cut_slow);
         }
         if !kept {
             return;
@@ -1024,56 +971,5 @@ fn emit(
             event.id.to_string()
         };
         encode_event(&topic, event, &cursor, bytes);
-    }
-}
-
-/// After an outage: every live position replays what it may have missed (or gets a reset
-/// when it has no position).
-fn catch_up_after_outage(hub: &SharedState) {
-    let mut replays = Vec::new();
-    let mut resets = Vec::new();
-    {
-        let mut guard = hub.borrow_mut();
-        let state = &mut *guard;
-        for (slot, subscriber) in state.slots.iter_mut().enumerate() {
-            let Some(subscriber) = subscriber.as_mut() else {
-                continue;
-            };
-            let reference = SubscriberRef {
-                slot,
-                connection_id: subscriber.connection.id(),
-            };
-            let mut bytes = Vec::new();
-            for index in 0..subscriber.positions.len() {
-                let position = &mut subscriber.positions[index];
-                if position.catching_up.is_some() {
-                    continue;
-                }
-                match position.last_sent {
-                    Some(after) => {
-                        position.catching_up = Some(Vec::new());
-                        replays.push((reference, index, after));
-                    }
-                    None => {
-                        let topic = position.topic.clone();
-                        bytes.extend(reset_event(
-                            &topic,
-                            ResetReason::Outage,
-                            &subscriber.cursor(),
-                        ));
-                    }
-                }
-            }
-            if !bytes.is_empty() {
-                resets.push((subscriber.connection.clone(), bytes));
-            }
-        }
-        state.statistics.resets += resets.len() as u64;
-    }
-    for (connection, bytes) in resets {
-        connection.send_raw(bytes);
-    }
-    for (reference, index, after) in replays {
-        fetch_history(hub, reference, index, after);
     }
 }

@@ -1,6 +1,7 @@
 //! The hub's per-process state: topics and their subscribers, each subscriber's position per
 //! topic, and its catch-up buffers while its history is fetched.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -63,6 +64,29 @@ impl Subscriber {
     }
 }
 
+/// A hub's state, shared by its clones in one process.
+pub(crate) type SharedState = Rc<RefCell<HubState>>;
+
+/// One history request and the streams (subscriber, position index) waiting for it: streams at
+/// the same position of a topic share one (see `replay.rs`).
+pub(crate) struct Replay {
+    pub topic: Rc<str>,
+    pub after: EventId,
+    pub members: Vec<(SubscriberRef, usize)>,
+    /// Attempts that failed while the channel was up.
+    pub failures: u32,
+}
+
+/// The fresh streams of one topic waiting for its position: one `last_id` request at a time
+/// per topic; streams that come meanwhile wait for the next one.
+#[derive(Default)]
+pub(crate) struct StartBatch {
+    pub in_flight: bool,
+    pub waiting: Vec<(SubscriberRef, usize)>,
+    /// Requests of this topic that failed in a row.
+    pub failures: u32,
+}
+
 #[derive(Default)]
 pub(crate) struct HubState {
     pub settings: HubSettings,
@@ -77,6 +101,10 @@ pub(crate) struct HubState {
     pub keep_alive_started: bool,
     pub watching_broker: bool,
     pub broker_down: bool,
+    /// Replays whose request failed while the channel was down: sent again when it is back.
+    pub stalled: Vec<Replay>,
+    /// Per topic: the fresh streams waiting for its position.
+    pub starts: HashMap<Rc<str>, StartBatch>,
 }
 
 impl HubState {

@@ -22,6 +22,9 @@ pub struct HubStatistics {
     /// Replays that failed (the channel's history was unreachable); those streams were closed,
     /// so their clients retry with the same `Last-Event-ID`.
     pub replay_failures: u64,
+    /// History requests sent (streams at one position share one: a catch-up after an outage
+    /// asks once per topic and position, not once per stream).
+    pub history_requests: u64,
     /// Bytes of shared events held by send queues now.
     pub queued_bytes: usize,
 }
