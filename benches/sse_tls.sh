@@ -15,6 +15,8 @@
 #   STREAMS=2000 ROUNDS=1 bash benches/sse_tls.sh # a quick look
 #   STREAMS=2000 INTERVAL=0.2 SERVERS="tls plain" bash benches/sse_tls.sh   # CPU per event only
 #   flock /work/bench.lock timeout 900 bash benches/sse_tls.sh   # on a shared machine
+#   PIN_SERVER= PIN_LOAD= bash benches/sse_tls.sh   # no pinning (servers and generator share cores)
+#   SEED=/other/build/seed_sse-<hash> bash benches/sse_tls.sh   # another build of ours
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
