@@ -15,7 +15,7 @@
 #   STREAMS=2000 ROUNDS=1 bash benches/sse_tls.sh # a quick look
 #   STREAMS=2000 INTERVAL=0.2 SERVERS="tls plain" bash benches/sse_tls.sh   # CPU per event only
 #   flock /work/bench.lock timeout 900 bash benches/sse_tls.sh   # on a shared machine
-#   PIN_SERVER= PIN_LOAD= bash benches/sse_tls.sh   # no pinning (servers and generator share cores)
+#   PIN_SERVER="taskset -c 0" PIN_LOAD="taskset -c 1" bash benches/sse_tls.sh   # pinned
 #   SEED=/other/build/seed_sse-<hash> bash benches/sse_tls.sh   # another build of ours
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +26,11 @@ RATE=${RATE:-2500}
 DURATION=${DURATION:-10}
 INTERVAL=${INTERVAL:-2} # the seed's event interval, seconds
 SERVERS=${SERVERS:-"tls plain nginx"}
-# As benches/run.sh: the servers on one core, the generator on the other, so a server's CPU is
-# its own work, not its work plus the generator's evictions and preemptions on a shared core
-# (PIN_SERVER= PIN_LOAD= for no pinning).
-PIN_SERVER=${PIN_SERVER-"taskset -c 0"}
-PIN_LOAD=${PIN_LOAD-"taskset -c 1"}
+# CPU pinning, as benches/run.sh offers it (none by default here, as the published rounds):
+# PIN_SERVER="taskset -c 0" PIN_LOAD="taskset -c 1" puts the servers on one core and the
+# generator on the other.
+PIN_SERVER=${PIN_SERVER-}
+PIN_LOAD=${PIN_LOAD-}
 OUT=${OUT:-target/bench-results/sse-tls-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/nginx"
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
