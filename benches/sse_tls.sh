@@ -15,6 +15,8 @@
 #   STREAMS=2000 ROUNDS=1 bash benches/sse_tls.sh # a quick look
 #   STREAMS=2000 INTERVAL=0.2 SERVERS="tls plain" bash benches/sse_tls.sh   # CPU per event only
 #   flock /work/bench.lock timeout 900 bash benches/sse_tls.sh   # on a shared machine
+#   PIN_SERVER="taskset -c 0" PIN_LOAD="taskset -c 1" bash benches/sse_tls.sh   # pinned
+#   SEED=/other/build/seed_sse-<hash> bash benches/sse_tls.sh   # another build of ours
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
@@ -24,6 +26,11 @@ RATE=${RATE:-2500}
 DURATION=${DURATION:-10}
 INTERVAL=${INTERVAL:-2} # the seed's event interval, seconds
 SERVERS=${SERVERS:-"tls plain nginx"}
+# CPU pinning, as benches/run.sh offers it (none by default here, as the published rounds):
+# PIN_SERVER="taskset -c 0" PIN_LOAD="taskset -c 1" puts the servers on one core and the
+# generator on the other.
+PIN_SERVER=${PIN_SERVER-}
+PIN_LOAD=${PIN_LOAD-}
 OUT=${OUT:-target/bench-results/sse-tls-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/nginx"
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
@@ -31,7 +38,7 @@ command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq 
 
 json=$(cargo bench --no-run --message-format=json 2>/dev/null)
 LOAD=$(grep -o '"executable":"[^"]*/sse_load-[0-9a-f]*"' <<<"$json" | head -1 | cut -d'"' -f4)
-SEED=$(grep -o '"executable":"[^"]*/seed_sse-[0-9a-f]*"' <<<"$json" | head -1 | cut -d'"' -f4)
+SEED=${SEED:-$(grep -o '"executable":"[^"]*/seed_sse-[0-9a-f]*"' <<<"$json" | head -1 | cut -d'"' -f4)}
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
@@ -79,19 +86,19 @@ round() { # server rep
     case $server in
     tls)
         PORT=$TLS_PORT INTERVAL=$INTERVAL COUNT=1 TLS_CERT=$OUT/cert.pem TLS_KEY=$OUT/key.pem \
-            "$SEED" start >"$OUT/tls.log" 2>&1 &
+            $PIN_SERVER "$SEED" start >"$OUT/tls.log" 2>&1 &
         pid=$! url=https://localhost:$TLS_PORT/ args=(--cafile "$OUT/cert.pem")
         wait_listen $TLS_PORT
         ;;
     plain)
-        PORT=$PLAIN_PORT INTERVAL=$INTERVAL COUNT=1 "$SEED" start >"$OUT/plain.log" 2>&1 &
+        PORT=$PLAIN_PORT INTERVAL=$INTERVAL COUNT=1 $PIN_SERVER "$SEED" start >"$OUT/plain.log" 2>&1 &
         pid=$! url=http://127.0.0.1:$PLAIN_PORT/
         wait_listen $PLAIN_PORT
         ;;
     nginx)
-        PORT=$BACKEND_PORT INTERVAL=$INTERVAL COUNT=1 "$SEED" start >"$OUT/backend.log" 2>&1 &
+        PORT=$BACKEND_PORT INTERVAL=$INTERVAL COUNT=1 $PIN_SERVER "$SEED" start >"$OUT/backend.log" 2>&1 &
         backend=$!
-        nginx -c "$PWD/$OUT/nginx/nginx.conf" -g 'daemon off;' >"$OUT/nginx.log" 2>&1 &
+        $PIN_SERVER nginx -c "$PWD/$OUT/nginx/nginx.conf" -g 'daemon off;' >"$OUT/nginx.log" 2>&1 &
         pid=$! url=https://localhost:$NGINX_PORT/ args=(--cafile "$OUT/cert.pem")
         wait_listen $BACKEND_PORT
         wait_listen $NGINX_PORT
@@ -100,7 +107,7 @@ round() { # server rep
     sleep 0.5
     local backend_rss0=0 backend_cpu0=0
     [[ -n $backend ]] && backend_rss0=$("$LOAD" mem "$backend") && backend_cpu0=$("$LOAD" cpu "$backend")
-    "$LOAD" run --url "$url" "${args[@]}" --streams "$STREAMS" --rate "$RATE" --warmup 3 \
+    $PIN_LOAD "$LOAD" run --url "$url" "${args[@]}" --streams "$STREAMS" --rate "$RATE" --warmup 3 \
         --duration "$DURATION" --interval "$INTERVAL" --server-pid "$pid" --scenario sse_tls \
         --server "$server" --rep "$rep" --csv "$OUT/rounds.csv" >"$OUT/$server-$rep.txt" 2>&1 &
     local load=$!

@@ -592,3 +592,87 @@ fn the_send_buffer_limit_counts_ciphertext_and_drain_waits_for_all_of_it() {
     );
     server.stop();
 }
+
+#[test]
+fn each_sse_event_over_tls_is_one_whole_record() {
+    // What each pushed event costs on the wire: one `send` is one TLS record carrying the
+    // whole event (head, data and tail together), never a record per piece.
+    const EVENTS: u64 = 3;
+    let event = |i: u64| {
+        ServerSentEvents::new()
+            .event("message")
+            .data(format!("hello {i}"))
+            .id(i)
+    };
+    let pki = Pki::new("record-per-event");
+    let (cert, key) = pki.leaf("server", &["localhost"]);
+    let context = SslContext::new().local_cert(&cert).local_pk(&key);
+    let server = start(move || {
+        let mut worker = Worker::new("https://127.0.0.1:0");
+        worker.set_ssl_context(context);
+        worker.on_message(move |connection: &TcpConnection, _request: Request| {
+            connection.send(Response::new(
+                200,
+                [("Content-Type", "text/event-stream")],
+                "\r\n",
+            ));
+            let connection = connection.clone();
+            let mut sent = 0;
+            workerman::Timer::add(0.01, move |timer| {
+                sent += 1;
+                connection.send(event(sent));
+                if sent == EVENTS {
+                    workerman::Timer::del(timer);
+                    connection.close();
+                }
+            });
+        });
+        worker
+    });
+    let mut socket = support::connect(server.local_address());
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut client = rustls::ClientConnection::new(pki.client_config(None), name).unwrap();
+    while client.is_handshaking() {
+        client.complete_io(&mut socket).expect("the handshake");
+    }
+    client
+        .writer()
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+        .unwrap();
+    while client.wants_write() {
+        client.write_tls(&mut socket).unwrap();
+    }
+    // The ciphertext as it came, to the server's FIN.
+    let mut wire = Vec::new();
+    socket
+        .read_to_end(&mut wire)
+        .expect("the stream, then the close");
+    // One record at a time through the client: the plaintext each one carries.
+    let mut carried: Vec<Vec<u8>> = Vec::new();
+    let mut rest = &wire[..];
+    while !rest.is_empty() {
+        assert!(rest.len() >= 5, "a truncated record header: {rest:?}");
+        let length = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        let (record, after) = rest.split_at(5 + length);
+        rest = after;
+        let mut one = record;
+        client.read_tls(&mut one).unwrap();
+        assert!(one.is_empty());
+        let state = client.process_new_packets().expect("a valid record");
+        let mut plaintext = vec![0u8; state.plaintext_bytes_to_read()];
+        client.reader().read_exact(&mut plaintext).unwrap();
+        if !plaintext.is_empty() {
+            carried.push(plaintext);
+        }
+    }
+    assert!(client.process_new_packets().unwrap().peer_has_closed());
+    let head = String::from_utf8_lossy(&carried[0]);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let events: Vec<Vec<u8>> = (1..=EVENTS).map(|i| event(i).to_bytes()).collect();
+    assert_eq!(
+        carried[1..],
+        events[..],
+        "one record per event, each the whole event"
+    );
+    server.stop();
+}

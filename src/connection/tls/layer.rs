@@ -142,7 +142,9 @@ impl Layer for TlsLayer {
     }
 
     fn write(&mut self, socket: &Stream, plaintext: &[u8]) -> io::Result<usize> {
-        if !self.push_out(socket)? {
+        // Nothing waiting is the common case (an event on an idle stream): straight to the
+        // record, without a pass over empty buffers first.
+        if self.wants_write() && !self.push_out(socket)? {
             // Ciphertext is waiting: the caller keeps the plaintext (counted as its own).
             return Err(io::ErrorKind::WouldBlock.into());
         }
