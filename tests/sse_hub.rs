@@ -359,7 +359,7 @@ fn a_stream_of_several_topics_resumes_each_topic_after_its_own_id() {
     server.stop();
 }
 
-/// Opens a stream and never reads it.
+/// Opens a stream and does not read it.
 fn stuck_stream(address: SocketAddr, topic: &str) -> TcpStream {
     let mut stream = support::connect(address);
     write!(
@@ -533,17 +533,9 @@ fn keep_alive_comments_go_only_to_streams_that_were_silent_for_the_period() {
         ..Settings::default()
     });
     let address = server.local_address();
-    let open = |topic: &str| {
-        let mut stream = support::connect(address);
-        write!(
-            stream,
-            "GET /events?topic={topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
-        )
-        .unwrap();
-        stream
-    };
-    let busy = open("busy");
-    let idle = open("idle");
+    // Opened, then read by a thread each below.
+    let busy = stuck_stream(address, "busy");
+    let idle = stuck_stream(address, "idle");
     wait_subscribers(address, 2);
     let span = Duration::from_millis(3000);
     let busy_reader = thread::spawn(move || comments_and_events(busy, span));

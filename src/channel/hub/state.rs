@@ -50,6 +50,15 @@ pub(crate) struct Subscriber {
 }
 
 impl Subscriber {
+    /// Its reference as the subscriber in `slot`, and its connection.
+    fn listed_at(&self, slot: usize) -> (SubscriberRef, TcpConnection) {
+        let reference = SubscriberRef {
+            slot,
+            connection_id: self.connection.id(),
+        };
+        (reference, self.connection.clone())
+    }
+
     pub(crate) fn position_of(&self, topic: &str) -> Option<usize> {
         self.positions
             .iter()
@@ -195,13 +204,7 @@ impl HubState {
                     return None;
                 }
                 subscriber.quiet_steps = 0;
-                Some((
-                    SubscriberRef {
-                        slot,
-                        connection_id: subscriber.connection.id(),
-                    },
-                    subscriber.connection.clone(),
-                ))
+                Some(subscriber.listed_at(slot))
             })
             .collect()
     }
@@ -210,16 +213,7 @@ impl HubState {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(slot, subscriber)| {
-                let subscriber = subscriber.as_ref()?;
-                Some((
-                    SubscriberRef {
-                        slot,
-                        connection_id: subscriber.connection.id(),
-                    },
-                    subscriber.connection.clone(),
-                ))
-            })
+            .filter_map(|(slot, subscriber)| Some(subscriber.as_ref()?.listed_at(slot)))
             .collect()
     }
 }
