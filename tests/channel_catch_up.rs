@@ -95,8 +95,10 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        signal(self.master(), libc::SIGCONT);
-        kill_hard(self.master());
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.master(), libc::SIGCONT);
+            kill_hard(self.master());
+        }
         let _ = self.child.wait();
     }
 }
@@ -211,4 +213,44 @@ fn fresh_streams_get_their_position_when_the_relay_answers_later_than_the_reques
     let log = node.log();
     assert!(log.contains("fresh streams (attempt 2 of 3)"), "{log}");
     assert!(!log.contains("closed"), "{log}");
+}
+
+/// A stop ends the workers first and the relay after them: no worker sees its relay go away
+/// (nor says the channel is down) while it is still running.
+#[test]
+fn a_stop_ends_the_relay_after_the_workers() {
+    let mut node = Node::start("channel-stop-order");
+    let mut streams: Vec<Stream> = (0..20)
+        .map(|_| Stream::open_ok(node.address(), "/events?topic=news", None))
+        .collect();
+    for stream in &mut streams {
+        stream.events.last_event_id();
+    }
+    let first = publish(node.address(), "news", "first");
+    for stream in &mut streams {
+        assert_eq!(stream.next().last_event_id, first);
+    }
+    let relay = node.relay();
+    assert_eq!(relay.len(), 1, "one relay process: {relay:?}");
+    let workers = node.workers();
+    signal(node.master(), libc::SIGINT);
+    assert!(
+        support::wait_until(Duration::from_secs(10), || {
+            matches!(node.child.try_wait(), Ok(Some(_)))
+        }),
+        "the master did not exit"
+    );
+    assert!(!alive(relay[0]), "the relay outlived its master");
+    assert!(
+        workers.iter().all(|pid| !alive(*pid)),
+        "a worker outlived its master"
+    );
+    let log = node.log();
+    assert!(log.contains("has been stopped"), "{log}");
+    for line in ["the channel relay went away", "the channel is down"] {
+        assert!(
+            !log.contains(line),
+            "the log says \"{line}\" on a stop:\n{log}"
+        );
+    }
 }

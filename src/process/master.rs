@@ -27,6 +27,10 @@ struct Slot {
 struct Stopping {
     graceful: bool,
     kill_at: Option<Instant>,
+    /// The signal the workers were sent; the channel relay gets it once they have all exited
+    /// (until then they may still publish through it).
+    signal: libc::c_int,
+    relay_told: bool,
 }
 
 #[derive(Default)]
@@ -420,12 +424,26 @@ impl Master {
             }
             self.reap();
             self.kill_late();
+            self.stop_relay_after_workers();
             let relay_ended = self.relay.as_ref().is_none_or(|relay| relay.pid.is_none());
             if self.stopping.is_some()
                 && relay_ended
                 && self.slots.iter().all(|slot| slot.pid.is_none())
             {
                 self.exit();
+            }
+        }
+    }
+
+    /// While stopping: once every worker has exited, the channel relay is sent the workers'
+    /// stop signal (so no worker sees its relay go away while it still runs).
+    fn stop_relay_after_workers(&mut self) {
+        let workers_ended = self.slots.iter().all(|slot| slot.pid.is_none());
+        let relay = self.relay.as_ref().and_then(|relay| relay.pid);
+        if let (Some(stopping), true, Some(pid)) = (&mut self.stopping, workers_ended, relay) {
+            if !stopping.relay_told {
+                stopping.relay_told = true;
+                signals::send(pid, stopping.signal);
             }
         }
     }
@@ -483,9 +501,6 @@ impl Master {
         for pid in self.live_pids() {
             signals::send(pid, signal);
         }
-        if let Some(pid) = self.relay.as_ref().and_then(|relay| relay.pid) {
-            signals::send(pid, signal);
-        }
         // As Workerman's master unlistens: once the workers have closed theirs too, new
         // connections are refused instead of waiting in a backlog nobody reads.
         for worker in self.all_workers() {
@@ -493,7 +508,12 @@ impl Master {
         }
         let kill_at = (!graceful)
             .then(|| Instant::now() + crate::reactor::stop_timeout() + Duration::from_secs(1));
-        self.stopping = Some(Stopping { graceful, kill_at });
+        self.stopping = Some(Stopping {
+            graceful,
+            kill_at,
+            signal,
+            relay_told: false,
+        });
         self.reload = Reload::default();
     }
 
