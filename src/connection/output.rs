@@ -456,6 +456,23 @@ fn send_shared(
     }
 }
 
+/// A write the socket failed: the send is refused, and the connection reports
+/// `SEND_FAIL` and ends.
+fn refused(
+    table: &mut Table,
+    handle: &TcpConnection,
+    error: &std::io::Error,
+) -> (SendResult, Actions) {
+    log::debug!("write on connection {}: {error}", handle.id());
+    table.statistics.send_fail += 1;
+    let actions = Actions {
+        error: Some((TcpConnection::SEND_FAIL, "client closed")),
+        destroy: true,
+        ..Actions::default()
+    };
+    (SendResult::Refused, actions)
+}
+
 /// Writes shared bytes now if nothing is queued; what the kernel does not take waits in the
 /// send queue as a reference to them, not a copy. Where a reference cannot wait (a connection
 /// not up yet, pipelined input being answered, a file being sent, a UDP peer), the bytes are
@@ -488,13 +505,7 @@ fn write_shared(
                     .push_shared(bytes.clone(), written);
                 connection.waiting_writable = true;
             }
-            Err(error) => {
-                log::debug!("write on connection {}: {error}", handle.id());
-                table.statistics.send_fail += 1;
-                actions.error = Some((TcpConnection::SEND_FAIL, "client closed"));
-                actions.destroy = true;
-                return (SendResult::Refused, actions);
-            }
+            Err(error) => return refused(table, handle, &error),
         }
     } else {
         connection
@@ -639,13 +650,7 @@ fn write_or_queue(
                 connection.send_buffer.extend_from_slice(&bytes[written..]);
                 connection.waiting_writable = true;
             }
-            Err(error) => {
-                log::debug!("write on connection {}: {error}", handle.id());
-                table.statistics.send_fail += 1;
-                actions.error = Some((TcpConnection::SEND_FAIL, "client closed"));
-                actions.destroy = true;
-                return (SendResult::Refused, actions);
-            }
+            Err(error) => return refused(table, handle, &error),
         }
     } else {
         if connection.waiting_writable && connection.queued_by_reference() > 0 {
